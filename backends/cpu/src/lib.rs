@@ -1,0 +1,1 @@
+//! CPU backend: each stream is an in-order executor thread

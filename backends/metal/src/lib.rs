@@ -1,0 +1,1 @@
+//! Metal backend (feature `metal`, macOS only)

@@ -1,0 +1,1 @@
+//! The streampool command line

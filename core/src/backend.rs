@@ -1,0 +1,120 @@
+//! The contract every backend (CPU, CUDA, Metal) keeps. The core is generic over it and never
+//! names a concrete backend.
+//!
+//! Semantics a backend must keep (the conformance tests in `streampool-cpu` and the CUDA backend
+//! check them):
+//! - work on one stream runs in submission order;
+//! - an event recorded on stream A and waited on by stream B orders B's later work after A's
+//!   earlier work (the wait refers to the last record made before the wait call);
+//! - [`Event::synchronize`] blocks the host until the recorded work is done, [`Event::query`]
+//!   never blocks;
+//! - [`Event::elapsed_since`] works only when both events were created with timing, and otherwise
+//!   returns [`EventError::TimingDisabled`] at once: it never blocks;
+//! - [`Stream::synchronize`] waits for all work submitted to that stream before the call, and is
+//!   safe to call from any thread while the owner keeps submitting.
+
+use std::time::Duration;
+
+use crate::error::{BackendError, EventError};
+
+/// What kind of device a backend drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    /// Host CPU.
+    Cpu,
+    /// NVIDIA GPU through CUDA.
+    Cuda,
+    /// Apple GPU through Metal.
+    Metal,
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Cuda => "cuda",
+            DeviceKind::Metal => "metal",
+        })
+    }
+}
+
+/// Whether an event records timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timing {
+    /// No timestamps: cheaper; `elapsed_since` returns [`EventError::TimingDisabled`].
+    #[default]
+    Disabled,
+    /// Timestamps, for `elapsed_since`.
+    Enabled,
+}
+
+/// A backend: one device, its streams, events and memory.
+pub trait Backend: Send + Sync + Sized + 'static {
+    /// An in-order queue of work.
+    type Stream: Stream<Self>;
+    /// A marker recorded on a stream.
+    type Event: Event;
+    /// Device memory. Cloning gives another handle to the same memory.
+    type Buffer: Clone + Send + Sync + 'static;
+
+    /// Which kind of device this is.
+    fn kind(&self) -> DeviceKind;
+    /// A human-readable device name ("cpu (2 cores)", "NVIDIA H200", ...).
+    fn name(&self) -> String;
+    /// Create the stream for pool slot `slot`. Called at most once per slot, lazily, from
+    /// whichever thread first owns the slot.
+    fn new_stream(&self, slot: usize) -> Result<Self::Stream, BackendError>;
+    /// Create an event.
+    fn new_event(&self, timing: Timing) -> Result<Self::Event, BackendError>;
+    /// Allocate `bytes` of device memory (contents unspecified).
+    fn alloc(&self, bytes: usize) -> Result<Self::Buffer, BackendError>;
+    /// Size of a buffer in bytes.
+    fn buffer_len(buffer: &Self::Buffer) -> usize;
+}
+
+/// An in-order queue of work on a device.
+///
+/// The `*_u32` operations are the portable work items every backend implements. They are small
+/// on purpose: they let the same concurrency tests and the `demo` workload run on every backend,
+/// with results that can be checked exactly.
+pub trait Stream<B: Backend>: Send + Sync {
+    /// The pool slot this stream belongs to.
+    fn slot(&self) -> usize;
+    /// Record `event` on this stream: it completes when all work submitted before it has.
+    fn record(&self, event: &B::Event) -> Result<(), BackendError>;
+    /// Make this stream's later work wait until `event` (as last recorded) has completed.
+    /// Waiting on an event that was never recorded is a no-op.
+    fn wait_event(&self, event: &B::Event) -> Result<(), BackendError>;
+    /// Block until all work submitted to this stream before the call has completed.
+    fn synchronize(&self) -> Result<(), BackendError>;
+
+    /// Enqueue a copy of `src` (taken at the call) into `dst` at byte `offset`.
+    fn write(&self, dst: &B::Buffer, offset: usize, src: &[u8]) -> Result<(), BackendError>;
+    /// Wait for this stream's earlier work, then copy `dst.len()` bytes from `src` at `offset`.
+    fn read(&self, src: &B::Buffer, offset: usize, dst: &mut [u8]) -> Result<(), BackendError>;
+    /// Enqueue: set every u32 of `dst` to `value`.
+    fn fill_u32(&self, dst: &B::Buffer, value: u32) -> Result<(), BackendError>;
+    /// Enqueue: `buf[i] = buf[i] * mul + add` (wrapping) for every u32 `i`. Not commutative with
+    /// itself for different arguments, so a reordering shows up in the result.
+    fn mul_add_u32(&self, buf: &B::Buffer, mul: u32, add: u32) -> Result<(), BackendError>;
+    /// Enqueue: copy all of `src` into `dst` (same length).
+    fn copy(&self, src: &B::Buffer, dst: &B::Buffer) -> Result<(), BackendError>;
+    /// Enqueue work that keeps the stream busy for about `duration` (for tests and demos of
+    /// ordering: later work on this stream, and work ordered after it by events, must wait).
+    fn hold(&self, duration: Duration) -> Result<(), BackendError>;
+}
+
+/// A marker in a stream's work.
+pub trait Event: Send + Sync {
+    /// Whether this event records timestamps.
+    fn timing(&self) -> Timing;
+    /// Block the host until the last recorded work has completed (returns at once if never
+    /// recorded).
+    fn synchronize(&self) -> Result<(), BackendError>;
+    /// Whether the last recorded work has completed; never blocks. `true` if never recorded.
+    fn query(&self) -> Result<bool, BackendError>;
+    /// Time from `start` to `self`. Never blocks: errors at once with
+    /// [`EventError::TimingDisabled`] unless both have timing, [`EventError::NotRecorded`] or
+    /// [`EventError::NotReady`].
+    fn elapsed_since(&self, start: &Self) -> Result<Duration, EventError>;
+}

@@ -1,0 +1,185 @@
+//! A device: one backend and its stream pool. Any thread may use it first; nothing needs to be
+//! initialised on a "main" thread.
+
+use std::time::Instant;
+
+use crate::backend::{Backend, Stream, Timing};
+use crate::error::{BackendError, PoolError};
+use crate::pool::{self, slots::Slots, Lease, PoolConfig, PoolStats};
+use crate::sync::Arc;
+
+/// Unique id per device, so thread-local state of different devices never mixes. Not modelled
+/// under loom: it is assigned once at creation.
+static NEXT_DEVICE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+struct Shared<B: Backend> {
+    id: u64,
+    backend: B,
+    config: PoolConfig,
+    slots: Slots<B::Stream>,
+}
+
+/// A device and its pool of streams. Cloning gives another handle to the same device.
+///
+/// ```
+/// use streampool_core::{Device, PoolConfig};
+/// # use streampool_core::testing::NullBackend;
+/// let device = Device::new(NullBackend, PoolConfig::with_capacity(4));
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| {
+///             let lease = device.acquire().unwrap();
+///             let _current = lease.make_current();
+///             assert_eq!(device.current_slot(), Some(lease.slot()));
+///         });
+///     }
+/// });
+/// device.synchronize().unwrap();
+/// assert_eq!(device.stats().high_water <= 4, true);
+/// ```
+pub struct Device<B: Backend> {
+    shared: Arc<Shared<B>>,
+}
+
+impl<B: Backend> Clone for Device<B> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl<B: Backend> Device<B> {
+    /// Wrap a backend with a stream pool of `config.capacity` slots. Streams are created lazily,
+    /// by whichever thread first owns each slot.
+    pub fn new(backend: B, config: PoolConfig) -> Self {
+        let id = NEXT_DEVICE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let slots = Slots::new(config.capacity);
+        Self { shared: Arc::new(Shared { id, backend, config, slots }) }
+    }
+
+    /// Unique id of this device within the process.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.shared.backend
+    }
+
+    /// The pool's configuration.
+    pub fn config(&self) -> &PoolConfig {
+        &self.shared.config
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.shared.slots.capacity()
+    }
+
+    /// Own a slot, waiting up to the configured timeout if all are taken
+    /// (then [`PoolError::Exhausted`]).
+    pub fn acquire(&self) -> Result<Lease<B>, PoolError> {
+        let timeout = self.shared.config.acquire_timeout;
+        let start = Instant::now();
+        let slot = self.shared.slots.take(pool::lease_hint(), timeout).map_err(|waited| {
+            PoolError::Exhausted { capacity: self.capacity(), waited: waited.max(start.elapsed()) }
+        })?;
+        self.lease_for(slot)
+    }
+
+    /// Own a free slot if there is one now; never waits.
+    pub fn try_acquire(&self) -> Result<Option<Lease<B>>, PoolError> {
+        match self.shared.slots.try_take(pool::lease_hint()) {
+            Some(slot) => self.lease_for(slot).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Make sure slot `slot` (just taken by this thread) has a stream, then wrap it in a lease.
+    fn lease_for(&self, slot: usize) -> Result<Lease<B>, PoolError> {
+        let cell = &self.shared.slots.slot(slot).stream;
+        if cell.get().is_none() {
+            // This thread owns the slot exclusively, so no other thread creates this stream;
+            // `device.synchronize()` only reads the cell.
+            match self.shared.backend.new_stream(slot) {
+                Ok(stream) => {
+                    let _ = cell.set(stream);
+                }
+                Err(e) => {
+                    self.shared.slots.release(slot);
+                    return Err(e.into());
+                }
+            }
+        }
+        pool::set_lease_hint(slot);
+        Ok(Lease::new(self.clone(), slot))
+    }
+
+    pub(crate) fn release_slot(&self, slot: usize) {
+        self.shared.slots.release(slot);
+    }
+
+    pub(crate) fn slot_stream(&self, slot: usize) -> Option<&B::Stream> {
+        self.shared.slots.slot(slot).stream.get()
+    }
+
+    /// The slot made current on this thread by [`Lease::make_current`], if any.
+    pub fn current_slot(&self) -> Option<usize> {
+        pool::current_slot(self.id())
+    }
+
+    /// Run `f` on this thread's stream: the current one if a [`Lease::make_current`] guard is
+    /// alive, otherwise the thread's own lease, acquired on first use and given back when the
+    /// thread exits.
+    pub fn with_stream<R>(&self, f: impl FnOnce(&B::Stream) -> R) -> Result<R, PoolError> {
+        if let Some(slot) = self.current_slot() {
+            if let Some(stream) = self.slot_stream(slot) {
+                return Ok(f(stream));
+            }
+        }
+        pool::with_thread_lease(self, |lease| f(lease.stream()))
+    }
+
+    /// Give back this thread's own lease (see [`Device::with_stream`]) before the thread exits.
+    /// Returns whether there was one.
+    pub fn release_thread_lease(&self) -> bool {
+        pool::release_thread_lease(self.id())
+    }
+
+    /// Wait until all work submitted before this call, on every stream of the device (other
+    /// threads' included), has completed. Safe while other threads keep submitting: work they
+    /// submit after the call may or may not be waited for.
+    pub fn synchronize(&self) -> Result<(), BackendError> {
+        for slot in self.shared.slots.iter() {
+            if let Some(stream) = slot.stream.get() {
+                stream.synchronize()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Create an event on this device.
+    pub fn new_event(&self, timing: Timing) -> Result<B::Event, BackendError> {
+        self.shared.backend.new_event(timing)
+    }
+
+    /// Allocate device memory.
+    pub fn alloc(&self, bytes: usize) -> Result<B::Buffer, BackendError> {
+        self.shared.backend.alloc(bytes)
+    }
+
+    /// Counters of the pool.
+    pub fn stats(&self) -> PoolStats {
+        self.shared.slots.stats()
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for Device<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &self.id())
+            .field("kind", &self.shared.backend.kind())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}

@@ -1,0 +1,67 @@
+//! The stream pool: a fixed number of slots per device, each with its own stream, handed out as
+//! RAII leases.
+//!
+//! # Policy when every slot is taken
+//! [`crate::Device::acquire`] waits for a slot to be released, for at most
+//! [`PoolConfig::acquire_timeout`], then fails with [`crate::PoolError::Exhausted`]. A slot is
+//! never shared: two owners would interleave their work on one queue and race on its lazily
+//! created state, which is the bug this crate exists to remove.
+
+mod lease;
+pub(crate) mod slots;
+
+use std::time::Duration;
+
+pub use lease::{CurrentGuard, Lease};
+pub(crate) use lease::{
+    current_slot, release_thread_lease, set_slot_hint as set_lease_hint, slot_hint as lease_hint,
+    with_thread_lease,
+};
+
+/// How a device's stream pool is sized and how long an acquire may wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Number of slots (streams). Default 32.
+    pub capacity: usize,
+    /// How long `acquire` waits for a free slot before [`crate::PoolError::Exhausted`].
+    /// Default 30 s.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self { capacity: 32, acquire_timeout: Duration::from_secs(30) }
+    }
+}
+
+impl PoolConfig {
+    /// A config with `capacity` slots and the default timeout.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { capacity, ..Self::default() }
+    }
+
+    /// The same config with another acquire timeout.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+}
+
+/// A snapshot of a pool's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Number of slots.
+    pub capacity: usize,
+    /// Slots owned by a lease right now.
+    pub in_use: usize,
+    /// Most slots ever owned at once.
+    pub high_water: usize,
+    /// Successful acquires.
+    pub acquires: u64,
+    /// Acquires that found no free slot and had to wait.
+    pub waits: u64,
+    /// Acquires that gave up after the timeout.
+    pub timeouts: u64,
+    /// Slots whose stream has been created.
+    pub streams_created: usize,
+}

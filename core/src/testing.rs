@@ -1,0 +1,97 @@
+//! A backend that does no work, for documentation examples and model checks of the pool (where
+//! only ownership matters). Real backends (`streampool-cpu`, CUDA, Metal) are what the
+//! conformance tests run on.
+
+use std::time::Duration;
+
+use crate::backend::{Backend, DeviceKind, Event, Stream, Timing};
+use crate::error::{BackendError, EventError};
+
+/// A backend whose streams accept work and do nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullBackend;
+
+/// Stream of [`NullBackend`].
+#[derive(Debug)]
+pub struct NullStream(usize);
+
+/// Event of [`NullBackend`]: always complete.
+#[derive(Debug)]
+pub struct NullEvent(Timing);
+
+impl Backend for NullBackend {
+    type Stream = NullStream;
+    type Event = NullEvent;
+    type Buffer = usize;
+
+    fn kind(&self) -> DeviceKind {
+        DeviceKind::Cpu
+    }
+    fn name(&self) -> String {
+        "null".into()
+    }
+    fn new_stream(&self, slot: usize) -> Result<NullStream, BackendError> {
+        Ok(NullStream(slot))
+    }
+    fn new_event(&self, timing: Timing) -> Result<NullEvent, BackendError> {
+        Ok(NullEvent(timing))
+    }
+    fn alloc(&self, bytes: usize) -> Result<usize, BackendError> {
+        Ok(bytes)
+    }
+    fn buffer_len(buffer: &usize) -> usize {
+        *buffer
+    }
+}
+
+impl Stream<NullBackend> for NullStream {
+    fn slot(&self) -> usize {
+        self.0
+    }
+    fn record(&self, _: &NullEvent) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn wait_event(&self, _: &NullEvent) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn synchronize(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn write(&self, _: &usize, _: usize, _: &[u8]) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn read(&self, _: &usize, _: usize, dst: &mut [u8]) -> Result<(), BackendError> {
+        dst.fill(0);
+        Ok(())
+    }
+    fn fill_u32(&self, _: &usize, _: u32) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn mul_add_u32(&self, _: &usize, _: u32, _: u32) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn copy(&self, _: &usize, _: &usize) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn hold(&self, _: Duration) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+impl Event for NullEvent {
+    fn timing(&self) -> Timing {
+        self.0
+    }
+    fn synchronize(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn query(&self) -> Result<bool, BackendError> {
+        Ok(true)
+    }
+    fn elapsed_since(&self, start: &Self) -> Result<Duration, EventError> {
+        if self.0 == Timing::Disabled || start.0 == Timing::Disabled {
+            return Err(EventError::TimingDisabled);
+        }
+        Ok(Duration::ZERO)
+    }
+}

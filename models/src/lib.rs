@@ -1,0 +1,1 @@
+//! Models: MiniLM sentence embeddings, MLP, Conv1D

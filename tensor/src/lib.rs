@@ -1,0 +1,1 @@
+//! Tensors and ops submitted to streams
