@@ -94,7 +94,11 @@ where
 {
     /// An empty cache.
     pub fn new() -> Self {
-        Self { map: Snapshot::new(HashMap::new()), insert: Mutex::new(()), compiles: AtomicU64::new(0) }
+        Self {
+            map: Snapshot::new(HashMap::new()),
+            insert: Mutex::new(()),
+            compiles: AtomicU64::new(0),
+        }
     }
 
     /// Number of compiles started so far (successful or not).

@@ -34,9 +34,7 @@ pub(crate) fn wait_timeout<'a, T>(
     guard: MutexGuard<'a, T>,
     timeout: std::time::Duration,
 ) -> MutexGuard<'a, T> {
-    cv.wait_timeout(guard, timeout)
-        .unwrap_or_else(|poison| poison.into_inner())
-        .0
+    cv.wait_timeout(guard, timeout).unwrap_or_else(|poison| poison.into_inner()).0
 }
 #[cfg(loom)]
 pub(crate) fn wait_timeout<'a, T>(

@@ -85,7 +85,10 @@ impl<B: Backend> Drop for Lease<B> {
 
 impl<B: Backend> std::fmt::Debug for Lease<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease").field("device", &self.device.id()).field("slot", &self.slot).finish()
+        f.debug_struct("Lease")
+            .field("device", &self.device.id())
+            .field("slot", &self.slot)
+            .finish()
     }
 }
 
