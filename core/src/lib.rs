@@ -38,6 +38,7 @@
 
 mod backend;
 mod cache;
+pub mod conformance;
 mod device;
 mod error;
 mod pool;

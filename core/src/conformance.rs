@@ -1,0 +1,362 @@
+//! The semantic tests every backend must pass, written once and run per backend (the CPU
+//! backend's `tests/conformance.rs`, the CUDA backend's GPU tests). Each function builds the
+//! devices it needs with `make`, does real work with results known in advance, and panics with a
+//! message saying what broke.
+//!
+//! Work items are the portable ops of [`Stream`]: `fill_u32` then a chain of `mul_add_u32`
+//! whose result depends on the order it ran in, so a lost, reordered or unsynchronised op shows
+//! up as a wrong number.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::Duration;
+
+use crate::{Backend, Device, Event, EventError, PoolConfig, Stream, Timing};
+
+/// Length, in u32 words, of the buffers the tests compute on.
+pub const WORDS: usize = 256;
+
+/// The value a chain computes: start from `seed`, then `x = x * mul + add` for each step.
+pub fn expected(seed: u32, steps: &[(u32, u32)]) -> u32 {
+    steps.iter().fold(seed, |x, &(m, a)| x.wrapping_mul(m).wrapping_add(a))
+}
+
+/// A chain of steps unique to `(thread, iteration)`.
+pub fn steps_for(thread: usize, iteration: usize) -> Vec<(u32, u32)> {
+    (0..4)
+        .map(|k| (3 + 2 * ((thread + k) as u32 % 7), (iteration * 31 + k * 7 + thread) as u32))
+        .collect()
+}
+
+/// Read a whole u32 buffer through `stream` (which waits for that stream's earlier work).
+pub fn read_u32<B: Backend>(stream: &B::Stream, buf: &B::Buffer) -> Vec<u32> {
+    let mut bytes = vec![0u8; B::buffer_len(buf)];
+    stream.read(buf, 0, &mut bytes).expect("read");
+    bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect()
+}
+
+/// Enqueue `fill(seed)` then the chain on `stream`, read back, and check every word.
+pub fn run_chain<B: Backend>(stream: &B::Stream, buf: &B::Buffer, seed: u32, steps: &[(u32, u32)]) {
+    stream.fill_u32(buf, seed).expect("fill");
+    for &(m, a) in steps {
+        stream.mul_add_u32(buf, m, a).expect("mul_add");
+    }
+    let want = expected(seed, steps);
+    let got = read_u32::<B>(stream, buf);
+    assert!(
+        got.iter().all(|&x| x == want),
+        "stream {}: want {want}, got {:?}",
+        stream.slot(),
+        &got[..4]
+    );
+}
+
+/// Work on one stream runs in submission order.
+pub fn in_order<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) {
+    let device = make(PoolConfig::with_capacity(2));
+    let lease = device.acquire().unwrap();
+    let buf = device.alloc(WORDS * 4).unwrap();
+    let steps: Vec<(u32, u32)> = (0..64).map(|i| (i % 5 + 2, i * 13 + 1)).collect();
+    run_chain::<B>(lease.stream(), &buf, 7, &steps);
+}
+
+/// `threads` threads × `iterations`, each on its own stream, each iteration a chain with a result
+/// known in advance. Also checks that concurrent owners never share a slot.
+pub fn stress<B: Backend>(
+    make: impl Fn(PoolConfig) -> Device<B>,
+    threads: usize,
+    iterations: usize,
+) {
+    let device = make(PoolConfig::with_capacity(threads));
+    let owners: Vec<AtomicUsize> = (0..threads).map(|_| AtomicUsize::new(0)).collect();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (device, owners) = (&device, &owners);
+            s.spawn(move || {
+                let buf = device.alloc(WORDS * 4).unwrap();
+                let lease = device.acquire().unwrap();
+                assert_eq!(owners[lease.slot()].fetch_add(1, Ordering::SeqCst), 0, "slot shared");
+                for i in 0..iterations {
+                    run_chain::<B>(lease.stream(), &buf, (t * 1000 + i) as u32, &steps_for(t, i));
+                }
+                owners[lease.slot()].fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let stats = device.stats();
+    assert_eq!(stats.in_use, 0);
+    assert!(stats.high_water <= threads);
+}
+
+/// Every thread's first use of a fresh device is released at once by a barrier: streams are
+/// created concurrently by whichever thread comes first, and every result is right.
+pub fn cold_start<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>, threads: usize) {
+    let device = make(PoolConfig::with_capacity(threads));
+    let barrier = Barrier::new(threads);
+    let slots = Mutex::new(HashSet::new());
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (device, barrier, slots) = (&device, &barrier, &slots);
+            s.spawn(move || {
+                barrier.wait();
+                let result = device.with_stream(|stream| {
+                    let buf = device.alloc(WORDS * 4).unwrap();
+                    run_chain::<B>(stream, &buf, t as u32, &steps_for(t, 0));
+                    stream.slot()
+                });
+                let slot = result.expect("with_stream on a cold device");
+                assert!(slots.lock().unwrap().insert(slot), "two threads got slot {slot}");
+                device.release_thread_lease();
+            });
+        }
+    });
+    assert_eq!(device.stats().streams_created, threads);
+    assert_eq!(device.stats().in_use, 0);
+}
+
+/// A thread's own lease is given back when the thread exits, and the slot is reused.
+pub fn thread_exit_releases<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) {
+    let device = make(PoolConfig::with_capacity(1).acquire_timeout(Duration::from_secs(5)));
+    for round in 0..3 {
+        let d = device.clone();
+        let slot = std::thread::spawn(move || {
+            d.with_stream(|stream| {
+                let buf = d.alloc(WORDS * 4).unwrap();
+                run_chain::<B>(stream, &buf, round, &steps_for(0, round as usize));
+                stream.slot()
+            })
+            .unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(slot, 0);
+        assert_eq!(device.stats().in_use, 0, "round {round}: the exited thread kept its slot");
+    }
+    assert!(device.try_acquire().unwrap().is_some());
+}
+
+/// Concurrent owners hold distinct slots, and a thread's current stream is the one it set.
+pub fn distinct_owners<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>, threads: usize) {
+    let device = make(PoolConfig::with_capacity(threads));
+    let barrier = Barrier::new(threads);
+    let slots = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (device, barrier, slots) = (&device, &barrier, &slots);
+            s.spawn(move || {
+                let lease = device.acquire().unwrap();
+                let _current = lease.make_current();
+                barrier.wait(); // every lease is held at this point
+                assert_eq!(device.current_slot(), Some(lease.slot()));
+                let via_current = device.with_stream(|s| s.slot()).unwrap();
+                assert_eq!(via_current, lease.slot());
+                slots.lock().unwrap().push(lease.slot());
+                barrier.wait();
+            });
+        }
+    });
+    let slots = slots.into_inner().unwrap();
+    let distinct: HashSet<_> = slots.iter().collect();
+    assert_eq!(distinct.len(), threads, "owners shared a slot: {slots:?}");
+}
+
+/// 4× more threads than slots, each iteration with a scoped lease: never two owners, every
+/// result right, callers wait instead of failing.
+pub fn oversubscribed<B: Backend>(
+    make: impl Fn(PoolConfig) -> Device<B>,
+    capacity: usize,
+    iterations: usize,
+) {
+    let device = make(PoolConfig::with_capacity(capacity).acquire_timeout(Duration::from_secs(60)));
+    let threads = capacity * 4;
+    let owners: Vec<AtomicUsize> = (0..capacity).map(|_| AtomicUsize::new(0)).collect();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (device, owners) = (&device, &owners);
+            s.spawn(move || {
+                let buf = device.alloc(WORDS * 4).unwrap();
+                for i in 0..iterations {
+                    let lease = device.acquire().unwrap();
+                    assert_eq!(
+                        owners[lease.slot()].fetch_add(1, Ordering::SeqCst),
+                        0,
+                        "two owners"
+                    );
+                    run_chain::<B>(lease.stream(), &buf, (t + i) as u32, &steps_for(t, i));
+                    owners[lease.slot()].fetch_sub(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let stats = device.stats();
+    assert_eq!(stats.in_use, 0);
+    assert!(stats.high_water <= capacity);
+    assert_eq!(stats.acquires, (threads * iterations) as u64);
+    assert_eq!(stats.timeouts, 0);
+}
+
+/// `total` short-lived threads, `batch` alive at a time, each using its thread lease once: no
+/// slot leaks, high-water mark within capacity.
+pub fn churn<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>, total: usize, batch: usize) {
+    let capacity = batch.min(32);
+    let device = make(PoolConfig::with_capacity(capacity).acquire_timeout(Duration::from_secs(60)));
+    let done = AtomicUsize::new(0);
+    for start in (0..total).step_by(batch) {
+        std::thread::scope(|s| {
+            let mut handles = Vec::with_capacity(batch);
+            for t in start..(start + batch).min(total) {
+                let (device, done) = (&device, &done);
+                handles.push(s.spawn(move || {
+                    let ok = device
+                        .with_stream(|stream| {
+                            let buf = device.alloc(16).unwrap();
+                            stream.fill_u32(&buf, t as u32).unwrap();
+                            stream.mul_add_u32(&buf, 3, 1).unwrap();
+                            read_u32::<B>(stream, &buf).iter().all(|&x| x == (t as u32) * 3 + 1)
+                        })
+                        .unwrap();
+                    assert!(ok, "thread {t} computed a wrong result");
+                    done.fetch_add(1, Ordering::Relaxed);
+                    // No explicit release: the thread's exit gives the slot back.
+                }));
+            }
+            // Join explicitly: unlike the scope's implicit wait, a join returns only after the
+            // thread has exited, thread-local destructors (which give the lease back) included.
+            for h in handles {
+                h.join().unwrap();
+            }
+        });
+    }
+    assert_eq!(done.load(Ordering::Relaxed), total);
+    let stats = device.stats();
+    assert_eq!(stats.in_use, 0, "slots leaked by exited threads");
+    assert!(stats.high_water <= capacity);
+    assert_eq!(stats.acquires, total as u64);
+}
+
+/// `device.synchronize()` waits for work that *other threads* submitted on their own streams.
+/// Fails if it waited only for the caller's stream.
+pub fn device_sync_waits_for_others<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) {
+    let device = make(PoolConfig::with_capacity(4));
+    let buf = device.alloc(WORDS * 4).unwrap();
+    let (submitted_tx, submitted_rx) = std::sync::mpsc::channel();
+    let (checked_tx, checked_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let (device, buf) = (&device, &buf);
+        s.spawn(move || {
+            let lease = device.acquire().unwrap();
+            lease.stream().fill_u32(buf, 1).unwrap();
+            lease.stream().hold(Duration::from_millis(300)).unwrap();
+            lease.stream().mul_add_u32(buf, 5, 37).unwrap(); // 1 * 5 + 37 = 42
+            submitted_tx.send(()).unwrap();
+            checked_rx.recv().unwrap(); // keep the lease (and the work) until checked
+        });
+        submitted_rx.recv().unwrap();
+        let mine = device.acquire().unwrap();
+        device.synchronize().unwrap();
+        // Read on the caller's own (idle) stream: only right if the other stream had finished.
+        let got = read_u32::<B>(mine.stream(), buf);
+        checked_tx.send(()).unwrap();
+        assert!(
+            got.iter().all(|&x| x == 42),
+            "device sync returned before another thread's work: {:?}",
+            &got[..4]
+        );
+    });
+}
+
+/// `device.synchronize()` returns while other threads keep submitting.
+pub fn device_sync_under_load<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>, threads: usize) {
+    let device = make(PoolConfig::with_capacity(threads + 1));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (device, stop) = (&device, &stop);
+            s.spawn(move || {
+                let buf = device.alloc(WORDS * 4).unwrap();
+                let lease = device.acquire().unwrap();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    run_chain::<B>(lease.stream(), &buf, i, &steps_for(t, i as usize));
+                    i += 1;
+                }
+            });
+        }
+        for _ in 0..20 {
+            device.synchronize().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+/// An event recorded on stream A and waited on by stream B orders B's later work after A's
+/// earlier work, even when A is slow.
+pub fn cross_stream_events<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) {
+    let device = make(PoolConfig::with_capacity(2));
+    let a = device.acquire().unwrap();
+    let b = device.acquire().unwrap();
+    let x = device.alloc(WORDS * 4).unwrap();
+    let y = device.alloc(WORDS * 4).unwrap();
+    let event = device.new_event(Timing::Disabled).unwrap();
+    for round in 0..3u32 {
+        a.stream().fill_u32(&x, round).unwrap();
+        a.stream().hold(Duration::from_millis(100)).unwrap();
+        a.stream().mul_add_u32(&x, 3, 4).unwrap();
+        a.stream().record(&event).unwrap();
+        b.stream().wait_event(&event).unwrap();
+        b.stream().copy(&x, &y).unwrap();
+        let got = read_u32::<B>(b.stream(), &y);
+        assert!(
+            got.iter().all(|&v| v == round * 3 + 4),
+            "round {round}: B ran before A's work: {:?}",
+            &got[..4]
+        );
+    }
+}
+
+/// Host wait and non-blocking query on an event.
+pub fn event_host_wait_and_query<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) {
+    let device = make(PoolConfig::with_capacity(1));
+    let lease = device.acquire().unwrap();
+    let event = device.new_event(Timing::Disabled).unwrap();
+    assert!(event.query().unwrap(), "a never-recorded event counts as complete");
+    lease.stream().hold(Duration::from_millis(200)).unwrap();
+    lease.stream().record(&event).unwrap();
+    assert!(!event.query().unwrap(), "query must not wait: the stream is still busy");
+    event.synchronize().unwrap();
+    assert!(event.query().unwrap());
+}
+
+/// Elapsed time: a typed error at once (while the work is still running) unless both events
+/// time; `NotReady` rather than a block for pending timing events; a plausible duration once done.
+pub fn event_elapsed<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) {
+    let device = make(PoolConfig::with_capacity(1));
+    let lease = device.acquire().unwrap();
+    let stream = lease.stream();
+    let hold = Duration::from_millis(200);
+
+    let (p, q) =
+        (device.new_event(Timing::Disabled).unwrap(), device.new_event(Timing::Disabled).unwrap());
+    assert_eq!(q.elapsed_since(&p), Err(EventError::TimingDisabled));
+    stream.record(&p).unwrap();
+    stream.hold(hold).unwrap();
+    stream.record(&q).unwrap();
+    assert_eq!(q.elapsed_since(&p), Err(EventError::TimingDisabled));
+    assert!(!q.query().unwrap(), "elapsed_since blocked until the work was done");
+
+    let (s, e) =
+        (device.new_event(Timing::Enabled).unwrap(), device.new_event(Timing::Enabled).unwrap());
+    assert_eq!(e.elapsed_since(&s), Err(EventError::NotRecorded));
+    stream.record(&s).unwrap();
+    stream.hold(hold).unwrap();
+    stream.record(&e).unwrap();
+    assert_eq!(e.elapsed_since(&s), Err(EventError::NotReady));
+    assert!(!e.query().unwrap(), "elapsed_since blocked until the work was done");
+    // Mixed: one timing, one not.
+    assert_eq!(e.elapsed_since(&p), Err(EventError::TimingDisabled));
+    e.synchronize().unwrap();
+    let took = e.elapsed_since(&s).unwrap();
+    assert!(took >= hold / 2 && took < hold * 20, "elapsed {took:?} for a hold of {hold:?}");
+    stream.synchronize().unwrap();
+}
