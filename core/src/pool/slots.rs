@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{self, fence, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// One slot: its ownership flag and its stream, created on first use.
 pub(crate) struct Slot<S> {
@@ -80,7 +80,9 @@ impl<S> Slots<S> {
         for i in 0..n {
             let index = (start + i) % n;
             let slot = &self.slots[index];
-            if !slot.taken.load(Ordering::Relaxed)
+            // SeqCst even for this pre-check (a plain load on x86): see the fences in `take`
+            // and `release`.
+            if !slot.taken.load(Ordering::SeqCst)
                 && slot
                     .taken
                     .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
@@ -104,6 +106,9 @@ impl<S> Slots<S> {
         let start = Instant::now();
         let mut guard = sync::lock(&self.sleep);
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence in `release` (a store-load handshake): either our scan below sees
+        // the released flag, or `release` sees `waiters > 0` and notifies under `sleep`.
+        fence(Ordering::SeqCst);
         let result = loop {
             // Checked after `waiters` was raised: a release that ran before this scan is seen
             // by it; one that runs after sees `waiters > 0` and notifies under `sleep`.
@@ -126,8 +131,10 @@ impl<S> Slots<S> {
     pub(crate) fn release(&self, index: usize) {
         self.counters.in_use.fetch_sub(1, Ordering::Relaxed);
         self.slots[index].taken.store(false, Ordering::SeqCst);
-        // SeqCst pairs with the waiter's `waiters.fetch_add` then scan: either the waiter's scan
-        // sees this store, or this load sees the waiter and the notify below wakes it.
+        // Pairs with the fence in `take`: either the waiter's scan sees the store above, or this
+        // load sees the waiter and the notify below wakes it. Only a full fence on both sides
+        // guarantees that (a SeqCst store followed by a load of another variable does not).
+        fence(Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             let _guard = sync::lock(&self.sleep);
             self.freed.notify_all();

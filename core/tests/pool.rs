@@ -1,0 +1,115 @@
+//! Pool ownership rules that need no real work (NullBackend): the exhaustion policy, current
+//! streams set only from owned leases, per-thread leases.
+
+use std::time::{Duration, Instant};
+
+use streampool_core::testing::NullBackend;
+use streampool_core::{Device, PoolConfig, PoolError};
+
+fn device(capacity: usize, timeout_ms: u64) -> Device<NullBackend> {
+    let config =
+        PoolConfig::with_capacity(capacity).acquire_timeout(Duration::from_millis(timeout_ms));
+    Device::new(NullBackend, config)
+}
+
+#[test]
+fn exhausted_pool_waits_then_fails_with_a_typed_error() {
+    let device = device(2, 150);
+    let _a = device.acquire().unwrap();
+    let _b = device.acquire().unwrap();
+    assert!(device.try_acquire().unwrap().is_none());
+    let start = Instant::now();
+    match device.acquire() {
+        Err(PoolError::Exhausted { capacity, waited }) => {
+            assert_eq!(capacity, 2);
+            assert!(waited >= Duration::from_millis(150));
+        }
+        other => panic!("expected Exhausted, got {other:?}"),
+    }
+    assert!(start.elapsed() >= Duration::from_millis(150));
+    let stats = device.stats();
+    assert_eq!((stats.in_use, stats.waits, stats.timeouts), (2, 1, 1));
+}
+
+#[test]
+fn waiting_acquire_gets_a_released_slot() {
+    let device = device(1, 10_000);
+    let lease = device.acquire().unwrap();
+    let d = device.clone();
+    let waiter = std::thread::spawn(move || d.acquire().map(|l| l.slot()));
+    std::thread::sleep(Duration::from_millis(50));
+    drop(lease);
+    assert_eq!(waiter.join().unwrap().unwrap(), 0);
+    assert_eq!(device.stats().waits, 1);
+}
+
+#[test]
+fn current_stream_follows_guards_and_restores() {
+    let device = device(4, 1000);
+    assert_eq!(device.current_slot(), None);
+    let a = device.acquire().unwrap();
+    let b = device.acquire().unwrap();
+    {
+        let _ga = a.make_current();
+        assert_eq!(device.current_slot(), Some(a.slot()));
+        {
+            let _gb = b.make_current();
+            assert_eq!(device.current_slot(), Some(b.slot()));
+            assert_eq!(device.with_stream(|s| streampool_core::Stream::slot(s)).unwrap(), b.slot());
+        }
+        assert_eq!(device.current_slot(), Some(a.slot()));
+    }
+    assert_eq!(device.current_slot(), None);
+    // Another thread does not see this thread's current stream.
+    let _g = a.make_current();
+    let d = device.clone();
+    assert_eq!(std::thread::spawn(move || d.current_slot()).join().unwrap(), None);
+}
+
+#[test]
+fn current_stream_is_per_device() {
+    let (d1, d2) = (device(2, 1000), device(2, 1000));
+    let l1 = d1.acquire().unwrap();
+    let _g = l1.make_current();
+    assert_eq!(d1.current_slot(), Some(l1.slot()));
+    assert_eq!(d2.current_slot(), None);
+}
+
+#[test]
+fn thread_lease_is_kept_until_released() {
+    let device = device(2, 1000);
+    let first = device.with_stream(|s| streampool_core::Stream::slot(s)).unwrap();
+    let again = device.with_stream(|s| streampool_core::Stream::slot(s)).unwrap();
+    assert_eq!(first, again, "a thread keeps its own stream between calls");
+    assert_eq!(device.stats().in_use, 1);
+    assert_eq!(device.stats().acquires, 1);
+    assert!(device.release_thread_lease());
+    assert_eq!(device.stats().in_use, 0);
+    assert!(!device.release_thread_lease());
+}
+
+#[test]
+fn nested_with_stream_on_two_devices() {
+    let (d1, d2) = (device(1, 1000), device(1, 1000));
+    let slots =
+        d1.with_stream(|_| d2.with_stream(|s| streampool_core::Stream::slot(s)).unwrap()).unwrap();
+    assert_eq!(slots, 0);
+    // The inner lease could not be stored while the outer call held the thread's lease list, so
+    // it was scoped to the call and given back.
+    assert_eq!(d2.stats().in_use, 0);
+    assert_eq!(d1.stats().in_use, 1);
+    d1.release_thread_lease();
+}
+
+#[test]
+fn leases_move_between_threads_with_their_ownership() {
+    let device = device(1, 1000);
+    let lease = device.acquire().unwrap();
+    let slot = std::thread::spawn(move || lease.slot()).join().unwrap();
+    assert_eq!(slot, 0);
+    assert_eq!(
+        device.stats().in_use,
+        0,
+        "the lease dropped on the other thread gave the slot back"
+    );
+}
