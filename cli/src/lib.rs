@@ -1,1 +1,0 @@
-//! The streampool command line
