@@ -1,0 +1,56 @@
+//! Mapping of CUDA driver, NVRTC and cuBLAS failures to the core's [`BackendError`].
+
+use cudarc::driver::{sys::CUresult, DriverError};
+use streampool_core::BackendError;
+
+/// Name of this backend in errors.
+pub(crate) const BACKEND: &str = "cuda";
+
+/// `CUDA_ERROR_NAME: description`, e.g. `CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access
+/// was encountered`.
+pub(crate) fn describe(e: &DriverError) -> String {
+    match e.error_string() {
+        Ok(s) => format!("{:?}: {}", e.0, s.to_string_lossy()),
+        Err(_) => format!("{:?}", e.0),
+    }
+}
+
+/// A failed allocation of `bytes`.
+pub(crate) fn alloc(bytes: usize) -> impl FnOnce(DriverError) -> BackendError {
+    move |e| match e.0 {
+        CUresult::CUDA_ERROR_OUT_OF_MEMORY => BackendError::OutOfMemory { bytes },
+        _ => driver("cuMemAlloc")(e),
+    }
+}
+
+/// A failed driver call.
+pub(crate) fn driver(call: &'static str) -> impl FnOnce(DriverError) -> BackendError {
+    move |e| BackendError::Driver { backend: BACKEND, call, message: describe(&e) }
+}
+
+/// A failure reported while waiting for a stream's work: the work itself (or earlier work on the
+/// device: CUDA's faults are sticky for the whole context) failed after it was enqueued.
+pub(crate) fn stream_failed(slot: usize) -> impl FnOnce(DriverError) -> BackendError {
+    move |e| BackendError::StreamFailed { slot, message: describe(&e) }
+}
+
+/// The backend cannot run here.
+pub(crate) fn unavailable(reason: impl Into<String>) -> BackendError {
+    BackendError::Unavailable { backend: BACKEND, reason: reason.into() }
+}
+
+/// A failure outside the driver (NVRTC, cuBLAS).
+pub(crate) fn library(call: &'static str, message: impl Into<String>) -> BackendError {
+    BackendError::Driver { backend: BACKEND, call, message: message.into() }
+}
+
+/// The text of a caught panic.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

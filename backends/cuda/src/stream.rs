@@ -1,0 +1,248 @@
+//! A pool slot's stream: a non-blocking CUDA stream (it never synchronises with the legacy
+//! default stream), its own cuBLAS handle, and the portable ops as real GPU work.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use cudarc::driver::{self as cu, sys, LaunchConfig, PushKernelArg};
+use streampool_core::{BackendError, Stream};
+
+use crate::blas::BlasHandle;
+use crate::buffer::CudaBuffer;
+use crate::context::{CudaBackend, Shared};
+use crate::error;
+use crate::event::CudaEvent;
+use crate::kernels::{HOLD, U32_OPS};
+
+/// Threads per block of the element-wise kernels.
+const BLOCK: u32 = 256;
+
+/// Per-stream state that calls on the stream change. Reached through [`CudaStream::state`].
+#[derive(Debug)]
+pub struct StreamState {
+    /// cuBLAS handle bound to this stream.
+    pub blas: BlasHandle,
+}
+
+/// Stream of the CUDA backend.
+pub struct CudaStream {
+    slot: usize,
+    raw: Arc<cu::CudaStream>,
+    shared: Arc<Shared>,
+    /// Guards the stream's library state: the cuBLAS handle (a handle must not be used by two
+    /// threads at once, and its settings — stream, workspace, pointer mode — are per handle). The
+    /// owner of the slot is normally the only user, so it is uncontended; the portable ops,
+    /// events and `synchronize` never take it.
+    state: Mutex<StreamState>,
+}
+
+impl CudaStream {
+    pub(crate) fn new(shared: &Arc<Shared>, slot: usize) -> Result<Self, BackendError> {
+        let raw = shared.ctx.new_stream().map_err(error::driver("cuStreamCreate"))?;
+        let blas = BlasHandle::new(&raw)?;
+        Ok(Self { slot, raw, shared: shared.clone(), state: Mutex::new(StreamState { blas }) })
+    }
+
+    /// The cudarc stream (for libraries built on cudarc).
+    pub fn raw(&self) -> &Arc<cu::CudaStream> {
+        &self.raw
+    }
+
+    /// The driver's handle of this stream.
+    pub fn cu_stream(&self) -> sys::CUstream {
+        self.raw.cu_stream()
+    }
+
+    /// Lock this stream's library state (its cuBLAS handle). A poisoned lock is taken anyway:
+    /// the state holds handles, not invariants a panic could break.
+    pub fn state(&self) -> MutexGuard<'_, StreamState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn bind(&self) -> Result<(), BackendError> {
+        self.shared.ctx.bind_to_thread().map_err(error::driver("cuCtxSetCurrent"))
+    }
+
+    /// `InvalidArgument` unless `buffer` was allocated on this stream's device.
+    fn check_device(&self, buffer: &CudaBuffer) -> Result<(), BackendError> {
+        if **buffer.context() == *self.shared.ctx {
+            Ok(())
+        } else {
+            Err(BackendError::InvalidArgument("buffer belongs to another device".into()))
+        }
+    }
+
+    /// Grid for `n` elements: enough blocks for one element per thread, at most 8 per
+    /// multiprocessor (the kernels loop over the rest).
+    fn grid(&self, n: u64) -> LaunchConfig {
+        let max_blocks = u64::from(self.shared.multiprocessors) * 8;
+        let blocks = n.div_ceil(u64::from(BLOCK)).clamp(1, max_blocks) as u32;
+        LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+    }
+
+    /// Launch `function` of the u32 module on `buffer`'s words with two more u32 arguments
+    /// (`mul_add_u32`) or one (`fill_u32`, `b` unused).
+    fn launch_u32(
+        &self,
+        function: &'static str,
+        buffer: &CudaBuffer,
+        args: &[u32],
+    ) -> Result<(), BackendError> {
+        self.check_device(buffer)?;
+        let words = (buffer.len() / 4) as u64;
+        if words == 0 {
+            return Ok(());
+        }
+        let ptr = buffer.device_ptr();
+        let config = self.grid(words);
+        self.shared.kernels.with(&self.shared.ctx, &U32_OPS, function, |func| {
+            let mut launch = self.raw.launch_builder(func);
+            launch.arg(&ptr).arg(&words);
+            for a in args {
+                launch.arg(a);
+            }
+            // SAFETY: the kernel's parameters are (unsigned int*, unsigned long long, unsigned
+            // int...) and match the arguments pushed above, as u64 / u64 / u32; it touches
+            // `words` u32s from `ptr`, all inside the buffer, which stays allocated until the
+            // device is idle (buffer.rs).
+            unsafe { launch.launch(config) }.map_err(error::driver("cuLaunchKernel"))?;
+            Ok(())
+        })
+    }
+}
+
+/// Whether the driver knows `ptr` (page-locked, registered or managed memory). A copy from such
+/// memory can still be in flight when the enqueue returns; from ordinary pageable memory the
+/// driver has taken the bytes (staged them) before it returns.
+fn known_to_driver(ptr: *const u8) -> bool {
+    let mut memory_type = 0u32;
+    // SAFETY: cuPointerGetAttribute writes one unsigned int (a CUmemorytype) through the valid
+    // out-pointer; `ptr` is only inspected, never dereferenced. Pageable memory gives an error.
+    let result = unsafe {
+        sys::cuPointerGetAttribute(
+            (&mut memory_type as *mut u32).cast(),
+            sys::CUpointer_attribute::CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+            ptr as sys::CUdeviceptr,
+        )
+    };
+    result == sys::CUresult::CUDA_SUCCESS
+}
+
+impl Stream<CudaBackend> for CudaStream {
+    fn slot(&self) -> usize {
+        self.slot
+    }
+
+    fn record(&self, event: &CudaEvent) -> Result<(), BackendError> {
+        event.record_on(&self.raw)
+    }
+
+    fn wait_event(&self, event: &CudaEvent) -> Result<(), BackendError> {
+        // cuStreamWaitEvent on an event never recorded is a no-op, as the trait asks.
+        self.raw.wait(event.raw()).map_err(error::driver("cuStreamWaitEvent"))
+    }
+
+    fn synchronize(&self) -> Result<(), BackendError> {
+        // cuStreamSynchronize is safe from any thread while the owner keeps submitting.
+        self.raw.synchronize().map_err(error::stream_failed(self.slot))
+    }
+
+    fn write(&self, dst: &CudaBuffer, offset: usize, src: &[u8]) -> Result<(), BackendError> {
+        self.check_device(dst)?;
+        dst.check_range(offset, src.len())?;
+        if src.is_empty() {
+            return Ok(());
+        }
+        self.bind()?;
+        // SAFETY: the destination range lies inside the live allocation (checked above) and the
+        // stream belongs to its context. The source is read during this call (pageable memory,
+        // staged by the driver) or, for memory the driver knows, before the synchronisation
+        // below returns: either way before `src` can be released.
+        unsafe {
+            cu::result::memcpy_htod_async(dst.device_ptr() + offset as u64, src, self.cu_stream())
+        }
+        .map_err(error::driver("cuMemcpyHtoDAsync"))?;
+        if known_to_driver(src.as_ptr()) {
+            self.synchronize()?;
+        }
+        Ok(())
+    }
+
+    fn read(&self, src: &CudaBuffer, offset: usize, dst: &mut [u8]) -> Result<(), BackendError> {
+        self.check_device(src)?;
+        src.check_range(offset, dst.len())?;
+        if !dst.is_empty() {
+            self.bind()?;
+            // SAFETY: the source range lies inside the live allocation (checked above); `dst` is
+            // borrowed mutably for the whole call and the stream is synchronised before we
+            // return, so the copy into it has finished by then.
+            unsafe {
+                cu::result::memcpy_dtoh_async(
+                    dst,
+                    src.device_ptr() + offset as u64,
+                    self.cu_stream(),
+                )
+            }
+            .map_err(error::driver("cuMemcpyDtoHAsync"))?;
+        }
+        self.synchronize()
+    }
+
+    fn fill_u32(&self, dst: &CudaBuffer, value: u32) -> Result<(), BackendError> {
+        self.launch_u32("fill_u32", dst, &[value])
+    }
+
+    fn mul_add_u32(&self, buf: &CudaBuffer, mul: u32, add: u32) -> Result<(), BackendError> {
+        self.launch_u32("mul_add_u32", buf, &[mul, add])
+    }
+
+    fn copy(&self, src: &CudaBuffer, dst: &CudaBuffer) -> Result<(), BackendError> {
+        self.check_device(src)?;
+        self.check_device(dst)?;
+        if src.len() != dst.len() {
+            return Err(BackendError::InvalidArgument(format!(
+                "copy between buffers of {} and {} bytes",
+                src.len(),
+                dst.len()
+            )));
+        }
+        if src.is_empty() || src.same_as(dst) {
+            return Ok(());
+        }
+        self.bind()?;
+        // SAFETY: both allocations are live and `len` bytes long (checked above); the copy is
+        // ordered on this stream.
+        unsafe {
+            cu::result::memcpy_dtod_async(
+                dst.device_ptr(),
+                src.device_ptr(),
+                src.len(),
+                self.cu_stream(),
+            )
+        }
+        .map_err(error::driver("cuMemcpyDtoDAsync"))
+    }
+
+    fn hold(&self, duration: Duration) -> Result<(), BackendError> {
+        let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        if ns == 0 {
+            return Ok(());
+        }
+        let config =
+            LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1, 1, 1), shared_mem_bytes: 0 };
+        self.shared.kernels.with(&self.shared.ctx, &HOLD, "hold_ns", |func| {
+            let mut launch = self.raw.launch_builder(func);
+            launch.arg(&ns);
+            // SAFETY: `hold_ns(unsigned long long)` takes one u64, pushed above; it touches no
+            // memory.
+            unsafe { launch.launch(config) }.map_err(error::driver("cuLaunchKernel"))?;
+            Ok(())
+        })
+    }
+}
+
+impl std::fmt::Debug for CudaStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaStream").field("slot", &self.slot).finish_non_exhaustive()
+    }
+}
