@@ -81,7 +81,7 @@ impl CudaStream {
     }
 
     /// Launch `function` of the u32 module on `buffer`'s words with two more u32 arguments
-    /// (`mul_add_u32`) or one (`fill_u32`, `b` unused).
+    /// (`mul_add_u32`) or one (`fill_u32`): `args` follow the pointer and the word count.
     fn launch_u32(
         &self,
         function: &'static str,
