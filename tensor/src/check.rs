@@ -1,0 +1,381 @@
+//! Argument checks shared by every backend's [`crate::Ops`] implementation: each returns the
+//! extents the kernel needs, or the [`OpError`] to hand back before anything is enqueued.
+
+use crate::{DType, OpError, Ops, Tensor};
+
+/// Extents of a checked [`Ops::linear`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearDims {
+    /// Rows of `x` (all leading dimensions).
+    pub rows: usize,
+    /// Input features.
+    pub inputs: usize,
+    /// Output features.
+    pub outputs: usize,
+}
+
+/// Extents of a `[.., dim]` row-wise op: rows and row length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowDims {
+    /// Number of rows (all leading dimensions).
+    pub rows: usize,
+    /// Row length (last dimension).
+    pub dim: usize,
+}
+
+/// Extents of a `[batch, seq, dim]` sequence op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqDims {
+    /// Sequences.
+    pub batch: usize,
+    /// Positions per sequence.
+    pub seq: usize,
+    /// Features per position.
+    pub dim: usize,
+}
+
+fn shape_err(op: &'static str, reason: String) -> OpError {
+    OpError::Shape { op, reason }
+}
+
+/// `t` has dtype `dtype` and is contiguous.
+pub fn dense<B: Ops>(
+    op: &'static str,
+    operand: &'static str,
+    t: &Tensor<B>,
+    dtype: DType,
+) -> Result<(), OpError> {
+    if t.dtype() != dtype {
+        return Err(OpError::DType { op, operand, expected: dtype, found: t.dtype() });
+    }
+    if !t.is_contiguous() {
+        return Err(OpError::NotContiguous { op, operand });
+    }
+    Ok(())
+}
+
+/// `out` shares no buffer with any of `inputs`.
+pub fn no_alias<B: Ops>(
+    op: &'static str,
+    out: &Tensor<B>,
+    inputs: &[(&'static str, Option<&Tensor<B>>)],
+) -> Result<(), OpError> {
+    for (operand, t) in inputs {
+        if let Some(t) = t {
+            if B::same_buffer(out.buffer(), t.buffer()) {
+                return Err(OpError::Aliasing { op, operand });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `t` has exactly `shape`.
+pub fn shape_is<B: Ops>(
+    op: &'static str,
+    operand: &'static str,
+    t: &Tensor<B>,
+    shape: &[usize],
+) -> Result<(), OpError> {
+    if t.shape() != shape {
+        return Err(shape_err(
+            op,
+            format!("{operand} has shape {:?}, expected {shape:?}", t.shape()),
+        ));
+    }
+    Ok(())
+}
+
+/// Rows and last dimension of a `[.., dim]` tensor of rank >= 1.
+pub fn rows<B: Ops>(
+    op: &'static str,
+    operand: &'static str,
+    t: &Tensor<B>,
+) -> Result<RowDims, OpError> {
+    match t.shape().split_last() {
+        Some((&dim, lead)) => Ok(RowDims { rows: lead.iter().product(), dim }),
+        None => Err(shape_err(op, format!("{operand} must have at least one dimension"))),
+    }
+}
+
+/// Extents of a rank-3 tensor.
+pub fn seq<B: Ops>(
+    op: &'static str,
+    operand: &'static str,
+    t: &Tensor<B>,
+) -> Result<SeqDims, OpError> {
+    match *t.shape() {
+        [batch, seq, dim] => Ok(SeqDims { batch, seq, dim }),
+        ref s => Err(shape_err(op, format!("{operand} must be [batch, seq, dim], got {s:?}"))),
+    }
+}
+
+/// Checks [`Ops::linear`]'s operands.
+pub fn linear<B: Ops>(
+    x: &Tensor<B>,
+    w: &Tensor<B>,
+    bias: Option<&Tensor<B>>,
+    out: &Tensor<B>,
+) -> Result<LinearDims, OpError> {
+    const OP: &str = "linear";
+    for (name, t) in [("x", Some(x)), ("w", Some(w)), ("bias", bias), ("out", Some(out))] {
+        if let Some(t) = t {
+            dense(OP, name, t, DType::F32)?;
+        }
+    }
+    no_alias(OP, out, &[("x", Some(x)), ("w", Some(w)), ("bias", bias)])?;
+    let xd = rows(OP, "x", x)?;
+    let [outputs, inputs] = *w.shape() else {
+        return Err(shape_err(OP, format!("w must be [out, in], got {:?}", w.shape())));
+    };
+    if xd.dim != inputs {
+        return Err(shape_err(OP, format!("x has {} features, w expects {inputs}", xd.dim)));
+    }
+    if let Some(b) = bias {
+        shape_is(OP, "bias", b, &[outputs])?;
+    }
+    let mut expected = x.shape().to_vec();
+    *expected.last_mut().expect("rank >= 1 checked above") = outputs;
+    shape_is(OP, "out", out, &expected)?;
+    Ok(LinearDims { rows: xd.rows, inputs, outputs })
+}
+
+/// Checks a layer norm's `gamma`/`beta` against `dim`.
+pub fn norm_params<B: Ops>(
+    op: &'static str,
+    gamma: &Tensor<B>,
+    beta: &Tensor<B>,
+    dim: usize,
+) -> Result<(), OpError> {
+    for (name, t) in [("gamma", gamma), ("beta", beta)] {
+        dense(op, name, t, DType::F32)?;
+        shape_is(op, name, t, &[dim])?;
+    }
+    Ok(())
+}
+
+/// Checks [`Ops::add_layer_norm`]'s operands.
+pub fn add_layer_norm<B: Ops>(
+    x: &Tensor<B>,
+    residual: Option<&Tensor<B>>,
+    bias: Option<&Tensor<B>>,
+    gamma: &Tensor<B>,
+    beta: &Tensor<B>,
+    out: &Tensor<B>,
+) -> Result<RowDims, OpError> {
+    const OP: &str = "add_layer_norm";
+    for (name, t) in [("x", Some(x)), ("residual", residual), ("bias", bias), ("out", Some(out))] {
+        if let Some(t) = t {
+            dense(OP, name, t, DType::F32)?;
+        }
+    }
+    no_alias(OP, out, &[("x", Some(x)), ("residual", residual), ("bias", bias)])?;
+    let d = rows(OP, "x", x)?;
+    if let Some(r) = residual {
+        shape_is(OP, "residual", r, x.shape())?;
+    }
+    if let Some(b) = bias {
+        shape_is(OP, "bias", b, &[d.dim])?;
+    }
+    norm_params(OP, gamma, beta, d.dim)?;
+    shape_is(OP, "out", out, x.shape())?;
+    Ok(d)
+}
+
+/// Checks [`Ops::attention`]'s operands; returns the extents and the head size.
+pub fn attention<B: Ops>(
+    q: &Tensor<B>,
+    k: &Tensor<B>,
+    v: &Tensor<B>,
+    mask: Option<&Tensor<B>>,
+    heads: usize,
+    out: &Tensor<B>,
+) -> Result<(SeqDims, usize), OpError> {
+    const OP: &str = "attention";
+    for (name, t) in
+        [("q", Some(q)), ("k", Some(k)), ("v", Some(v)), ("mask", mask), ("out", Some(out))]
+    {
+        if let Some(t) = t {
+            dense(OP, name, t, DType::F32)?;
+        }
+    }
+    no_alias(OP, out, &[("q", Some(q)), ("k", Some(k)), ("v", Some(v)), ("mask", mask)])?;
+    let d = seq(OP, "q", q)?;
+    for (name, t) in [("k", k), ("v", v), ("out", out)] {
+        shape_is(OP, name, t, q.shape())?;
+    }
+    if let Some(m) = mask {
+        shape_is(OP, "mask", m, &[d.batch, d.seq])?;
+    }
+    if heads == 0 || d.dim % heads != 0 {
+        return Err(shape_err(OP, format!("width {} is not divisible into {heads} heads", d.dim)));
+    }
+    Ok((d, d.dim / heads))
+}
+
+/// Checks [`Ops::embedding`]'s operands; returns (ids, dim).
+pub fn embedding<B: Ops>(
+    ids: &Tensor<B>,
+    table: &Tensor<B>,
+    out: &Tensor<B>,
+) -> Result<(usize, usize), OpError> {
+    const OP: &str = "embedding";
+    dense(OP, "ids", ids, DType::U32)?;
+    dense(OP, "table", table, DType::F32)?;
+    dense(OP, "out", out, DType::F32)?;
+    no_alias(OP, out, &[("ids", Some(ids)), ("table", Some(table))])?;
+    let [_, dim] = *table.shape() else {
+        return Err(shape_err(OP, format!("table must be [vocab, dim], got {:?}", table.shape())));
+    };
+    let mut expected = ids.shape().to_vec();
+    expected.push(dim);
+    shape_is(OP, "out", out, &expected)?;
+    Ok((ids.numel(), dim))
+}
+
+/// Checks [`Ops::bert_embeddings`]'s operands.
+pub fn bert_embeddings<B: Ops>(
+    ids: &Tensor<B>,
+    type_ids: Option<&Tensor<B>>,
+    tables: &crate::BertEmbeddingTables<'_, B>,
+    out: &Tensor<B>,
+) -> Result<SeqDims, OpError> {
+    const OP: &str = "bert_embeddings";
+    dense(OP, "ids", ids, DType::U32)?;
+    if let Some(t) = type_ids {
+        dense(OP, "type_ids", t, DType::U32)?;
+        shape_is(OP, "type_ids", t, ids.shape())?;
+    }
+    dense(OP, "out", out, DType::F32)?;
+    let [batch, seq] = *ids.shape() else {
+        return Err(shape_err(OP, format!("ids must be [batch, seq], got {:?}", ids.shape())));
+    };
+    let d = rows(OP, "word", tables.word)?;
+    for (name, t) in
+        [("word", tables.word), ("position", tables.position), ("token_type", tables.token_type)]
+    {
+        dense(OP, name, t, DType::F32)?;
+        if t.rank() != 2 || t.shape()[1] != d.dim {
+            return Err(shape_err(
+                OP,
+                format!("{name} table must be [n, {}], got {:?}", d.dim, t.shape()),
+            ));
+        }
+        no_alias(OP, out, &[(name, Some(t))])?;
+    }
+    if seq > tables.position.shape()[0] {
+        return Err(shape_err(
+            OP,
+            format!("{seq} positions exceed the position table's {}", tables.position.shape()[0]),
+        ));
+    }
+    norm_params(OP, tables.norm.gamma, tables.norm.beta, d.dim)?;
+    shape_is(OP, "out", out, &[batch, seq, d.dim])?;
+    Ok(SeqDims { batch, seq, dim: d.dim })
+}
+
+/// Extents of a checked [`Ops::conv1d`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvDims {
+    /// Batch.
+    pub batch: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input length.
+    pub length: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel taps.
+    pub kernel: usize,
+    /// Output length.
+    pub out_len: usize,
+}
+
+/// Checks [`Ops::conv1d`]'s operands.
+pub fn conv1d<B: Ops>(
+    x: &Tensor<B>,
+    w: &Tensor<B>,
+    bias: Option<&Tensor<B>>,
+    params: &crate::Conv1dParams,
+    out: &Tensor<B>,
+) -> Result<ConvDims, OpError> {
+    const OP: &str = "conv1d";
+    for (name, t) in [("x", Some(x)), ("w", Some(w)), ("bias", bias), ("out", Some(out))] {
+        if let Some(t) = t {
+            dense(OP, name, t, DType::F32)?;
+        }
+    }
+    no_alias(OP, out, &[("x", Some(x)), ("w", Some(w)), ("bias", bias)])?;
+    let [batch, in_channels, length] = *x.shape() else {
+        return Err(shape_err(
+            OP,
+            format!("x must be [batch, channels, length], got {:?}", x.shape()),
+        ));
+    };
+    let [out_channels, cin_g, kernel] = *w.shape() else {
+        return Err(shape_err(
+            OP,
+            format!("w must be [out, in / groups, kernel], got {:?}", w.shape()),
+        ));
+    };
+    let g = params.groups;
+    if g == 0 || in_channels % g != 0 || out_channels % g != 0 || cin_g != in_channels / g {
+        return Err(shape_err(
+            OP,
+            format!("w {:?} does not fit {in_channels} input channels in {g} groups", w.shape()),
+        ));
+    }
+    if let Some(b) = bias {
+        shape_is(OP, "bias", b, &[out_channels])?;
+    }
+    let out_len = params.out_len(length, kernel).ok_or_else(|| {
+        shape_err(
+            OP,
+            format!("{params:?} with kernel {kernel} leaves no output for length {length}"),
+        )
+    })?;
+    shape_is(OP, "out", out, &[batch, out_channels, out_len])?;
+    Ok(ConvDims { batch, in_channels, length, out_channels, kernel, out_len })
+}
+
+/// Checks [`Ops::mean_pool`]'s operands.
+pub fn mean_pool<B: Ops>(
+    hidden: &Tensor<B>,
+    mask: Option<&Tensor<B>>,
+    out: &Tensor<B>,
+) -> Result<SeqDims, OpError> {
+    const OP: &str = "mean_pool";
+    for (name, t) in [("hidden", Some(hidden)), ("mask", mask), ("out", Some(out))] {
+        if let Some(t) = t {
+            dense(OP, name, t, DType::F32)?;
+        }
+    }
+    no_alias(OP, out, &[("hidden", Some(hidden)), ("mask", mask)])?;
+    let d = seq(OP, "hidden", hidden)?;
+    if let Some(m) = mask {
+        shape_is(OP, "mask", m, &[d.batch, d.seq])?;
+    }
+    shape_is(OP, "out", out, &[d.batch, d.dim])?;
+    Ok(d)
+}
+
+/// Checks [`Ops::l2_normalize`]'s operands (in place allowed when `out` is exactly `x`).
+pub fn l2_normalize<B: Ops>(x: &Tensor<B>, out: &Tensor<B>) -> Result<RowDims, OpError> {
+    const OP: &str = "l2_normalize";
+    dense(OP, "x", x, DType::F32)?;
+    dense(OP, "out", out, DType::F32)?;
+    let d = rows(OP, "x", x)?;
+    shape_is(OP, "out", out, x.shape())?;
+    if B::same_buffer(x.buffer(), out.buffer()) && x.layout().offset() != out.layout().offset() {
+        return Err(OpError::Aliasing { op: OP, operand: "x (in place needs out == x)" });
+    }
+    Ok(d)
+}
+
+/// Checks [`Ops::copy_strided`]'s operands.
+pub fn copy_strided<B: Ops>(src: &Tensor<B>, dst: &Tensor<B>) -> Result<(), OpError> {
+    const OP: &str = "copy_strided";
+    dense(OP, "dst", dst, src.dtype())?;
+    shape_is(OP, "dst", dst, src.shape())?;
+    no_alias(OP, dst, &[("src", Some(src))])
+}

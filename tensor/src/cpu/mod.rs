@@ -1,0 +1,97 @@
+//! [`Ops`] for the CPU backend: each op is checked, then enqueued on the [`CpuStream`] as one
+//! work item that locks its buffers and calls the matching `streampool_cpu::kernels` function.
+//! This `impl` is the single map from op to kernel.
+
+mod access;
+mod conv;
+mod copy;
+mod dense;
+mod sequence;
+
+use streampool_cpu::{CpuBackend, CpuBuffer, CpuStream};
+
+use crate::{Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, OpError, Ops, Tensor};
+
+type T = Tensor<CpuBackend>;
+
+impl Ops for CpuBackend {
+    fn stream_alloc(_stream: &CpuStream, bytes: usize) -> Result<CpuBuffer, OpError> {
+        Ok(CpuBuffer::zeroed(bytes))
+    }
+
+    fn same_buffer(a: &CpuBuffer, b: &CpuBuffer) -> bool {
+        a.same_as(b)
+    }
+
+    fn linear(
+        stream: &CpuStream,
+        x: &T,
+        w: &T,
+        bias: Option<&T>,
+        act: Activation,
+        out: &T,
+    ) -> Result<(), OpError> {
+        dense::linear(stream, x, w, bias, act, out)
+    }
+
+    fn add_layer_norm(
+        stream: &CpuStream,
+        x: &T,
+        residual: Option<&T>,
+        bias: Option<&T>,
+        norm: LayerNorm<'_, Self>,
+        out: &T,
+    ) -> Result<(), OpError> {
+        dense::add_layer_norm(stream, x, residual, bias, norm, out)
+    }
+
+    fn attention(
+        stream: &CpuStream,
+        q: &T,
+        k: &T,
+        v: &T,
+        mask: Option<&T>,
+        heads: usize,
+        out: &T,
+    ) -> Result<(), OpError> {
+        sequence::attention(stream, [q, k, v], mask, heads, out)
+    }
+
+    fn embedding(stream: &CpuStream, ids: &T, table: &T, out: &T) -> Result<(), OpError> {
+        sequence::embedding(stream, ids, table, out)
+    }
+
+    fn bert_embeddings(
+        stream: &CpuStream,
+        ids: &T,
+        type_ids: Option<&T>,
+        tables: BertEmbeddingTables<'_, Self>,
+        out: &T,
+    ) -> Result<(), OpError> {
+        sequence::bert_embeddings(stream, ids, type_ids, tables, out)
+    }
+
+    fn conv1d(
+        stream: &CpuStream,
+        x: &T,
+        w: &T,
+        bias: Option<&T>,
+        params: Conv1dParams,
+        act: Activation,
+        out: &T,
+    ) -> Result<(), OpError> {
+        conv::conv1d(stream, [x, w], bias, params, act, out)
+    }
+
+    fn mean_pool(stream: &CpuStream, hidden: &T, mask: Option<&T>, out: &T) -> Result<(), OpError> {
+        sequence::mean_pool(stream, hidden, mask, out)
+    }
+
+    fn l2_normalize(stream: &CpuStream, x: &T, out: &T) -> Result<(), OpError> {
+        dense::l2_normalize(stream, x, out)
+    }
+
+    fn copy_strided(stream: &CpuStream, src: &T, dst: &T) -> Result<(), OpError> {
+        copy::copy_strided(stream, src, dst)
+    }
+}

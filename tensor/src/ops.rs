@@ -1,0 +1,180 @@
+//! [`Ops`]: the one place where a backend maps each op to its kernel.
+//!
+//! Every op is submitted to a stream and keeps the core's stream semantics: it runs after the
+//! stream's earlier work and before its later work; ordering across streams only through events.
+//! Outputs are written into caller-provided tensors, so a model can keep per-slot workspaces
+//! and allocate nothing once warm. Each op checks shapes, dtypes, contiguity and aliasing first
+//! (with [`crate::check`], shared by all backends) and returns [`OpError`] without enqueueing
+//! anything; it never panics on bad input.
+
+use streampool_core::Backend;
+
+use crate::{OpError, Tensor};
+
+/// Activation fused into the end of an op.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activation {
+    /// None.
+    #[default]
+    Identity,
+    /// Exact (erf) GELU, PyTorch's default `F.gelu`.
+    Gelu,
+}
+
+/// Hyper-parameters of [`Ops::conv1d`], as PyTorch's `nn.Conv1d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv1dParams {
+    /// Step between output positions (>= 1).
+    pub stride: usize,
+    /// Zeros added on each side.
+    pub padding: usize,
+    /// Spacing between kernel taps (>= 1).
+    pub dilation: usize,
+    /// Channel groups (divides both channel counts).
+    pub groups: usize,
+}
+
+impl Default for Conv1dParams {
+    fn default() -> Self {
+        Self { stride: 1, padding: 0, dilation: 1, groups: 1 }
+    }
+}
+
+impl Conv1dParams {
+    /// Output length for an input of `length` and a kernel of `kernel` taps, or `None` when the
+    /// parameters are invalid or leave no output.
+    pub fn out_len(&self, length: usize, kernel: usize) -> Option<usize> {
+        if self.stride == 0 || self.dilation == 0 || self.groups == 0 || kernel == 0 {
+            return None;
+        }
+        let span = self.dilation * (kernel - 1) + 1;
+        let padded = length + 2 * self.padding;
+        (padded >= span).then(|| (padded - span) / self.stride + 1)
+    }
+}
+
+/// Layer-norm parameters: `gamma`, `beta` (`[dim]`) and epsilon.
+#[derive(Debug)]
+pub struct LayerNorm<'a, B: Backend> {
+    /// Scale, `[dim]`.
+    pub gamma: &'a Tensor<B>,
+    /// Shift, `[dim]`.
+    pub beta: &'a Tensor<B>,
+    /// Added to the variance.
+    pub eps: f32,
+}
+
+/// BERT's embedding tables and the layer norm that follows their sum.
+#[derive(Debug)]
+pub struct BertEmbeddingTables<'a, B: Backend> {
+    /// `[vocab, dim]`.
+    pub word: &'a Tensor<B>,
+    /// `[max_positions, dim]`.
+    pub position: &'a Tensor<B>,
+    /// `[type_vocab, dim]`.
+    pub token_type: &'a Tensor<B>,
+    /// The layer norm after the sum.
+    pub norm: LayerNorm<'a, B>,
+}
+
+/// Ops a backend provides. All tensors are f32 unless said otherwise; shapes are checked before
+/// anything is enqueued. Implemented for the CPU backend in this crate (`cpu` module); the CUDA
+/// backend implements the same trait with cuBLAS and NVRTC kernels.
+pub trait Ops: Backend {
+    /// Allocate `bytes` for use on `stream` (contents unspecified); stream-ordered where the
+    /// backend supports it.
+    fn stream_alloc(stream: &Self::Stream, bytes: usize) -> Result<Self::Buffer, OpError>;
+
+    /// Whether two handles refer to the same buffer.
+    fn same_buffer(a: &Self::Buffer, b: &Self::Buffer) -> bool;
+
+    /// `out[.., o] = act(sum_i x[.., i] * w[o, i] + bias[o])`: PyTorch's `F.linear` followed by
+    /// `act`. `x` `[.., in]`, `w` `[out, in]`, `bias` `[out]`, `out` `[.., out]`, all contiguous.
+    fn linear(
+        stream: &Self::Stream,
+        x: &Tensor<Self>,
+        w: &Tensor<Self>,
+        bias: Option<&Tensor<Self>>,
+        act: Activation,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+
+    /// `out = LayerNorm(x + bias + residual)` over the last dimension; `x`, `residual`, `out`
+    /// `[.., dim]` contiguous, `bias` `[dim]`.
+    fn add_layer_norm(
+        stream: &Self::Stream,
+        x: &Tensor<Self>,
+        residual: Option<&Tensor<Self>>,
+        bias: Option<&Tensor<Self>>,
+        norm: LayerNorm<'_, Self>,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+
+    /// Masked multi-head self-attention `softmax(Q K^T / sqrt(d) + mask) V` per sequence and
+    /// head. `q`, `k`, `v`, `out`: `[batch, seq, heads * head_dim]`; `mask`: `[batch, seq]` of
+    /// 1 (token) / 0 (padding: gets no weight).
+    fn attention(
+        stream: &Self::Stream,
+        q: &Tensor<Self>,
+        k: &Tensor<Self>,
+        v: &Tensor<Self>,
+        mask: Option<&Tensor<Self>>,
+        heads: usize,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+
+    /// Row gather: `out[.., :] = table[ids[..], :]`; `ids` u32, `table` `[vocab, dim]`. An id
+    /// past the table fails the stream's work (reported by its next synchronising call).
+    fn embedding(
+        stream: &Self::Stream,
+        ids: &Tensor<Self>,
+        table: &Tensor<Self>,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+
+    /// BERT embeddings: `LayerNorm(word[ids] + position[0..seq] + token_type[type_ids])`;
+    /// `ids`, `type_ids` (u32, zeros when `None`): `[batch, seq]`; `out` `[batch, seq, dim]`.
+    fn bert_embeddings(
+        stream: &Self::Stream,
+        ids: &Tensor<Self>,
+        type_ids: Option<&Tensor<Self>>,
+        tables: BertEmbeddingTables<'_, Self>,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+
+    /// `out = act(conv1d(x, w) + bias)`: `x` `[batch, in, length]`, `w` `[out, in / groups,
+    /// kernel]`, `bias` `[out]`, `out` `[batch, out, out_len]`.
+    #[allow(clippy::too_many_arguments)] // nn.Conv1d's operands, its parameters and the activation
+    fn conv1d(
+        stream: &Self::Stream,
+        x: &Tensor<Self>,
+        w: &Tensor<Self>,
+        bias: Option<&Tensor<Self>>,
+        params: Conv1dParams,
+        act: Activation,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+
+    /// Mean over the sequence of `hidden` `[batch, seq, dim]` into `out` `[batch, dim]`, counting
+    /// only positions where `mask` `[batch, seq]` is 1 (all when `None`), as sentence-transformers.
+    fn mean_pool(
+        stream: &Self::Stream,
+        hidden: &Tensor<Self>,
+        mask: Option<&Tensor<Self>>,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+
+    /// Each row of the last dimension divided by `max(norm, 1e-12)`; `out` may be `x` itself.
+    fn l2_normalize(
+        stream: &Self::Stream,
+        x: &Tensor<Self>,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+
+    /// Gather any view `src` into the contiguous `dst` of the same shape and dtype (any dtype).
+    fn copy_strided(
+        stream: &Self::Stream,
+        src: &Tensor<Self>,
+        dst: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+}
