@@ -73,11 +73,11 @@ fn pool_thread_exit_recycles() {
         let device = device(1);
         let first = {
             let device = device.clone();
-            thread::spawn(move || device.with_stream(|s| streampool_core::Stream::slot(s)).unwrap())
+            thread::spawn(move || device.with_stream(streampool_core::Stream::slot).unwrap())
         };
         let second = {
             let device = device.clone();
-            thread::spawn(move || device.with_stream(|s| streampool_core::Stream::slot(s)).unwrap())
+            thread::spawn(move || device.with_stream(streampool_core::Stream::slot).unwrap())
         };
         assert_eq!(first.join().unwrap(), 0);
         assert_eq!(second.join().unwrap(), 0);

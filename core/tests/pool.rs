@@ -55,7 +55,7 @@ fn current_stream_follows_guards_and_restores() {
         {
             let _gb = b.make_current();
             assert_eq!(device.current_slot(), Some(b.slot()));
-            assert_eq!(device.with_stream(|s| streampool_core::Stream::slot(s)).unwrap(), b.slot());
+            assert_eq!(device.with_stream(streampool_core::Stream::slot).unwrap(), b.slot());
         }
         assert_eq!(device.current_slot(), Some(a.slot()));
     }
@@ -78,8 +78,8 @@ fn current_stream_is_per_device() {
 #[test]
 fn thread_lease_is_kept_until_released() {
     let device = device(2, 1000);
-    let first = device.with_stream(|s| streampool_core::Stream::slot(s)).unwrap();
-    let again = device.with_stream(|s| streampool_core::Stream::slot(s)).unwrap();
+    let first = device.with_stream(streampool_core::Stream::slot).unwrap();
+    let again = device.with_stream(streampool_core::Stream::slot).unwrap();
     assert_eq!(first, again, "a thread keeps its own stream between calls");
     assert_eq!(device.stats().in_use, 1);
     assert_eq!(device.stats().acquires, 1);
@@ -91,8 +91,7 @@ fn thread_lease_is_kept_until_released() {
 #[test]
 fn nested_with_stream_on_two_devices() {
     let (d1, d2) = (device(1, 1000), device(1, 1000));
-    let slots =
-        d1.with_stream(|_| d2.with_stream(|s| streampool_core::Stream::slot(s)).unwrap()).unwrap();
+    let slots = d1.with_stream(|_| d2.with_stream(streampool_core::Stream::slot).unwrap()).unwrap();
     assert_eq!(slots, 0);
     // The inner lease could not be stored while the outer call held the thread's lease list, so
     // it was scoped to the call and given back.
