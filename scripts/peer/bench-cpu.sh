@@ -8,7 +8,7 @@
 #   PEER_THREADS=1 scripts/peer/bench-cpu.sh  # the peer on one core (default: all cores)
 #
 # Env: PEER_VENV (default .peer-venv), PEER_MODEL (a sentence-transformers model dir),
-#      OUT (results folder, default target/peer-bench).
+#      OUT (results folder, default target/peer-bench), SP_THREADS (streampool's --threads, default 1).
 # The venv holds torch's PyPI wheel (CUDA build; the CUDA libs are installed only because the
 # wheel's .so files link them: nothing here touches a GPU). ~2.4 GB download, ~4.5 GB on disk.
 set -euo pipefail
@@ -60,19 +60,21 @@ HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$PY" scripts/peer/st_cpu_bench.py --mod
   --seq 128 --batch 32 --threads "$THREADS" --dtype "$DTYPE" --seconds "$SECS" \
   --json "$OUT/peer-$DTYPE-t$THREADS.json"
 
-# 4. ours, if the bench subcommand exists yet.
+# 4. ours, if the bench subcommand exists yet and knows the MiniLM workload.
 echo "== streampool"
 SP=(cargo run -q --release -p streampool-cli --)
-if "${SP[@]}" --help 2>/dev/null | grep -qE '^\s+bench\b'; then
-  help=$("${SP[@]}" bench --help)
-  args=(bench --device cpu --model minilm --seq 128 --threads 1)
-  grep -q -- '--batch' <<<"$help" && args+=(--batch 32)
-  grep -q -- '--seconds' <<<"$help" && args+=(--seconds "$SECS")
-  grep -q -- '--json' <<<"$help" && args+=(--json "$OUT/streampool-cpu.json")
-  echo "+ streampool ${args[*]}"
-  "${SP[@]}" "${args[@]}" | tee "$OUT/streampool-cpu.txt"
+rm -f "$OUT/streampool-cpu.json"
+help=$("${SP[@]}" bench --help 2>/dev/null || true)
+if [[ -z $help ]]; then
+  echo "skipped: this streampool has no 'bench' subcommand yet"
+elif ! grep -qE '^\s+- minilm' <<<"$help"; then
+  echo "skipped: 'streampool bench --model' does not offer minilm yet (see: streampool bench --help)"
 else
-  echo "skipped: this streampool has no 'bench' subcommand yet (streampool --help lists none)"
+  args=(bench --device cpu --model minilm --seq 128 --threads "${SP_THREADS:-1}" --json "$OUT/streampool-cpu.json")
+  grep -q -- '--batch' <<<"$help" && args+=(--batch 32)
+  grep -q -- '--duration' <<<"$help" && args+=(--duration "$SECS")
+  echo "+ streampool ${args[*]}"
+  "${SP[@]}" "${args[@]}" | tee "$OUT/streampool-cpu.txt" || echo "streampool bench failed (exit $?)"
 fi
 
 # 5. side by side (the streampool column lists whatever numbers its JSON holds).
@@ -93,6 +95,8 @@ else:
     def walk(x, p=""):
         if isinstance(x, dict):
             for k, v in x.items(): walk(v, f"{p}.{k}" if p else k)
+        elif isinstance(x, list):
+            for i, v in enumerate(x): walk(v, f"{p}[{i}]")
         elif isinstance(x, (int, float)) and not isinstance(x, bool):
             print(f"  {p:<46}{x:.4g}")
     walk(ours)
