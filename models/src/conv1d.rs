@@ -8,7 +8,7 @@ use std::sync::Arc;
 use streampool_core::{Device, Stream};
 use streampool_tensor::{Activation, Conv1dParams, DType, Ops, Tensor};
 
-use crate::mlp::load_layers;
+use crate::mlp::{load_layers, Layer};
 use crate::workspace::{Arena, SlotWorkspaces};
 use crate::ModelError;
 
@@ -31,7 +31,7 @@ impl<B: Ops> Default for ConvWorkspace<B> {
 /// A 1-D convolutional encoder: convolutions with GELU between them, then the mean over length.
 pub struct Conv1dNet<B: Ops> {
     device: Device<B>,
-    layers: Arc<Vec<(Tensor<B>, Tensor<B>)>>,
+    layers: Arc<Vec<Layer<B>>>,
     workspaces: SlotWorkspaces<ConvWorkspace<B>>,
 }
 

@@ -12,6 +12,9 @@ use crate::params::Uploader;
 use crate::workspace::{Arena, SlotWorkspaces};
 use crate::ModelError;
 
+/// A layer's `(weight, bias)`.
+pub(crate) type Layer<B> = (Tensor<B>, Tensor<B>);
+
 /// Layers `(weight, bias)` read from a file with the `layers.{i}.*` naming: the count comes
 /// from the file, the shapes must chain.
 pub(crate) fn load_layers<B: Ops>(
@@ -19,11 +22,11 @@ pub(crate) fn load_layers<B: Ops>(
     path: &Path,
     prefix: &str,
     rank: usize,
-) -> Result<Vec<(Tensor<B>, Tensor<B>)>, ModelError> {
+) -> Result<Vec<Layer<B>>, ModelError> {
     let file = Weights::open(path)?;
     let lease = device.acquire()?;
     let up = Uploader { device, stream: lease.stream(), weights: &file };
-    let mut layers: Vec<(Tensor<B>, Tensor<B>)> = Vec::new();
+    let mut layers: Vec<Layer<B>> = Vec::new();
     while file.contains(&format!("{prefix}.{}.weight", layers.len())) {
         let i = layers.len();
         let name = format!("{prefix}.{i}.weight");
@@ -68,7 +71,7 @@ impl<B: Ops> Default for MlpWorkspace<B> {
 /// A multi-layer perceptron with exact GELU between layers (none after the last).
 pub struct Mlp<B: Ops> {
     device: Device<B>,
-    layers: Arc<Vec<(Tensor<B>, Tensor<B>)>>,
+    layers: Arc<Vec<Layer<B>>>,
     workspaces: SlotWorkspaces<MlpWorkspace<B>>,
 }
 
