@@ -1,22 +1,30 @@
 //! The cuBLAS handle of one stream: created with the stream and bound to it, so every cuBLAS call
-//! made through it is ordered with the stream's other work.
+//! made through it is ordered with the stream's other work. It gets its own workspace once, at
+//! creation (`cublasSetWorkspace`), so that no cuBLAS call allocates (which graph capture needs),
+//! and its math mode is pinned to `CUBLAS_DEFAULT_MATH` (no TF32 unless a call asks for it).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use cudarc::cublas::{self, CudaBlas};
+use cudarc::cublas::{self, sys as blas_sys, CudaBlas};
 use cudarc::driver as cu;
 use streampool_core::BackendError;
 
+use crate::buffer::CudaBuffer;
 use crate::error::{self, panic_text, unavailable};
 
-/// A cuBLAS handle bound to one stream.
+/// A cuBLAS handle bound to one stream, with its workspace.
 pub struct BlasHandle {
+    // Declared before `workspace`: the handle is destroyed before its workspace is freed.
     blas: CudaBlas,
+    workspace: CudaBuffer,
 }
 
 impl BlasHandle {
-    pub(crate) fn new(stream: &Arc<cu::CudaStream>) -> Result<Self, BackendError> {
+    pub(crate) fn new(
+        stream: &Arc<cu::CudaStream>,
+        workspace: CudaBuffer,
+    ) -> Result<Self, BackendError> {
         // SAFETY: only tries to dlopen the candidate names of libcublas.
         let present = catch_unwind(|| unsafe { cublas::sys::is_culib_present() }).unwrap_or(false);
         if !present {
@@ -28,17 +36,40 @@ impl BlasHandle {
         let created = catch_unwind(AssertUnwindSafe(|| CudaBlas::new(stream.clone())))
             .map_err(|p| error::library("cublasCreate", panic_text(&*p)))?;
         let blas = created.map_err(|e| error::library("cublasCreate", format!("{e:?}")))?;
-        Ok(Self { blas })
+        let handle = *blas.handle();
+        // SAFETY: `handle` is live (owned by `blas`); the workspace is device memory of this
+        // context that `self` keeps alive for as long as the handle exists (field order above).
+        unsafe {
+            blas_sys::cublasSetWorkspace_v2(
+                handle,
+                workspace.device_ptr() as *mut std::ffi::c_void,
+                workspace.len(),
+            )
+        }
+        .result()
+        .map_err(|e| error::library("cublasSetWorkspace", format!("{e:?}")))?;
+        // SAFETY: live handle; sets a per-handle flag.
+        unsafe { blas_sys::cublasSetMathMode(handle, blas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH) }
+            .result()
+            .map_err(|e| error::library("cublasSetMathMode", format!("{e:?}")))?;
+        Ok(Self { blas, workspace })
     }
 
     /// The cudarc handle (already bound to the stream), for gemm and friends.
     pub fn cublas(&self) -> &CudaBlas {
         &self.blas
     }
+
+    /// Size of the handle's workspace in bytes.
+    pub fn workspace_len(&self) -> usize {
+        self.workspace.len()
+    }
 }
 
 impl std::fmt::Debug for BlasHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlasHandle").finish_non_exhaustive()
+        f.debug_struct("BlasHandle")
+            .field("workspace", &self.workspace.len())
+            .finish_non_exhaustive()
     }
 }

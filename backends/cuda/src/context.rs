@@ -8,6 +8,7 @@ use std::sync::Arc;
 use cudarc::driver::{self as cu, sys};
 use streampool_core::{Backend, BackendError, DeviceKind, Timing};
 
+use crate::alloc::{MemoryStats, Registry};
 use crate::buffer::CudaBuffer;
 use crate::disk_cache;
 use crate::error::{self, panic_text, unavailable};
@@ -63,11 +64,19 @@ pub struct CudaOptions {
     /// How host threads wait for the GPU; `None` leaves the context's setting as it is. Default:
     /// [`HostWait::from_env`].
     pub host_wait: Option<HostWait>,
+    /// Bytes of the cuBLAS workspace each stream gets once, at creation (so that no cuBLAS call
+    /// allocates: graph capture needs that). `None`: 32 MiB on Hopper and newer (NVIDIA's
+    /// recommendation there), 4 MiB before.
+    pub blas_workspace_bytes: Option<usize>,
 }
 
 impl Default for CudaOptions {
     fn default() -> Self {
-        Self { kernel_cache_dir: disk_cache::default_dir(), host_wait: HostWait::from_env() }
+        Self {
+            kernel_cache_dir: disk_cache::default_dir(),
+            host_wait: HostWait::from_env(),
+            blas_workspace_bytes: None,
+        }
     }
 }
 
@@ -80,6 +89,10 @@ pub(crate) struct Shared {
     pub(crate) multiprocessors: u32,
     pub(crate) driver_version: i32,
     pub(crate) kernels: Kernels,
+    /// The caching allocator's arenas, one per stream.
+    pub(crate) pools: Arc<Registry>,
+    /// Bytes of each stream's cuBLAS workspace.
+    pub(crate) blas_workspace: usize,
 }
 
 /// The CUDA backend for one GPU: its (primary) context, the NVRTC-compiled kernels of the
@@ -133,6 +146,7 @@ impl CudaBackend {
         let driver_version = driver_version()?;
         let arch = format!("sm_{}{}", compute_capability.0, compute_capability.1);
         let kernels = Kernels::new(arch, driver_version, options.kernel_cache_dir);
+        let default_workspace = if compute_capability.0 >= 9 { 32 << 20 } else { 4 << 20 };
         let shared = Shared {
             ctx,
             name,
@@ -140,6 +154,8 @@ impl CudaBackend {
             multiprocessors: multiprocessors.max(1) as u32,
             driver_version,
             kernels,
+            pools: Arc::new(Registry::default()),
+            blas_workspace: options.blas_workspace_bytes.unwrap_or(default_workspace),
         };
         Ok(Self { shared: Arc::new(shared) })
     }
@@ -184,6 +200,30 @@ impl CudaBackend {
     /// Number of NVRTC compiles this backend ran (a kernel found in the disk cache needs none).
     pub fn kernel_compiles(&self) -> u64 {
         self.shared.kernels.nvrtc_compiles()
+    }
+
+    /// Memory held by the streams' caching pools.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.shared.pools.stats()
+    }
+
+    /// Free every cached (unused) block of every stream's pool, after waiting for the device to
+    /// be idle. Live buffers are untouched.
+    pub fn empty_cache(&self) {
+        self.shared.pools.release_all();
+    }
+
+    /// A device buffer (not pooled: for weights and other data every stream reads) holding a
+    /// copy of `bytes`; the copy has completed when this returns.
+    pub fn upload(&self, bytes: &[u8]) -> Result<CudaBuffer, BackendError> {
+        let buffer = CudaBuffer::alloc(&self.shared.ctx, bytes.len())?;
+        if !bytes.is_empty() {
+            // SAFETY: the destination is a live allocation of exactly `bytes.len()` bytes in the
+            // context `alloc` bound; the synchronous copy has read `bytes` when it returns.
+            unsafe { cu::result::memcpy_htod_sync(buffer.device_ptr(), bytes) }
+                .map_err(error::driver("cuMemcpyHtoD"))?;
+        }
+        Ok(buffer)
     }
 
     /// Number of kernel modules this backend loaded from the on-disk cache.

@@ -30,7 +30,10 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod disk_cache;
+#[cfg(feature = "cuda")]
+pub mod ops;
 
 #[cfg(feature = "cuda")]
 mod blas;
@@ -49,6 +52,8 @@ mod kernels;
 #[cfg(feature = "cuda")]
 mod stream;
 
+#[cfg(feature = "cuda")]
+pub use alloc::{MemoryStats, StreamMemoryStats};
 #[cfg(feature = "cuda")]
 pub use blas::BlasHandle;
 #[cfg(feature = "cuda")]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use cudarc::driver::{self as cu, sys, LaunchConfig, PushKernelArg};
 use streampool_core::{BackendError, Stream};
 
+use crate::alloc::Arena;
 use crate::blas::BlasHandle;
 use crate::buffer::CudaBuffer;
 use crate::context::{CudaBackend, Shared};
@@ -29,6 +30,8 @@ pub struct CudaStream {
     slot: usize,
     raw: Arc<cu::CudaStream>,
     shared: Arc<Shared>,
+    /// This stream's free lists of the caching allocator.
+    arena: Arc<Arena>,
     /// Guards the stream's library state: the cuBLAS handle (a handle must not be used by two
     /// threads at once, and its settings — stream, workspace, pointer mode — are per handle). The
     /// owner of the slot is normally the only user, so it is uncontended; the portable ops,
@@ -39,8 +42,33 @@ pub struct CudaStream {
 impl CudaStream {
     pub(crate) fn new(shared: &Arc<Shared>, slot: usize) -> Result<Self, BackendError> {
         let raw = shared.ctx.new_stream().map_err(error::driver("cuStreamCreate"))?;
-        let blas = BlasHandle::new(&raw)?;
-        Ok(Self { slot, raw, shared: shared.clone(), state: Mutex::new(StreamState { blas }) })
+        let workspace = CudaBuffer::alloc(&shared.ctx, shared.blas_workspace)?;
+        let blas = BlasHandle::new(&raw, workspace)?;
+        let arena = Arena::new(slot, raw.clone(), &shared.pools);
+        let state = Mutex::new(StreamState { blas });
+        Ok(Self { slot, raw, shared: shared.clone(), arena, state })
+    }
+
+    /// Allocate `bytes` for use on this stream from its caching pool (contents unspecified).
+    /// Stream-ordered: a block this stream freed is reused at once, without waiting (later work
+    /// on the stream runs after the earlier work on the block); a block another stream freed is
+    /// taken only once that stream's work on it has completed. Other streams that use the buffer
+    /// must be declared with [`CudaBuffer::record_use`]. See [`crate::alloc`].
+    pub fn alloc(&self, bytes: usize) -> Result<CudaBuffer, BackendError> {
+        self.arena.alloc(bytes)
+    }
+
+    /// Number of multiprocessors of the stream's device (for grid sizes).
+    pub(crate) fn multiprocessors(&self) -> u32 {
+        self.shared.multiprocessors
+    }
+
+    pub(crate) fn kernels(&self) -> &crate::kernels::Kernels {
+        &self.shared.kernels
+    }
+
+    pub(crate) fn context(&self) -> &Arc<cu::CudaContext> {
+        &self.shared.ctx
     }
 
     /// The cudarc stream (for libraries built on cudarc).
@@ -59,12 +87,12 @@ impl CudaStream {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn bind(&self) -> Result<(), BackendError> {
+    pub(crate) fn bind(&self) -> Result<(), BackendError> {
         self.shared.ctx.bind_to_thread().map_err(error::driver("cuCtxSetCurrent"))
     }
 
     /// `InvalidArgument` unless `buffer` was allocated on this stream's device.
-    fn check_device(&self, buffer: &CudaBuffer) -> Result<(), BackendError> {
+    pub(crate) fn check_device(&self, buffer: &CudaBuffer) -> Result<(), BackendError> {
         if **buffer.context() == *self.shared.ctx {
             Ok(())
         } else {

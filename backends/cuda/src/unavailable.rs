@@ -20,6 +20,8 @@ pub struct CudaOptions {
     pub kernel_cache_dir: Option<PathBuf>,
     /// How host threads wait for the GPU.
     pub host_wait: Option<HostWait>,
+    /// Bytes of each stream's cuBLAS workspace.
+    pub blas_workspace_bytes: Option<usize>,
 }
 
 /// How a host thread waits for the GPU (accepted and ignored without the `cuda` feature).

@@ -1,0 +1,124 @@
+//! Fused masked multi-head self-attention (no scores in device memory): `kernels/attention.cu`.
+
+use cudarc::driver::LaunchConfig;
+use streampool_core::BackendError;
+
+use super::args::{int, invalid, launch, mul, opt_ptr, ptr, Elem, KArg, Slice};
+use super::modules::ATTENTION;
+use crate::stream::CudaStream;
+
+/// Extents of an attention call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttentionDims {
+    /// Sequences.
+    pub batch: usize,
+    /// Tokens per sequence (queries and keys).
+    pub seq: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Size of a head: 32, 64 or 128.
+    pub head_dim: usize,
+}
+
+/// Row strides (elements) of Q, K, V and the output: token `t` of sequence `b` is row
+/// `b * seq + t`, head `h` its columns `h * head_dim ..`. Dense `[batch, seq, heads * head_dim]`
+/// tensors have `heads * head_dim` everywhere ([`AttentionLayout::dense`]); a fused QKV
+/// projection `[batch, seq, 3 * hidden]` has `3 * hidden` for Q, K and V, with the slices' offsets
+/// 0, hidden and 2 * hidden.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttentionLayout {
+    /// Row stride of Q.
+    pub ld_q: usize,
+    /// Row stride of K.
+    pub ld_k: usize,
+    /// Row stride of V.
+    pub ld_v: usize,
+    /// Row stride of the output.
+    pub ld_out: usize,
+}
+
+impl AttentionLayout {
+    /// Every operand dense with rows of `hidden`.
+    pub fn dense(hidden: usize) -> Self {
+        Self { ld_q: hidden, ld_k: hidden, ld_v: hidden, ld_out: hidden }
+    }
+}
+
+/// Query rows per block (`ROWS` in attention.cu).
+const ROWS: usize = 16;
+
+/// `out = softmax(Q K^T * scale + mask) V` for each sequence and head, in one kernel: a block
+/// per 16 queries of a (sequence, head); keys stream through shared memory 32 at a time with an
+/// online softmax, so any `seq` works. `mask` is `[batch, seq]` f32 of 1 (token) / 0 (padding:
+/// gets `f32::MIN` added, as Hugging Face BERT; a row of only padding becomes uniform).
+/// `scale`: `None` for `1 / sqrt(head_dim)`.
+#[allow(clippy::too_many_arguments)] // q, k, v, mask, out, extents, layout, scale, type
+pub fn attention(
+    stream: &CudaStream,
+    q: Slice<'_>,
+    k: Slice<'_>,
+    v: Slice<'_>,
+    mask: Option<Slice<'_>>,
+    out: Slice<'_>,
+    dims: AttentionDims,
+    layout: AttentionLayout,
+    scale: Option<f32>,
+    elem: Elem,
+) -> Result<(), BackendError> {
+    let AttentionDims { batch, seq, heads, head_dim } = dims;
+    let d = match head_dim {
+        32 => 0,
+        64 => 1,
+        128 => 2,
+        _ => return Err(invalid(format!("attention: head_dim {head_dim} is not 32, 64 or 128"))),
+    };
+    let tokens = mul("attention", batch, seq)?;
+    if tokens == 0 || heads == 0 {
+        return Ok(());
+    }
+    let width = mul("attention", heads, head_dim)?;
+    let es = elem.size();
+    let operand = |s: Slice<'_>, ld: usize, what: &str| {
+        if ld < width {
+            return Err(invalid(format!("{what}: row stride {ld} below heads * head_dim {width}")));
+        }
+        // Rows 0..tokens-1, each reaching `width` elements from its start.
+        ptr(stream, s, mul(what, tokens - 1, ld)? + width, es, what)
+    };
+    let args = [
+        KArg::U64(operand(q, layout.ld_q, "attention q")?),
+        KArg::U64(layout.ld_q as u64),
+        KArg::U64(operand(k, layout.ld_k, "attention k")?),
+        KArg::U64(layout.ld_k as u64),
+        KArg::U64(operand(v, layout.ld_v, "attention v")?),
+        KArg::U64(layout.ld_v as u64),
+        KArg::U64(opt_ptr(stream, mask, tokens, 4, "attention mask")?),
+        KArg::U64(operand(out, layout.ld_out, "attention out")?),
+        KArg::U64(layout.ld_out as u64),
+        KArg::I32(int("attention seq", seq)?),
+        KArg::F32(scale.unwrap_or(1.0 / (head_dim as f32).sqrt())),
+    ];
+    let dim3 = |n: usize, what: &str| {
+        u32::try_from(n)
+            .ok()
+            .filter(|&n| n <= 65_535)
+            .ok_or_else(|| invalid(format!("attention: {what} {n} > 65535")))
+    };
+    let tiles = u32::try_from(seq.div_ceil(ROWS)).map_err(|_| invalid("attention: seq"))?;
+    let config = LaunchConfig {
+        grid_dim: (tiles, dim3(heads, "heads")?, dim3(batch, "batch")?),
+        block_dim: (128, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    const NAMES: [[&str; 3]; 3] = [
+        ["attention_f32_d32", "attention_f32_d64", "attention_f32_d128"],
+        ["attention_f16_d32", "attention_f16_d64", "attention_f16_d128"],
+        ["attention_bf16_d32", "attention_bf16_d64", "attention_bf16_d128"],
+    ];
+    // SAFETY: attention_T_dHD(const T* q, u64 ld_q, const T* k, u64 ld_k, const T* v, u64 ld_v,
+    // const float* mask, T* out, u64 ld_o, int seq, float scale) takes these eleven arguments;
+    // block (tile, h, b) reads rows b*seq .. b*seq+seq-1, columns h*HD .. h*HD+HD-1 < width of
+    // q, k, v (ld apart) and mask[b*seq ..], and writes the same of out: all inside the ranges
+    // checked above. The kernel's shared memory is static (at most 41 KB for HD = 128).
+    unsafe { launch(stream, &ATTENTION, NAMES[elem as usize][d], config, &args) }
+}

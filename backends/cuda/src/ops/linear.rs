@@ -1,0 +1,84 @@
+//! PyTorch's `F.linear` followed by an activation: a cuBLAS GEMM, then one fused bias + GELU pass
+//! (skipped when there is neither).
+
+use streampool_core::BackendError;
+
+use super::args::{grid_stride, int, launch, mul, opt_ptr, ptr, Act, Elem, KArg, Slice};
+use super::gemm::{gemm, GemmDims, MatArg, Precision};
+use super::modules::ACTIVATION;
+use crate::stream::CudaStream;
+
+/// `out[r, c] = act(x[r, c] + bias[c])` over `rows` rows of `cols` (`bias` `[cols]`, optional).
+/// `out` may be `x` itself (in place).
+#[allow(clippy::too_many_arguments)] // operands, extents and the element type
+pub fn bias_act(
+    stream: &CudaStream,
+    x: Slice<'_>,
+    bias: Option<Slice<'_>>,
+    act: Act,
+    rows: usize,
+    cols: usize,
+    out: Slice<'_>,
+    elem: Elem,
+) -> Result<(), BackendError> {
+    let n = mul("bias_act", rows, cols)?;
+    if n == 0 {
+        return Ok(());
+    }
+    let es = elem.size();
+    let px = ptr(stream, x, n, es, "bias_act x")?;
+    let pb = opt_ptr(stream, bias, cols, es, "bias_act bias")?;
+    let po = ptr(stream, out, n, es, "bias_act out")?;
+    let name = ["bias_act_f32", "bias_act_f16", "bias_act_bf16"][elem as usize];
+    let args = [
+        KArg::U64(px),
+        KArg::U64(pb),
+        KArg::U64(po),
+        KArg::U64(n as u64),
+        KArg::U64(cols as u64),
+        KArg::I32(act.code()),
+    ];
+    // SAFETY: bias_act_T(const T*, const T*, T*, u64 n, u64 cols, int act) takes these six
+    // arguments; x and out hold n elements, bias (or null) cols, all checked above.
+    unsafe { launch(stream, &ACTIVATION, name, grid_stride(stream, n), &args) }
+}
+
+/// `out[rows, out_features] = act(x[rows, in_features] . w[out_features, in_features]^T + bias)`,
+/// all dense row-major of `elem` (arithmetic f32; TF32 products for f32 with
+/// [`Precision::Tf32`]). A GEMM with `beta = 0`, then [`bias_act`] in place when there is a bias
+/// or an activation.
+#[allow(clippy::too_many_arguments)] // F.linear's operands, its extents, activation and types
+pub fn linear(
+    stream: &CudaStream,
+    x: Slice<'_>,
+    w: Slice<'_>,
+    bias: Option<Slice<'_>>,
+    act: Act,
+    rows: usize,
+    in_features: usize,
+    out_features: usize,
+    out: Slice<'_>,
+    elem: Elem,
+    precision: Precision,
+) -> Result<(), BackendError> {
+    int("linear in_features", in_features)?;
+    // Check the bias before the GEMM is enqueued: an error must leave nothing enqueued.
+    opt_ptr(stream, bias, out_features, elem.size(), "linear bias")?;
+    let dims = GemmDims { batch: 1, m: rows, n: out_features, k: in_features };
+    gemm(
+        stream,
+        dims,
+        1.0,
+        MatArg { at: x, ld: in_features, transposed: false, batch_stride: 0 },
+        MatArg { at: w, ld: in_features, transposed: true, batch_stride: 0 },
+        0.0,
+        MatArg { at: out, ld: out_features, transposed: false, batch_stride: 0 },
+        elem,
+        elem,
+        precision,
+    )?;
+    if bias.is_some() || act != Act::Identity {
+        bias_act(stream, out, bias, act, rows, out_features, out, elem)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! What a transformer forward needs, as backend-level functions: each takes the stream, buffers
+//! with element offsets ([`Slice`]) and shapes, validates everything (device, ranges, shapes)
+//! before enqueueing, enqueues the work on the stream and returns. Nothing here allocates device
+//! memory or waits for the device, so a sequence of these calls can later be captured in a CUDA
+//! graph. Outputs are caller-provided; arguments are in elements of the op's [`Elem`] type.
+//!
+//! - GEMM through cuBLAS on the stream's own handle ([`gemm`], [`gemm_f32`]; row-major, with
+//!   transposes, strided-batched), f32 without TF32 by default, TF32 on request
+//!   ([`Precision`]), f16/bf16 inputs with f32 accumulation; [`linear`] = GEMM + bias + GELU.
+//! - CUDA C kernels (`kernels/*.cu`, NVRTC at first use, cached on disk), f32 arithmetic with
+//!   f32/f16/bf16 storage: [`bias_act`], [`add_layer_norm`], [`softmax_mask`], fused
+//!   [`attention`], [`bert_embeddings`], [`embedding_gather`], [`mean_pool`] (+ L2),
+//!   [`l2_normalize`], [`strided_copy`], [`cast`], [`conv1d`].
+//!
+//! Semantics follow PyTorch (and `streampool_cpu::kernels`): biased variance inside the layer
+//! norm, exact (erf) GELU, Hugging Face's additive attention mask.
+
+mod args;
+mod attention;
+mod cast;
+mod conv1d;
+mod embedding;
+mod gemm;
+mod linear;
+mod modules;
+mod norm;
+mod pooling;
+mod softmax;
+mod strided;
+
+pub use args::{Act, Elem, Slice};
+pub use attention::{attention, AttentionDims, AttentionLayout};
+pub use cast::cast;
+pub use conv1d::{conv1d, Conv1dParams, Conv1dShape};
+pub use embedding::{bert_embeddings, embedding_gather, BertEmbeddings};
+pub use gemm::{gemm, gemm_f32, GemmDims, MatArg, Precision};
+pub use linear::{bias_act, linear};
+pub use norm::{add_layer_norm, layer_norm, LayerNormArgs};
+pub use pooling::{l2_normalize, mean_pool};
+pub use softmax::softmax_mask;
+pub use strided::{strided_copy, MAX_DIMS};
