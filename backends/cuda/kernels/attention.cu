@@ -18,7 +18,7 @@ template <typename T, int HD>
 __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v, u64 ld_v,
                           const float *mask, T *out, u64 ld_o, int seq, float scale) {
     constexpr int D = HD / 32; // output dims per lane
-    __shared__ float q_s[ROWS][HD];
+    __shared__ __align__(16) float q_s[ROWS][HD]; // rows read as float4 (HD % 32 == 0)
     __shared__ float k_s[KC][HD + 1]; // +1: lanes read k_s[lane][c] without bank conflicts
     __shared__ float v_s[KC][HD];
     __shared__ float m_s[KC];
@@ -58,26 +58,54 @@ __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v
         }
         __syncthreads();
 
+        // Scores of key `lane` for this warp's rows: the key row goes through registers 32
+        // values at a time, the query rows are read as broadcast float4s.
         const bool key_in = k0 + lane < seq;
+        float s[RPW];
+#pragma unroll
+        for (int r = 0; r < RPW; r++) s[r] = 0.0f;
+#pragma unroll
+        for (int cc = 0; cc < HD; cc += 32) {
+            float kr[32];
+#pragma unroll
+            for (int c = 0; c < 32; c++) kr[c] = k_s[lane][cc + c];
+#pragma unroll
+            for (int r = 0; r < RPW; r++) {
+                const float4 *qv = reinterpret_cast<const float4 *>(&q_s[warp * RPW + r][cc]);
+#pragma unroll
+                for (int c4 = 0; c4 < 8; c4++) {
+                    const float4 qq = qv[c4];
+                    s[r] = fmaf(qq.x, kr[4 * c4], s[r]);
+                    s[r] = fmaf(qq.y, kr[4 * c4 + 1], s[r]);
+                    s[r] = fmaf(qq.z, kr[4 * c4 + 2], s[r]);
+                    s[r] = fmaf(qq.w, kr[4 * c4 + 3], s[r]);
+                }
+            }
+        }
+        // Online softmax: rescale what was accumulated when the running max grows.
+        float p[RPW];
 #pragma unroll
         for (int r = 0; r < RPW; r++) {
-            const int rl = warp * RPW + r;
-            float s = 0.0f;
-#pragma unroll 8
-            for (int c = 0; c < HD; c++) s = fmaf(q_s[rl][c], k_s[lane][c], s);
-            s = key_in ? s + m_s[lane] : -INFINITY;
-            const float m_new = fmaxf(m_run[r], warp_max(s)); // finite: chunk 0 has a key
+            const float sc = key_in ? s[r] + m_s[lane] : -INFINITY;
+            const float m_new = fmaxf(m_run[r], warp_max(sc)); // finite: chunk 0 has a key
             const float corr = __expf(m_run[r] - m_new);
-            const float p = key_in ? __expf(s - m_new) : 0.0f;
-            l_run[r] = l_run[r] * corr + warp_sum(p);
+            p[r] = key_in ? __expf(sc - m_new) : 0.0f;
+            l_run[r] = l_run[r] * corr + warp_sum(p[r]);
             m_run[r] = m_new;
 #pragma unroll
             for (int d = 0; d < D; d++) acc[r][d] *= corr;
-#pragma unroll 8
-            for (int j = 0; j < KC; j++) {
-                const float pj = __shfl_sync(0xffffffffu, p, j);
+        }
+        // acc += P V: each V row is read once from shared memory for all of the warp's rows.
+#pragma unroll 4
+        for (int j = 0; j < KC; j++) {
+            float vr[D];
 #pragma unroll
-                for (int d = 0; d < D; d++) acc[r][d] = fmaf(pj, v_s[j][lane + 32 * d], acc[r][d]);
+            for (int d = 0; d < D; d++) vr[d] = v_s[j][lane + 32 * d];
+#pragma unroll
+            for (int r = 0; r < RPW; r++) {
+                const float pj = __shfl_sync(0xffffffffu, p[r], j);
+#pragma unroll
+                for (int d = 0; d < D; d++) acc[r][d] = fmaf(pj, vr[d], acc[r][d]);
             }
         }
     }

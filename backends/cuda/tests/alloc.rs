@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use streampool_core::{Backend, Stream};
+use streampool_cuda::alloc::size_class;
 use streampool_cuda::{CudaBackend, CudaOptions};
 
 const HOLD: Duration = Duration::from_millis(500);
@@ -33,8 +34,9 @@ fn same_stream_reuses_at_once_without_waiting() {
     a.fill_u32(&first, 7).unwrap(); // pending work on the block
     let t = Instant::now();
     drop(first);
-    let again = a.alloc((1 << 20) - 1000).unwrap(); // same class (1 MiB)
+    let again = a.alloc((1 << 20) - 100).unwrap(); // same class (1 MiB)
     let took = t.elapsed();
+    assert_eq!(size_class((1 << 20) - 100), 1 << 20);
     assert_eq!(again.device_ptr(), ptr, "the block comes back to its own stream");
     assert!(took < HOLD / 3, "reuse on the same stream waited {took:?}");
     let stats = backend.memory_stats();
