@@ -1,0 +1,83 @@
+//! Sentence-transformers pooling: masked mean over tokens, then L2 normalisation.
+
+use super::error::{check_len, prod, KernelError};
+
+/// `out[b] = sum_s(hidden[b, s] * mask[b, s]) / max(sum_s mask[b, s], 1e-9)`, as
+/// sentence-transformers' mean pooling; `hidden` `[batch, seq, dim]`, `mask` `[batch, seq]` of 0/1.
+pub fn mean_pool(
+    hidden: &[f32],
+    mask: &[f32],
+    batch: usize,
+    seq: usize,
+    dim: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    check_len("mean_pool hidden", hidden.len(), prod(&[batch, seq, dim])?)?;
+    check_len("mean_pool mask", mask.len(), prod(&[batch, seq])?)?;
+    check_len("mean_pool out", out.len(), prod(&[batch, dim])?)?;
+    if dim == 0 {
+        return Ok(());
+    }
+    for b in 0..batch {
+        let o = &mut out[b * dim..][..dim];
+        o.fill(0.0);
+        let m = &mask[b * seq..][..seq];
+        for (s, &w) in m.iter().enumerate() {
+            if w != 0.0 {
+                for (ov, &hv) in o.iter_mut().zip(&hidden[(b * seq + s) * dim..][..dim]) {
+                    *ov += hv * w;
+                }
+            }
+        }
+        let count = m.iter().sum::<f32>().max(1e-9);
+        for v in o.iter_mut() {
+            *v /= count;
+        }
+    }
+    Ok(())
+}
+
+/// In place, each row of `cols` becomes `x / max(||x||_2, 1e-12)` (`torch.nn.functional.normalize`).
+pub fn l2_normalize_rows(x: &mut [f32], cols: usize) -> Result<(), KernelError> {
+    if cols == 0 || x.len() % cols != 0 {
+        return Err(KernelError::Shape(format!("l2_normalize: {} is not rows of {cols}", x.len())));
+    }
+    for row in x.chunks_exact_mut(cols) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        for v in row.iter_mut() {
+            *v /= norm;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_then_normalize() {
+        let (batch, seq, dim) = (2, 3, 5);
+        let hidden: Vec<f32> = (0..30).map(|i| (i as f32 * 0.41).sin()).collect();
+        let mask = [1.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+        let mut out = vec![f32::NAN; batch * dim];
+        mean_pool(&hidden, &mask, batch, seq, dim, &mut out).unwrap();
+        for c in 0..dim {
+            let want = (hidden[c] as f64 + hidden[dim + c] as f64) / 2.0;
+            assert!((out[c] as f64 - want).abs() < 1e-6);
+            assert_eq!(out[dim + c], 0.0); // all masked: zero sum / 1e-9
+        }
+        l2_normalize_rows(&mut out, dim).unwrap();
+        let n: f64 = (0..dim)
+            .map(|c| ((hidden[c] + hidden[dim + c]) as f64 / 2.0).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        for c in 0..dim {
+            let want = (hidden[c] as f64 + hidden[dim + c] as f64) / 2.0 / n;
+            assert!((out[c] as f64 - want).abs() < 1e-6 * (1.0 + want.abs()));
+        }
+        assert!(out[dim..].iter().all(|&v| v == 0.0));
+        assert!(mean_pool(&hidden, &mask[..5], batch, seq, dim, &mut out).is_err());
+        assert!(l2_normalize_rows(&mut out, 3).is_err());
+    }
+}
