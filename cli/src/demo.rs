@@ -52,17 +52,23 @@ impl OnDevice for Demo<'_> {
             args.words
         );
         let start = Instant::now();
-        let reports: Vec<Report> = std::thread::scope(|s| {
+        type ThreadResult = Result<Report, Box<dyn std::error::Error + Send + Sync>>;
+        let results: Vec<ThreadResult> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..args.threads)
                 .map(|t| {
                     let device = &device;
                     s.spawn(move || thread_work(device, t, args))
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("demo thread panicked")).collect()
-        })
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("demo thread panicked".into())))
+                .collect()
+        });
+        let reports = results
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e as Box<dyn std::error::Error>)?;
         device.synchronize()?;
         let wall = start.elapsed();
 
