@@ -41,7 +41,10 @@ struct Demo<'a>(&'a DemoArgs);
 impl OnDevice for Demo<'_> {
     type Output = ();
 
-    fn run<B: Backend>(self, device: Device<B>) -> Result<(), Box<dyn std::error::Error>> {
+    fn run<B: streampool_tensor::Ops>(
+        self,
+        device: Device<B>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let args = self.0;
         println!(
             "device: {}  pool: {} slots  threads: {}  iterations: {}  buffer: {} words",

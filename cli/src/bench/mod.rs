@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use streampool_core::{Backend, Device, PoolConfig};
+use streampool_core::{Device, PoolConfig};
+use streampool_tensor::Ops;
 
 use crate::device::{with_device, DeviceChoice, OnDevice};
 pub use report::Report;
@@ -58,7 +59,7 @@ struct Bench<'a>(&'a BenchArgs);
 impl OnDevice for Bench<'_> {
     type Output = Report;
 
-    fn run<B: Backend>(self, device: Device<B>) -> Result<Report, Box<dyn std::error::Error>> {
+    fn run<B: Ops>(self, device: Device<B>) -> Result<Report, Box<dyn std::error::Error>> {
         let args = self.0;
         let (warmup, duration) =
             (Duration::from_secs_f64(args.warmup), Duration::from_secs_f64(args.duration));

