@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use streampool_core::{Device, PoolConfig};
+use streampool_models::{synthetic, Conv1dNet, MiniLm, Mlp};
 use streampool_tensor::Ops;
 
 use crate::device::{with_device, DeviceChoice, OnDevice};
@@ -18,6 +19,12 @@ pub use report::Report;
 /// Which model the bench runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchModel {
+    /// all-MiniLM-L6-v2 sentence embeddings, `--seq` tokens per text.
+    Minilm,
+    /// A 3-layer MLP (384 → 1536 → 384), synthetic weights.
+    Mlp,
+    /// A 3-layer Conv1D net (64 → 128 → 64 channels, kernel 3) over `--seq` positions.
+    Conv1d,
     /// The core's portable ops (fill + multiply-add chains over `--seq` words): runtime overhead.
     Demo,
 }
@@ -29,7 +36,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Workload.
-    #[arg(long, value_enum, default_value_t = BenchModel::Demo)]
+    #[arg(long, value_enum, default_value_t = BenchModel::Minilm)]
     pub model: BenchModel,
     /// Thread counts to sweep, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
@@ -69,26 +76,16 @@ impl OnDevice for Bench<'_> {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
+        let loaded = Loaded::load(&device, args)?;
         let mut per_thread = Vec::new();
         for &threads in &args.threads {
             bar.set_message(format!("{threads} thread(s)"));
-            let sample = match args.model {
-                BenchModel::Demo => {
-                    measure::run_threads(&device, threads, warmup, duration, |_| {
-                        workloads::DemoWorker::new(&device, args.seq, 1)
-                    })?
-                }
-            };
-            per_thread.push(sample);
+            per_thread.push(loaded.measure(&device, args, threads, 1, warmup, duration)?);
             bar.inc(1);
         }
         let batched = if args.batch > 0 {
             bar.set_message(format!("batched ({})", args.batch));
-            let sample = match args.model {
-                BenchModel::Demo => measure::run_threads(&device, 1, warmup, duration, |_| {
-                    workloads::DemoWorker::new(&device, args.seq, args.batch)
-                })?,
-            };
+            let sample = loaded.measure(&device, args, 1, args.batch, warmup, duration)?;
             bar.inc(1);
             Some(sample)
         } else {
@@ -104,6 +101,65 @@ impl OnDevice for Bench<'_> {
             batched,
             batch: args.batch,
         })
+    }
+}
+
+/// The model under test, loaded once and shared by every thread.
+enum Loaded<B: Ops> {
+    Minilm(MiniLm<B>),
+    Mlp(Mlp<B>),
+    Conv1d(Conv1dNet<B>),
+    Demo,
+}
+
+impl<B: Ops> Loaded<B> {
+    fn load(device: &Device<B>, args: &BenchArgs) -> Result<Self, Box<dyn std::error::Error>> {
+        Ok(match args.model {
+            BenchModel::Minilm => {
+                Loaded::Minilm(MiniLm::load(device, &crate::fetch::fetch(None, true)?)?)
+            }
+            BenchModel::Mlp => {
+                let dir = tempfile::tempdir()?;
+                let path = dir.path().join("mlp.safetensors");
+                synthetic::write_mlp(&path, &[384, 1536, 384], 7)?;
+                Loaded::Mlp(Mlp::load(device, &path)?)
+            }
+            BenchModel::Conv1d => {
+                let dir = tempfile::tempdir()?;
+                let path = dir.path().join("conv1d.safetensors");
+                synthetic::write_conv1d(&path, &[64, 128, 64], 3, 7)?;
+                Loaded::Conv1d(Conv1dNet::load(device, &path)?)
+            }
+            BenchModel::Demo => Loaded::Demo,
+        })
+    }
+
+    /// One point: `threads` threads, each request `batch` items.
+    fn measure(
+        &self,
+        device: &Device<B>,
+        args: &BenchArgs,
+        threads: usize,
+        batch: usize,
+        warmup: Duration,
+        duration: Duration,
+    ) -> Result<measure::Sample, String> {
+        use workloads::{MiniLmWorker, SmallModel, SmallModelWorker};
+        let run = |threads| match self {
+            Loaded::Minilm(m) => measure::run_threads(device, threads, warmup, duration, |_| {
+                MiniLmWorker::new(m, args.seq, batch)
+            }),
+            Loaded::Mlp(m) => measure::run_threads(device, threads, warmup, duration, |_| {
+                Ok(SmallModelWorker::new(SmallModel::Mlp(m), batch, 1))
+            }),
+            Loaded::Conv1d(m) => measure::run_threads(device, threads, warmup, duration, |_| {
+                Ok(SmallModelWorker::new(SmallModel::Conv1d(m), batch, args.seq))
+            }),
+            Loaded::Demo => measure::run_threads(device, threads, warmup, duration, |_| {
+                workloads::DemoWorker::new(device, args.seq, batch)
+            }),
+        };
+        run(threads)
     }
 }
 

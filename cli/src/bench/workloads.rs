@@ -2,6 +2,9 @@
 
 use streampool_core::conformance::{expected, steps_for};
 use streampool_core::{Backend, Device, Stream};
+use streampool_models::loading::Encoding;
+use streampool_models::{Conv1dNet, MiniLm, Mlp};
+use streampool_tensor::Ops;
 
 use super::measure::Worker;
 
@@ -39,6 +42,85 @@ impl<B: Backend> Worker<B> for DemoWorker<B> {
         if !self.host.chunks_exact(4).all(|w| w == want) {
             return Err(format!("stream {} computed a wrong result", stream.slot()));
         }
+        Ok(self.batch)
+    }
+}
+
+/// MiniLM: a request embeds `batch` pre-tokenised sequences of exactly `seq` tokens (forward,
+/// pooling, normalisation, download; tokenising is left out, as in the PyTorch peer).
+pub struct MiniLmWorker<'m, B: Ops> {
+    model: &'m MiniLm<B>,
+    encodings: Vec<Encoding>,
+}
+
+impl<'m, B: Ops> MiniLmWorker<'m, B> {
+    /// `batch` copies of a text that tokenises to exactly `seq` tokens.
+    pub fn new(model: &'m MiniLm<B>, seq: usize, batch: usize) -> Result<Self, String> {
+        let encoding = encoding_of_len(model, seq)?;
+        Ok(Self { model, encodings: vec![encoding; batch] })
+    }
+}
+
+/// A text of `seq` tokens ([CLS] + `seq - 2` words + [SEP]).
+fn encoding_of_len<B: Ops>(model: &MiniLm<B>, seq: usize) -> Result<Encoding, String> {
+    if seq < 3 {
+        return Err("--seq must be at least 3 for MiniLM ([CLS] word [SEP])".into());
+    }
+    let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"];
+    let text: Vec<&str> = (0..seq - 2).map(|i| words[i % words.len()]).collect();
+    let encoding = model.tokenizer().encode(&text.join(" ")).map_err(|e| e.to_string())?;
+    if encoding.len() != seq {
+        return Err(format!(
+            "--seq {seq}: the bench text tokenised to {} tokens (max_seq_length is {})",
+            encoding.len(),
+            model.tokenizer().max_seq_length()
+        ));
+    }
+    Ok(encoding)
+}
+
+impl<B: Ops> Worker<B> for MiniLmWorker<'_, B> {
+    fn request(&mut self, stream: &B::Stream) -> Result<usize, String> {
+        let out = self.model.embed_encodings(stream, &self.encodings).map_err(|e| e.to_string())?;
+        Ok(out.len())
+    }
+}
+
+/// MLP or Conv1D: a request is one forward of `batch` inputs.
+pub struct SmallModelWorker<'m, B: Ops> {
+    model: SmallModel<'m, B>,
+    input: Vec<f32>,
+    batch: usize,
+    length: usize,
+}
+
+/// One of the small models.
+pub enum SmallModel<'m, B: Ops> {
+    /// The MLP.
+    Mlp(&'m Mlp<B>),
+    /// The Conv1D net, run on inputs of `length`.
+    Conv1d(&'m Conv1dNet<B>),
+}
+
+impl<'m, B: Ops> SmallModelWorker<'m, B> {
+    /// A worker with a fixed input of `batch` rows (Conv1D: of `length` positions).
+    pub fn new(model: SmallModel<'m, B>, batch: usize, length: usize) -> Self {
+        let n = match &model {
+            SmallModel::Mlp(m) => batch * m.in_features(),
+            SmallModel::Conv1d(m) => batch * m.in_channels() * length,
+        };
+        let input = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        Self { model, input, batch, length }
+    }
+}
+
+impl<B: Ops> Worker<B> for SmallModelWorker<'_, B> {
+    fn request(&mut self, stream: &B::Stream) -> Result<usize, String> {
+        let out = match &self.model {
+            SmallModel::Mlp(m) => m.forward(stream, &self.input, self.batch),
+            SmallModel::Conv1d(m) => m.forward(stream, &self.input, self.batch, self.length),
+        };
+        out.map_err(|e| e.to_string())?;
         Ok(self.batch)
     }
 }
