@@ -106,7 +106,7 @@ impl OnDevice for Bench<'_> {
 
 /// The model under test, loaded once and shared by every thread.
 enum Loaded<B: Ops> {
-    Minilm(MiniLm<B>),
+    Minilm(Box<MiniLm<B>>),
     Mlp(Mlp<B>),
     Conv1d(Conv1dNet<B>),
     Demo,
