@@ -116,7 +116,7 @@ impl<B: Ops> Loaded<B> {
     fn load(device: &Device<B>, args: &BenchArgs) -> Result<Self, Box<dyn std::error::Error>> {
         Ok(match args.model {
             BenchModel::Minilm => {
-                Loaded::Minilm(MiniLm::load(device, &crate::fetch::fetch(None, true)?)?)
+                Loaded::Minilm(Box::new(MiniLm::load(device, &crate::fetch::fetch(None, true)?)?))
             }
             BenchModel::Mlp => {
                 let dir = tempfile::tempdir()?;
