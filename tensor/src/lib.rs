@@ -26,6 +26,8 @@
 
 pub mod check;
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod dtype;
 mod error;
 mod layout;

@@ -1,0 +1,83 @@
+//! Row-wise and dense ops on CUDA: linear (cuBLAS + fused bias/GELU), residual add + layer norm,
+//! L2 normalisation, conv1d, strided copy.
+
+use streampool_cuda::ops::{self, Conv1dShape, LayerNormArgs, Precision};
+use streampool_cuda::CudaStream;
+
+use super::{act, opt_slice, slice, F32, T};
+use crate::{check, Activation, Conv1dParams, LayerNorm, OpError};
+
+pub(super) fn linear(
+    stream: &CudaStream,
+    x: &T,
+    w: &T,
+    bias: Option<&T>,
+    a: Activation,
+    out: &T,
+) -> Result<(), OpError> {
+    let d = check::linear(x, w, bias, out)?;
+    let (x, w, bias, o) = (slice(x), slice(w), opt_slice(bias), slice(out));
+    // Full f32 products (no TF32), as the CPU backend and PyTorch's default.
+    let p = Precision::F32;
+    Ok(ops::linear(stream, x, w, bias, act(a), d.rows, d.inputs, d.outputs, o, F32, p)?)
+}
+
+pub(super) fn add_layer_norm(
+    stream: &CudaStream,
+    x: &T,
+    residual: Option<&T>,
+    bias: Option<&T>,
+    norm: LayerNorm<'_, streampool_cuda::CudaBackend>,
+    out: &T,
+) -> Result<(), OpError> {
+    let d = check::add_layer_norm(x, residual, bias, norm.gamma, norm.beta, out)?;
+    let args = LayerNormArgs { gamma: slice(norm.gamma), beta: slice(norm.beta), eps: norm.eps };
+    let (x, r, b, o) = (slice(x), opt_slice(residual), opt_slice(bias), slice(out));
+    Ok(ops::add_layer_norm(stream, x, r, b, args, d.rows, d.dim, o, F32)?)
+}
+
+pub(super) fn l2_normalize(stream: &CudaStream, x: &T, out: &T) -> Result<(), OpError> {
+    let d = check::l2_normalize(x, out)?;
+    Ok(ops::l2_normalize(stream, slice(x), d.rows, d.dim, slice(out), F32)?)
+}
+
+pub(super) fn conv1d(
+    stream: &CudaStream,
+    [x, w]: [&T; 2],
+    bias: Option<&T>,
+    p: Conv1dParams,
+    a: Activation,
+    out: &T,
+) -> Result<(), OpError> {
+    let d = check::conv1d(x, w, bias, &p, out)?;
+    let shape = Conv1dShape {
+        batch: d.batch,
+        in_channels: d.in_channels,
+        length: d.length,
+        out_channels: d.out_channels,
+        kernel: d.kernel,
+    };
+    let params = ops::Conv1dParams {
+        stride: p.stride,
+        padding: p.padding,
+        dilation: p.dilation,
+        groups: p.groups,
+    };
+    let (x, w, b, o) = (slice(x), slice(w), opt_slice(bias), slice(out));
+    Ok(ops::conv1d(stream, x, w, b, o, shape, params, act(a), F32)?)
+}
+
+pub(super) fn copy_strided(stream: &CudaStream, src: &T, dst: &T) -> Result<(), OpError> {
+    check::copy_strided(src, dst)?;
+    let l = src.layout();
+    let mut strides = [0isize; crate::MAX_RANK];
+    for (s, &v) in strides.iter_mut().zip(l.strides()) {
+        *s = isize::try_from(v).map_err(|_| OpError::Shape {
+            op: "copy_strided",
+            reason: format!("stride {v} exceeds isize"),
+        })?;
+    }
+    let strides = &strides[..l.rank()];
+    let size = src.dtype().size();
+    Ok(ops::strided_copy(stream, slice(src), l.shape(), strides, slice(dst), size)?)
+}

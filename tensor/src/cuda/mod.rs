@@ -1,0 +1,130 @@
+//! [`Ops`] for the CUDA backend: each op is checked with [`crate::check`] (the same checks as
+//! the CPU backend), then enqueued on the [`CudaStream`] with the matching
+//! `streampool_cuda::ops` function. This `impl` is the single map from op to kernel.
+//!
+//! Nothing here waits for the device or allocates device memory (outputs are the caller's), so
+//! a model's forward pass can later be captured in a CUDA graph; [`Ops::stream_alloc`] takes
+//! its memory from the stream's caching pool, in stream order.
+//!
+//! Errors: argument problems come back as the [`OpError`] of the shared checks; the backend's
+//! own validation and launch failures as [`OpError::Backend`]. Failures of enqueued work show
+//! up at the stream's next synchronising call (e.g. [`crate::Tensor::to_host`]).
+
+mod dense;
+mod sequence;
+
+use streampool_cuda::ops::{Act, Elem, Slice};
+use streampool_cuda::{CudaBackend, CudaBuffer, CudaStream};
+
+use crate::{Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, OpError, Ops, Tensor};
+
+type T = Tensor<CudaBackend>;
+
+/// The tensor's buffer from its first element (offsets count elements of the tensor's dtype).
+fn slice(t: &T) -> Slice<'_> {
+    Slice::new(t.buffer(), t.layout().offset())
+}
+
+/// [`slice`] of an optional operand.
+fn opt_slice(t: Option<&T>) -> Option<Slice<'_>> {
+    t.map(slice)
+}
+
+/// The kernels' activation code.
+fn act(a: Activation) -> Act {
+    match a {
+        Activation::Identity => Act::Identity,
+        Activation::Gelu => Act::Gelu,
+    }
+}
+
+/// Storage type of every float operand: the shared checks accept only f32 (f16 / bf16
+/// activations would need the `Ops` contract and `check` widened first; the kernels have them).
+const F32: Elem = Elem::F32;
+
+impl Ops for CudaBackend {
+    fn stream_alloc(stream: &CudaStream, bytes: usize) -> Result<CudaBuffer, OpError> {
+        Ok(stream.alloc(bytes)?)
+    }
+
+    fn same_buffer(a: &CudaBuffer, b: &CudaBuffer) -> bool {
+        a.same_as(b)
+    }
+
+    fn linear(
+        stream: &CudaStream,
+        x: &T,
+        w: &T,
+        bias: Option<&T>,
+        act: Activation,
+        out: &T,
+    ) -> Result<(), OpError> {
+        dense::linear(stream, x, w, bias, act, out)
+    }
+
+    fn add_layer_norm(
+        stream: &CudaStream,
+        x: &T,
+        residual: Option<&T>,
+        bias: Option<&T>,
+        norm: LayerNorm<'_, Self>,
+        out: &T,
+    ) -> Result<(), OpError> {
+        dense::add_layer_norm(stream, x, residual, bias, norm, out)
+    }
+
+    fn attention(
+        stream: &CudaStream,
+        q: &T,
+        k: &T,
+        v: &T,
+        mask: Option<&T>,
+        heads: usize,
+        out: &T,
+    ) -> Result<(), OpError> {
+        sequence::attention(stream, [q, k, v], mask, heads, out)
+    }
+
+    fn embedding(stream: &CudaStream, ids: &T, table: &T, out: &T) -> Result<(), OpError> {
+        sequence::embedding(stream, ids, table, out)
+    }
+
+    fn bert_embeddings(
+        stream: &CudaStream,
+        ids: &T,
+        type_ids: Option<&T>,
+        tables: BertEmbeddingTables<'_, Self>,
+        out: &T,
+    ) -> Result<(), OpError> {
+        sequence::bert_embeddings(stream, ids, type_ids, tables, out)
+    }
+
+    fn conv1d(
+        stream: &CudaStream,
+        x: &T,
+        w: &T,
+        bias: Option<&T>,
+        params: Conv1dParams,
+        act: Activation,
+        out: &T,
+    ) -> Result<(), OpError> {
+        dense::conv1d(stream, [x, w], bias, params, act, out)
+    }
+
+    fn mean_pool(
+        stream: &CudaStream,
+        hidden: &T,
+        mask: Option<&T>,
+        out: &T,
+    ) -> Result<(), OpError> {
+        sequence::mean_pool(stream, hidden, mask, out)
+    }
+
+    fn l2_normalize(stream: &CudaStream, x: &T, out: &T) -> Result<(), OpError> {
+        dense::l2_normalize(stream, x, out)
+    }
+
+    fn copy_strided(stream: &CudaStream, src: &T, dst: &T) -> Result<(), OpError> {
+        dense::copy_strided(stream, src, dst)
+    }
+}

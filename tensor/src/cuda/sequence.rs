@@ -1,0 +1,66 @@
+//! Sequence ops on CUDA: fused attention, embedding gathers, masked mean pooling.
+
+use streampool_cuda::ops::{self, AttentionDims, AttentionLayout, BertEmbeddings};
+use streampool_cuda::{CudaBackend, CudaStream};
+
+use super::{opt_slice, slice, F32, T};
+use crate::{check, BertEmbeddingTables, OpError};
+
+pub(super) fn attention(
+    stream: &CudaStream,
+    [q, k, v]: [&T; 3],
+    mask: Option<&T>,
+    heads: usize,
+    out: &T,
+) -> Result<(), OpError> {
+    let (d, head_dim) = check::attention(q, k, v, mask, heads, out)?;
+    let dims = AttentionDims { batch: d.batch, seq: d.seq, heads, head_dim };
+    let layout = AttentionLayout::dense(d.dim);
+    let (q, k, v, m, o) = (slice(q), slice(k), slice(v), opt_slice(mask), slice(out));
+    // Scale `None`: 1 / sqrt(head_dim), as BERT.
+    Ok(ops::attention(stream, q, k, v, m, o, dims, layout, None, F32)?)
+}
+
+/// Row gather. An id past the table gives a row of NaN on CUDA (a kernel cannot return an
+/// error without failing every stream of the context); models validate ids on the host.
+pub(super) fn embedding(stream: &CudaStream, ids: &T, table: &T, out: &T) -> Result<(), OpError> {
+    let (tokens, dim) = check::embedding(ids, table, out)?;
+    let vocab = table.shape()[0];
+    let (i, t, o) = (slice(ids), slice(table), slice(out));
+    Ok(ops::embedding_gather(stream, i, tokens, t, vocab, dim, o, F32)?)
+}
+
+pub(super) fn bert_embeddings(
+    stream: &CudaStream,
+    ids: &T,
+    type_ids: Option<&T>,
+    t: BertEmbeddingTables<'_, CudaBackend>,
+    out: &T,
+) -> Result<(), OpError> {
+    let d = check::bert_embeddings(ids, type_ids, &t, out)?;
+    let tables = BertEmbeddings {
+        word: slice(t.word),
+        vocab: t.word.shape()[0],
+        position: slice(t.position),
+        max_positions: t.position.shape()[0],
+        token_type: slice(t.token_type),
+        type_vocab: t.token_type.shape()[0],
+        gamma: slice(t.norm.gamma),
+        beta: slice(t.norm.beta),
+        eps: t.norm.eps,
+        dim: d.dim,
+    };
+    let (i, ti, o) = (slice(ids), opt_slice(type_ids), slice(out));
+    Ok(ops::bert_embeddings(stream, i, ti, &tables, d.batch, d.seq, o, F32)?)
+}
+
+pub(super) fn mean_pool(
+    stream: &CudaStream,
+    hidden: &T,
+    mask: Option<&T>,
+    out: &T,
+) -> Result<(), OpError> {
+    let d = check::mean_pool(hidden, mask, out)?;
+    let (h, m, o) = (slice(hidden), opt_slice(mask), slice(out));
+    Ok(ops::mean_pool(stream, h, m, d.batch, d.seq, d.dim, false, o, F32)?)
+}
