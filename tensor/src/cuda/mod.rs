@@ -9,6 +9,12 @@
 //! Errors: argument problems come back as the [`OpError`] of the shared checks; the backend's
 //! own validation and launch failures as [`OpError::Backend`]. Failures of enqueued work show
 //! up at the stream's next synchronising call (e.g. [`crate::Tensor::to_host`]).
+//!
+//! Precision: every op is f32 storage and f32 arithmetic; GEMMs run without TF32
+//! (`Precision::F32`), matching the CPU backend. Not yet reachable through `Ops`: TF32 GEMMs
+//! (needs a way to ask for them: a per-stream setting or an op argument) and f16 / bf16
+//! weights and activations (the kernels take them, but `check` and the `Ops` contract accept
+//! only f32 operands, and the models allocate f32 workspaces).
 
 mod dense;
 mod sequence;
