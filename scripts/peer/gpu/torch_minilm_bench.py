@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""GPU peer benchmark: PyTorch's concurrent set-ups for MiniLM inference (issue 4).
+
+The model is all-MiniLM-L6-v2's architecture (BERT, 6 layers, hidden 384, 12 heads, FFN 1536):
+forward + mean pooling + L2 normalisation, batch 1 and --seq tokens per request (no padding, so
+no attention mask is needed; the pooling still applies one). Modes, each point a warm-up and
+then a fixed duration:
+  eager    N threads, each with its own torch.cuda.Stream, one request at a time per thread
+  graph    N threads, each replaying its own CUDA graph (static input/output) on its own stream
+  batched  one call of --batch sequences on one stream, eager and as a CUDA graph (the ceiling)
+A request's latency runs from its launch to its stream's synchronize() returning; throughput is
+completed requests over the wall time from the common start to the last completion.
+
+Weights: --model-dir (a sentence-transformers directory: config.json + model.safetensors, which
+may hold f16; loaded into transformers' BertModel and cast to --dtype), else random weights of
+the same architecture (the output says which). f32 runs with TF32 off.
+
+Usage: torch_minilm_bench.py [--model-dir DIR] [--dtype f32|f16|bf16] [--threads 1,2,4,...]
+                             [--batch 512] [--seq 128] [--seconds 2] [--warmup 0.5]
+                             [--modes eager,graph,batched] [--json PATH]
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+import traceback
+
+import torch
+import torch.nn.functional as F
+
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+ARCH = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+            intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2,
+            hidden_act="gelu", layer_norm_eps=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+
+
+def load_bert(model_dir, dtype, device):
+    """transformers BertModel (SDPA attention), from model_dir if it has weights, else random."""
+    from transformers import BertConfig, BertModel
+
+    weights = os.path.join(model_dir, "model.safetensors") if model_dir else None
+    if weights and os.path.isfile(weights):
+        config = BertConfig.from_pretrained(model_dir)
+        source = os.path.abspath(model_dir)
+    else:
+        config = BertConfig(**ARCH)
+        weights, source = None, "random weights (no model dir" + (f" at {model_dir})" if model_dir else ")")
+    config._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = BertModel(config, add_pooling_layer=False)
+    stored = None
+    if weights:
+        from safetensors.torch import load_file
+
+        sd = load_file(weights)
+        stored = sorted({str(v.dtype).replace("torch.", "") for v in sd.values() if v.is_floating_point()})
+        sd = {(k[5:] if k.startswith("bert.") else k): v for k, v in sd.items()}
+        sd = {k: v for k, v in sd.items() if not k.startswith("pooler.")}
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        buffers = ("position_ids", "token_type_ids")  # persistent in some versions, not in others
+        missing = [k for k in missing if not k.endswith(buffers)]
+        unexpected = [k for k in unexpected if not k.endswith(buffers)]
+        if missing or unexpected:
+            raise SystemExit(f"{weights}: missing {missing}, unexpected {unexpected}")
+    model = model.to(device=device, dtype=dtype).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    c = model.config
+    arch = dict(layers=c.num_hidden_layers, hidden=c.hidden_size, heads=c.num_attention_heads,
+                ffn=c.intermediate_size, vocab=c.vocab_size)
+    return model, source, stored, arch
+
+
+def make_forward(bert):
+    """ids [B, S] int64, mask [B, S] (dtype of the model) -> L2-normalised mean-pooled [B, H]."""
+
+    def forward(ids, mask):
+        h = bert(input_ids=ids).last_hidden_state  # no padding: all tokens attend to all
+        m = mask.unsqueeze(-1)
+        pooled = (h * m).sum(1) / m.sum(1).clamp_min(1e-9)
+        return F.normalize(pooled, p=2.0, dim=-1)
+
+    return forward
+
+
+def make_inputs(batch, seq, vocab, dtype, device, seed):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, vocab, (batch, seq), generator=g)
+    ids[:, 0], ids[:, -1] = 101, 102  # [CLS] ... [SEP]
+    return ids.to(device), torch.ones(batch, seq, dtype=dtype, device=device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers: one per thread, each with its own stream (and, for graphs, its own graph and buffers)
+
+
+class EagerWorker:
+    def __init__(self, forward, ids, mask):
+        self.forward, self.ids, self.mask = forward, ids, mask
+        self.stream = torch.cuda.Stream()
+
+    def step(self):
+        with torch.cuda.stream(self.stream):
+            self.out = self.forward(self.ids, self.mask)
+        self.stream.synchronize()
+
+
+class GraphWorker:
+    """Captures forward(static ids, static mask) on its own stream; step() replays it there."""
+
+    def __init__(self, forward, ids, mask, pool=None):
+        self.ids, self.mask = ids, mask
+        self.stream = torch.cuda.Stream()
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            for _ in range(3):  # warm up on the capture stream (cuBLAS handles, workspaces)
+                forward(ids, mask)
+        self.stream.synchronize()
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, stream=self.stream, pool=pool):
+            self.out = forward(ids, mask)
+        torch.cuda.synchronize()
+
+    def step(self):
+        with torch.cuda.stream(self.stream):
+            self.graph.replay()
+        self.stream.synchronize()
+
+
+def run_point(workers, items_per_call, seconds, warmup):
+    """All workers' threads run warm-up, meet, then run `seconds`; returns throughput and latency."""
+    n = len(workers)
+    barrier = threading.Barrier(n + 1)
+    lats = [None] * n
+    ends = [0.0] * n
+    errors = []
+    t = {}
+
+    def body(i, w):
+        try:
+            with torch.inference_mode():
+                stop = time.perf_counter() + warmup
+                while time.perf_counter() < stop:
+                    w.step()
+                barrier.wait()
+                barrier.wait()  # main thread set t["end"] between the two
+                end, lat = t["end"], []
+                while True:
+                    t0 = time.perf_counter()
+                    w.step()
+                    t1 = time.perf_counter()
+                    lat.append(t1 - t0)
+                    if t1 >= end:
+                        break
+                lats[i], ends[i] = lat, t1
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+            barrier.abort()
+
+    threads = [threading.Thread(target=body, args=(i, w), daemon=True) for i, w in enumerate(workers)]
+    for th in threads:
+        th.start()
+    try:
+        barrier.wait()
+        torch.cuda.synchronize()
+        t["start"] = time.perf_counter()
+        t["end"] = t["start"] + seconds
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        pass
+    for th in threads:
+        th.join()
+    if errors:
+        raise RuntimeError(errors[0])
+    lat = sorted(x for l in lats for x in l)
+    total = max(ends) - t["start"]
+    calls = len(lat)
+    return {
+        "threads": n,
+        "calls": calls,
+        "items": calls * items_per_call,
+        "seconds": total,
+        "items_per_s": calls * items_per_call / total,
+        "calls_per_s": calls / total,
+        "p50_ms": 1e3 * statistics.median(lat),
+        "p99_ms": 1e3 * lat[min(calls - 1, int(math.ceil(0.99 * calls)) - 1)],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model-dir", default=os.environ.get("STREAMPOOL_MODEL_DIR"),
+                    help="sentence-transformers dir (default $STREAMPOOL_MODEL_DIR; absent: random weights)")
+    ap.add_argument("--dtype", choices=list(DTYPES), default="f32")
+    ap.add_argument("--threads", default="1,2,4,8,16,32,64")
+    ap.add_argument("--batch", type=int, default=512, help="batched ceiling's batch (0: skip)")
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--seconds", type=float, default=2.0, help="timed duration per point")
+    ap.add_argument("--warmup", type=float, default=0.5, help="warm-up per point, seconds")
+    ap.add_argument("--modes", default="eager,graph,batched")
+    ap.add_argument("--json", help="write results here")
+    args = ap.parse_args()
+    threads = [int(x) for x in args.threads.split(",") if x]
+    modes = [m for m in args.modes.split(",") if m]
+    if not torch.cuda.is_available():
+        raise SystemExit("no CUDA device visible to PyTorch")
+
+    dev = torch.device("cuda")
+    dtype = DTYPES[args.dtype]
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    t_load = time.perf_counter()
+    bert, source, stored, arch = load_bert(args.model_dir, dtype, dev)
+    forward = make_forward(bert)
+    props = torch.cuda.get_device_properties(dev)
+    import transformers
+
+    print(f"PyTorch {torch.__version__} (CUDA {torch.version.cuda}), transformers {transformers.__version__}, "
+          f"{props.name} ({props.multi_processor_count} SMs), {args.dtype}"
+          f"{' (TF32 off)' if args.dtype == 'f32' else ''}, seq {args.seq}")
+    print(f"weights: {source}" + (f" (stored as {','.join(stored)}, cast to {args.dtype})" if stored else ""))
+    print(f"arch: {arch}; load {time.perf_counter() - t_load:.1f}s; "
+          f"{args.warmup}s warm-up + {args.seconds}s per point", flush=True)
+
+    # Sanity: graph replay gives eager's embeddings, and they have unit norm.
+    check = {}
+    with torch.inference_mode():
+        ids, mask = make_inputs(1, args.seq, arch["vocab"], dtype, dev, 1)
+        ref = forward(ids, mask).float()
+        try:
+            g = GraphWorker(forward, ids, mask)
+            g.step()
+            check["graph_vs_eager_max_abs"] = (g.out.float() - ref).abs().max().item()
+            del g
+        except Exception as e:  # noqa: BLE001
+            check["graph_error"] = repr(e)
+        check["norm"] = ref.norm(dim=-1).item()
+        check["first_values"] = [round(x, 5) for x in ref[0, :4].tolist()]
+    print(f"check: {check}", flush=True)
+
+    results = {}
+    errors = {}
+
+    def table_row(mode, r):
+        unit = "seq/s" if mode.startswith("batched") else "req/s"
+        print(f"{mode:<14}{r['threads']:>8}{r['items_per_s']:>12.0f} {unit:<6}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}",
+              flush=True)
+
+    print(f"\n{'mode':<14}{'threads':>8}{'throughput':>19}{'p50 ms':>9}{'p99 ms':>9}")
+    for mode in ("eager", "graph"):
+        if mode not in modes:
+            continue
+        results[mode] = {}
+        pool = []  # worker i (its stream, inputs and, for graphs, its captured graph) serves every point
+        for n in threads:
+            try:
+                with torch.inference_mode():
+                    while len(pool) < n:
+                        x = make_inputs(1, args.seq, arch["vocab"], dtype, dev, 100 + len(pool))
+                        pool.append(EagerWorker(forward, *x) if mode == "eager" else GraphWorker(forward, *x))
+                r = run_point(pool[:n], 1, args.seconds, args.warmup)
+                results[mode][str(n)] = r
+                table_row(mode, r)
+            except Exception as e:  # noqa: BLE001 - keep going: one run must report what it can
+                errors[f"{mode}/{n}"] = repr(e)
+                print(f"{mode:<14}{n:>8}  FAILED: {e!r}", flush=True)
+                traceback.print_exc()
+        pool = None
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+    if "batched" in modes and args.batch > 0:
+        for mode in ("batched_eager", "batched_graph"):
+            try:
+                with torch.inference_mode():
+                    x = make_inputs(args.batch, args.seq, arch["vocab"], dtype, dev, 7)
+                    w = EagerWorker(forward, *x) if mode == "batched_eager" else GraphWorker(forward, *x)
+                r = run_point([w], args.batch, args.seconds, args.warmup)
+                r["batch"] = args.batch
+                results[mode] = r
+                table_row(mode, r)
+            except Exception as e:  # noqa: BLE001
+                errors[mode] = repr(e)
+                print(f"{mode:<14}{1:>8}  FAILED: {e!r}", flush=True)
+                traceback.print_exc()
+            finally:
+                w = x = None
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+
+    best = {}
+    for mode in ("eager", "graph"):
+        if results.get(mode):
+            n, r = max(results[mode].items(), key=lambda kv: kv[1]["items_per_s"])
+            best[mode] = {"threads": int(n), "req_per_s": r["items_per_s"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"]}
+    bb = [results[m] for m in ("batched_eager", "batched_graph") if m in results]
+    if bb:
+        r = max(bb, key=lambda r: r["items_per_s"])
+        best["batched"] = {"mode": "batched_graph" if r is results.get("batched_graph") else "batched_eager",
+                           "batch": args.batch, "seq_per_s": r["items_per_s"], "p50_ms": r["p50_ms"]}
+    print("\nbest: " + "; ".join(
+        f"{k} {v.get('req_per_s', v.get('seq_per_s')):.0f} {'seq/s' if k == 'batched' else 'req/s'}"
+        + (f" @{v['threads']} threads" if "threads" in v else f" ({v['mode']})")
+        for k, v in best.items()))
+    if errors:
+        print(f"errors: {errors}")
+
+    out = {
+        "peer": "pytorch",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "transformers": transformers.__version__,
+        "gpu": props.name,
+        "sms": props.multi_processor_count,
+        "dtype": args.dtype,
+        "tf32": torch.backends.cuda.matmul.allow_tf32,
+        "seq": args.seq,
+        "batch": args.batch,
+        "seconds_per_point": args.seconds,
+        "warmup_per_point": args.warmup,
+        "weights": source,
+        "weights_stored_as": stored,
+        "random_weights": stored is None,
+        "arch": arch,
+        "check": check,
+        "results": results,
+        "best": best,
+        "errors": errors,
+    }
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+        print(f"wrote {args.json}")
+    return 1 if errors and not results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
