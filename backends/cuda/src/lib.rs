@@ -32,6 +32,7 @@
 
 pub mod alloc;
 pub mod disk_cache;
+pub mod graph;
 #[cfg(feature = "cuda")]
 pub mod ops;
 
@@ -50,6 +51,8 @@ mod event;
 #[cfg(feature = "cuda")]
 mod kernels;
 #[cfg(feature = "cuda")]
+mod pinned;
+#[cfg(feature = "cuda")]
 mod stream;
 
 #[cfg(feature = "cuda")]
@@ -65,6 +68,10 @@ pub use context::{CudaBackend, CudaOptions, HostWait};
 pub use cudarc;
 #[cfg(feature = "cuda")]
 pub use event::CudaEvent;
+#[cfg(feature = "cuda")]
+pub use graph::{CaptureError, CudaGraph, SlotGraphs};
+#[cfg(feature = "cuda")]
+pub use pinned::{HostElem, PinnedBuffer, PinnedGuard};
 #[cfg(feature = "cuda")]
 pub use stream::{CudaStream, StreamState};
 

@@ -1,0 +1,53 @@
+//! CUDA graphs: a fixed-shape forward captured once per (slot, model, shape bucket) and replayed,
+//! with inputs and outputs staged through pinned host memory ([`crate::PinnedBuffer`]).
+//!
+//! - [`CudaStream::capture`](crate::CudaStream::capture) records what a closure enqueues on the
+//!   stream into a [`CudaGraph`] (thread-local capture mode: other threads, on other streams,
+//!   are not disturbed), [`CudaStream::replay`](crate::CudaStream::replay) launches it.
+//! - [`SlotGraphs`] keeps each slot's graphs by key; slots never share a graph.
+//!
+//! # Rules for the captured work
+//!
+//! Capture records addresses and launches; nothing runs. So:
+//!
+//! 1. **Run it eagerly once first.** Kernels are compiled and loaded at first use, which is not
+//!    allowed inside a capture; cuBLAS settles its algorithm too.
+//! 2. **Allocate every buffer the graph uses before the capture**, and keep each alive as long
+//!    as the graph ([`CudaGraph::retain`], or own them next to it). An allocation inside the
+//!    capture that reaches `cuMemAlloc` fails (the driver refuses it, the capture ends with
+//!    [`CaptureError::Body`], the stream works on); one served from the stream's free list
+//!    would succeed silently, handing the graph memory the pool may reuse, so don't.
+//! 3. **No frees inside the capture**: a pooled buffer's drop records its free event on the
+//!    capturing stream, which captures the event instead of recording it.
+//! 4. **No synchronisation and no host copies** other than
+//!    [`copy_from_pinned`](crate::CudaStream::copy_from_pinned) /
+//!    [`copy_to_pinned`](crate::CudaStream::copy_to_pinned) inside the capture: `Stream::read`,
+//!    `Stream::write` and `synchronize` fail there (the driver refuses them).
+//! 5. **Enqueue from the capturing thread only.** Another thread's work on this stream would
+//!    join the capture.
+//! 6. **No device-wide waits anywhere while a capture runs**: dropping a
+//!    [`Backend::alloc`](streampool_core::Backend::alloc) buffer or `empty_cache` synchronise
+//!    the whole context, which a capturing stream cannot take part in.
+//!
+//! The ops of [`crate::ops`] allocate nothing and never wait, and each stream's cuBLAS handle
+//! has its own workspace, so a chain of ops obeys these rules once warmed up. cudarc's per-buffer
+//! event tracking, which would record events inside the capture, is off for the whole context.
+//! Violations of rules 2 and 4 that reach the driver come back as errors, never as a stream left
+//! capturing.
+//!
+//! Replays of one graph run in order on its stream; host access to its pinned buffers waits for
+//! the last replay ([`crate::PinnedBuffer::lock`]).
+
+mod cache;
+#[cfg(feature = "cuda")]
+mod capture;
+#[cfg(feature = "cuda")]
+mod exec;
+
+pub use cache::SlotGraphs;
+#[cfg(feature = "cuda")]
+pub(crate) use capture::retain_in_capture;
+#[cfg(feature = "cuda")]
+pub use capture::CaptureError;
+#[cfg(feature = "cuda")]
+pub use exec::CudaGraph;

@@ -1,0 +1,302 @@
+//! CUDA graphs: a chain of ops (GEMM, bias, fused attention, add + layer norm, mean pool) with
+//! inputs and outputs staged through pinned memory, captured once and replayed with new inputs,
+//! against the same ops run eagerly; 16 threads capturing and replaying at once; misuse inside a
+//! capture comes back as an error and leaves the stream working. Needs a GPU: ignored by default,
+//! run with `-- --include-ignored` on a GPU machine.
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Barrier;
+
+use common::*;
+use streampool_core::{Backend, BackendError, Stream};
+use streampool_cuda::ops::{self, Act, AttentionDims, AttentionLayout, Elem, GemmDims};
+use streampool_cuda::ops::{LayerNormArgs, MatArg, Slice};
+use streampool_cuda::{CaptureError, CudaBackend, CudaBuffer, CudaGraph, CudaStream};
+use streampool_cuda::{PinnedBuffer, SlotGraphs};
+
+const BATCH: usize = 2;
+const SEQ: usize = 8;
+const HIDDEN: usize = 64;
+const HEADS: usize = 2;
+const TOKENS: usize = BATCH * SEQ;
+
+/// Shared weights of one attention layer.
+struct Weights {
+    wqkv: CudaBuffer,
+    bqkv: CudaBuffer,
+    gamma: CudaBuffer,
+    beta: CudaBuffer,
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_ne_bytes()).collect()
+}
+
+fn weights(backend: &CudaBackend) -> Weights {
+    let up = |v: Vec<f32>| backend.upload(&f32_bytes(&v)).unwrap();
+    let gamma: Vec<f32> = rand(HIDDEN, 13).iter().map(|g| 1.0 + 0.1 * g).collect();
+    Weights {
+        wqkv: up(rand(3 * HIDDEN * HIDDEN, 11).iter().map(|w| w * 0.2).collect()),
+        bqkv: up(rand(3 * HIDDEN, 12)),
+        gamma: up(gamma),
+        beta: up(rand(HIDDEN, 14)),
+    }
+}
+
+/// The device buffers of one forward.
+struct Acts {
+    x: CudaBuffer,
+    mask: CudaBuffer,
+    qkv: CudaBuffer,
+    ctx: CudaBuffer,
+    hidden: CudaBuffer,
+    pooled: CudaBuffer,
+}
+
+fn acts(s: &CudaStream) -> Acts {
+    let f = |n: usize| s.alloc(n * 4).unwrap();
+    Acts {
+        x: f(TOKENS * HIDDEN),
+        mask: f(TOKENS),
+        qkv: f(TOKENS * 3 * HIDDEN),
+        ctx: f(TOKENS * HIDDEN),
+        hidden: f(TOKENS * HIDDEN),
+        pooled: f(BATCH * HIDDEN),
+    }
+}
+
+/// QKV projection + bias, masked attention, residual + layer norm, masked mean pool + L2.
+fn forward(s: &CudaStream, w: &Weights, a: &Acts) -> Result<(), BackendError> {
+    let (h, t) = (HIDDEN, TOKENS);
+    let dims = GemmDims { batch: 1, m: t, n: 3 * h, k: h };
+    let (x, wq, qkv) = (
+        MatArg::row_major(&a.x, h),
+        MatArg::transposed(&w.wqkv, h),
+        MatArg::row_major(&a.qkv, 3 * h),
+    );
+    ops::gemm_f32(s, dims, 1.0, x, wq, 0.0, qkv)?;
+    let q = Slice::from(&a.qkv);
+    ops::bias_act(s, q, Some((&w.bqkv).into()), Act::Identity, t, 3 * h, q, Elem::F32)?;
+    let dims = AttentionDims { batch: BATCH, seq: SEQ, heads: HEADS, head_dim: h / HEADS };
+    let layout = AttentionLayout { ld_q: 3 * h, ld_k: 3 * h, ld_v: 3 * h, ld_out: h };
+    let (k, v) = (Slice::new(&a.qkv, h), Slice::new(&a.qkv, 2 * h));
+    let mask = Some(Slice::from(&a.mask));
+    ops::attention(s, q, k, v, mask, (&a.ctx).into(), dims, layout, None, Elem::F32)?;
+    let norm = LayerNormArgs { gamma: (&w.gamma).into(), beta: (&w.beta).into(), eps: 1e-12 };
+    let (ctx, res, out) = ((&a.ctx).into(), Some((&a.x).into()), (&a.hidden).into());
+    ops::add_layer_norm(s, ctx, res, None, norm, t, h, out, Elem::F32)?;
+    ops::mean_pool(s, out, mask, BATCH, SEQ, h, true, (&a.pooled).into(), Elem::F32)
+}
+
+/// Inputs number `i`: random activations, and a mask keeping 1..=SEQ tokens of each sequence.
+fn inputs(i: usize) -> (Vec<f32>, Vec<f32>) {
+    let x = rand(TOKENS * HIDDEN, 1000 + i as u64);
+    let mask =
+        (0..TOKENS).map(|j| f32::from(u8::from(j % SEQ <= (i * 3 + j / SEQ) % SEQ))).collect();
+    (x, mask)
+}
+
+/// The forward run eagerly on fresh buffers: (hidden, pooled).
+fn eager(s: &CudaStream, w: &Weights, x: &[f32], mask: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let a = acts(s);
+    s.write(&a.x, 0, &f32_bytes(x)).unwrap();
+    s.write(&a.mask, 0, &f32_bytes(mask)).unwrap();
+    forward(s, w, &a).unwrap();
+    (download(s, &a.hidden, TOKENS * HIDDEN), download(s, &a.pooled, BATCH * HIDDEN))
+}
+
+/// A captured forward with its buffers and pinned staging.
+struct Graphed {
+    graph: CudaGraph,
+    x: PinnedBuffer,
+    mask: PinnedBuffer,
+    hidden: PinnedBuffer,
+    pooled: PinnedBuffer,
+}
+
+/// Warm up, then capture: pinned inputs -> device, forward, device outputs -> pinned.
+fn capture(backend: &CudaBackend, s: &CudaStream, w: &Weights) -> Result<Graphed, BackendError> {
+    let a = acts(s);
+    let pin = |n: usize| PinnedBuffer::new(backend, n * 4);
+    let (x, mask) = (pin(TOKENS * HIDDEN)?, pin(TOKENS)?);
+    let (hidden, pooled) = (pin(TOKENS * HIDDEN)?, pin(BATCH * HIDDEN)?);
+    let staged = || -> Result<(), BackendError> {
+        s.copy_from_pinned(&a.x, &x)?;
+        s.copy_from_pinned(&a.mask, &mask)?;
+        forward(s, w, &a)?;
+        s.copy_to_pinned(&a.hidden, &hidden)?;
+        s.copy_to_pinned(&a.pooled, &pooled)
+    };
+    staged()?; // warm-up: kernels loaded, cuBLAS settled
+    s.synchronize()?;
+    let (mut graph, ()) = s.capture(staged)?;
+    for b in [&a.x, &a.mask, &a.qkv, &a.ctx, &a.hidden, &a.pooled] {
+        graph.retain(b);
+    }
+    Ok(Graphed { graph, x, mask, hidden, pooled })
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Write inputs `i` into the pinned buffers, replay, and check both outputs against the eager
+/// run. Returns the largest difference.
+fn replay_and_check(s: &CudaStream, w: &Weights, g: &Graphed, i: usize) -> f32 {
+    let (x, mask) = inputs(i);
+    g.x.lock().unwrap().as_mut_slice::<f32>().copy_from_slice(&x);
+    g.mask.lock().unwrap().as_mut_slice::<f32>().copy_from_slice(&mask);
+    s.replay(&g.graph).unwrap();
+    let hidden = g.hidden.lock().unwrap().as_slice::<f32>().to_vec();
+    let pooled = g.pooled.lock().unwrap().as_slice::<f32>().to_vec();
+    let (want_h, want_p) = eager(s, w, &x, &mask);
+    let d = max_diff(&hidden, &want_h).max(max_diff(&pooled, &want_p));
+    assert!(d <= 1e-5, "replay {i}: max abs diff {d}");
+    assert!(pooled.iter().all(|v| v.is_finite()));
+    d
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn chain_replayed_100_times_matches_eager() {
+    let backend = open();
+    let s = backend.new_stream(0).unwrap();
+    let w = weights(&backend);
+    let g = capture(&backend, &s, &w).unwrap();
+    println!("captured {:?}", g.graph);
+    assert!(g.graph.node_count() >= 9, "{:?}", g.graph);
+    let worst = (0..100).map(|i| replay_and_check(&s, &w, &g, i)).fold(0.0, f32::max);
+    println!("100 replays, max abs diff vs eager {worst:e}");
+    // Replays are asynchronous and ordered: many in a row, then one look at the last.
+    let t0 = std::time::Instant::now();
+    for _ in 0..1000 {
+        s.replay(&g.graph).unwrap();
+    }
+    s.synchronize().unwrap();
+    println!("1000 replays back to back: {:?} each", t0.elapsed() / 1000);
+    let t0 = std::time::Instant::now();
+    for _ in 0..100 {
+        let a = acts(&s);
+        forward(&s, &w, &a).unwrap();
+    }
+    s.synchronize().unwrap();
+    println!("100 eager forwards: {:?} each", t0.elapsed() / 100);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn sixteen_threads_capture_and_replay_their_own_graphs() {
+    const THREADS: usize = 16;
+    let backend = open();
+    let w = weights(&backend);
+    let graphs: SlotGraphs<(u64, usize), Graphed> = SlotGraphs::new();
+    let start = Barrier::new(THREADS);
+    std::thread::scope(|scope| {
+        for slot in 0..THREADS {
+            let (backend, w, graphs, start) = (&backend, &w, &graphs, &start);
+            scope.spawn(move || {
+                let s = backend.new_stream(slot).unwrap();
+                start.wait(); // warm-ups and captures of all threads overlap
+                let make = || capture(backend, &s, w);
+                let worst = graphs
+                    .with(slot, (1, SEQ), make, |g| {
+                        (0..20)
+                            .map(|i| replay_and_check(&s, w, g, slot * 100 + i))
+                            .fold(0.0, f32::max)
+                    })
+                    .unwrap();
+                // A second use of the key finds the graph: no new capture.
+                let again = graphs.with(
+                    slot,
+                    (1, SEQ),
+                    || -> Result<Graphed, BackendError> { panic!("captured twice") },
+                    |g| replay_and_check(&s, w, g, slot * 100 + 99),
+                );
+                assert!(again.unwrap() <= 1e-5);
+                assert_eq!(graphs.len(slot), 1);
+                worst
+            });
+        }
+    });
+    graphs.clear();
+    println!("{THREADS} threads x 21 replays matched eager; {:?}", backend.memory_stats());
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn misuse_inside_a_capture_is_an_error_and_the_stream_recovers() {
+    let backend = open();
+    let s = backend.new_stream(0).unwrap();
+    let buf = s.alloc(256).unwrap();
+    s.fill_u32(&buf, 1).unwrap(); // warm-up: the kernel is loaded
+    s.synchronize().unwrap();
+    let words = |s: &CudaStream| {
+        let mut b = vec![0u8; 256];
+        s.read(&buf, 0, &mut b).unwrap();
+        b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect::<Vec<_>>()
+    };
+
+    // An allocation that reaches cuMemAlloc (a size class nobody has cached).
+    let odd = (7 << 20) + 3 * 4096 + 1;
+    let r = s.capture(|| {
+        let b = s.alloc(odd)?;
+        s.fill_u32(&b, 2)?;
+        Ok::<_, BackendError>(b)
+    });
+    println!("allocation in capture: {r:?}");
+    assert!(matches!(r, Err(CaptureError::Body(_) | CaptureError::Invalidated(_))), "{r:?}");
+    assert!(!s.is_capturing().unwrap());
+    s.fill_u32(&buf, 5).unwrap();
+    assert!(words(&s).iter().all(|&v| v == 5));
+    let after = s.alloc(odd).unwrap(); // and allocating works again outside
+    s.fill_u32(&after, 6).unwrap();
+    s.synchronize().unwrap();
+
+    // A host synchronisation and a pageable host copy inside the capture.
+    let r = s.capture(|| s.synchronize());
+    println!("synchronize in capture: {r:?}");
+    assert!(matches!(r, Err(CaptureError::Body(_) | CaptureError::Invalidated(_))), "{r:?}");
+    let r = s.capture(|| s.write(&buf, 0, &[0u8; 256]));
+    println!("pageable write in capture: {:?}", r.as_ref().map(|(g, ())| g));
+    assert!(!s.is_capturing().unwrap());
+    assert!(words(&s).iter().all(|&v| v == 5), "the captured write must not have run");
+
+    // A panic in the body ends the capture; what it enqueued never runs.
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        s.capture(|| -> Result<(), BackendError> {
+            s.fill_u32(&buf, 9)?;
+            panic!("boom")
+        })
+    }));
+    assert!(r.is_err());
+    assert!(!s.is_capturing().unwrap());
+    assert!(words(&s).iter().all(|&v| v == 5));
+
+    // Captures do not nest.
+    let (g, inner) =
+        s.capture(|| Ok::<_, BackendError>(s.capture(|| Ok::<_, ()>(())).err())).unwrap();
+    assert!(matches!(inner, Some(CaptureError::Nested)), "{inner:?}");
+    assert_eq!(g.node_count(), 0);
+
+    // A graph replays only on its own stream, and not while its pinned memory is locked.
+    let (fill7, ()) = s.capture(|| s.fill_u32(&buf, 7)).unwrap();
+    let other = backend.new_stream(1).unwrap();
+    assert!(other.replay(&fill7).is_err());
+    let pinned = PinnedBuffer::new(&backend, 256).unwrap();
+    let (read_back, ()) = s.capture(|| s.copy_to_pinned(&buf, &pinned)).unwrap();
+    s.replay(&fill7).unwrap();
+    {
+        let _host = pinned.lock().unwrap();
+        assert!(matches!(s.replay(&read_back), Err(BackendError::InvalidArgument(_))));
+    }
+    s.replay(&read_back).unwrap();
+    assert!(pinned.lock().unwrap().as_slice::<u32>().iter().all(|&v| v == 7));
+    assert!(words(&s).iter().all(|&v| v == 7));
+    drop((fill7, read_back, pinned));
+    s.synchronize().unwrap();
+    println!("{:?}", backend.memory_stats());
+}
