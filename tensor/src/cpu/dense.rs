@@ -23,20 +23,11 @@ pub(super) fn linear(
         let mut guard = out.buffer().write();
         let o = slice_mut(guard.as_f32_mut(), &out)?;
         let (rows, inputs, outputs) = (d.rows, d.inputs, d.outputs);
-        match (act, bs) {
-            (Activation::Identity, _) => {
-                kernel(kernels::linear(xs, ws, bs, rows, inputs, outputs, o, par()))
-            }
-            (Activation::Gelu, Some(b)) if outputs > 0 => {
-                kernel(kernels::linear(xs, ws, None, rows, inputs, outputs, o, par()))?;
-                kernel(kernels::bias_gelu_inplace(o, b))
-            }
-            (Activation::Gelu, _) => {
-                kernel(kernels::linear(xs, ws, bs, rows, inputs, outputs, o, par()))?;
-                kernels::gelu_erf_inplace(o);
-                Ok(())
-            }
-        }
+        let f = match act {
+            Activation::Identity => kernels::linear,
+            Activation::Gelu => kernels::linear_gelu,
+        };
+        kernel(f(xs, ws, bs, rows, inputs, outputs, o, par()))
     })?)
 }
 

@@ -32,7 +32,7 @@ pub(super) fn attention(
         let o = slice_mut(guard.as_f32_mut(), &out)?;
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            let need = kernels::attention_scratch_len(dims);
+            let need = kernels::attention_scratch_len(dims, par());
             if scratch.len() < need {
                 scratch.resize(need, 0.0);
             }

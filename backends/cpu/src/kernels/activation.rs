@@ -46,6 +46,30 @@ fn bias_gelu_rows(x: &mut [f32], bias: &[f32]) {
     }
 }
 
+/// In place on whole rows of `bias.len()` (or any length without a bias): `x += bias`, then
+/// GELU when `gelu`. The epilogue of [`super::linear_gelu`], run on each block while it is hot.
+pub(crate) fn bias_act(x: &mut [f32], bias: Option<&[f32]>, gelu: bool) {
+    match (bias, gelu) {
+        (Some(b), true) if !b.is_empty() => {
+            simd!([x: &'a mut [f32] = x, bias: &'a [f32] = b] { bias_gelu_rows(x, bias) })
+        }
+        (Some(b), false) if !b.is_empty() => {
+            simd!([x: &'a mut [f32] = x, bias: &'a [f32] = b] { bias_rows(x, bias) })
+        }
+        (_, true) => gelu_erf_inplace(x),
+        (_, false) => {}
+    }
+}
+
+#[inline(always)]
+fn bias_rows(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}
+
 /// In-place [`gelu_erf`].
 pub fn gelu_erf_inplace(x: &mut [f32]) {
     simd!([x: &'a mut [f32] = x] { gelu_in_place(x) });

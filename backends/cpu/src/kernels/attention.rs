@@ -4,11 +4,11 @@
 
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::{Accum, MatMut, MatRef, Par};
-use rayon::prelude::*;
 
 use super::error::{check_len, check_min_len, prod, KernelError};
 use super::math::simd;
 use super::matmul::{row_major_mut, Parallelism};
+use super::parallel::{run, workers};
 use super::softmax::softmax_row;
 
 /// Extents of an attention call.
@@ -24,16 +24,16 @@ pub struct AttentionDims {
     pub head_dim: usize,
 }
 
-/// Scratch length [`attention`] needs: one `seq x seq` score block.
-pub fn attention_scratch_len(dims: AttentionDims) -> usize {
-    dims.seq * dims.seq
+/// Scratch length [`attention`] needs: one `seq x seq` score block per thread it may use.
+pub fn attention_scratch_len(dims: AttentionDims, par: Parallelism) -> usize {
+    dims.seq * dims.seq * par.threads()
 }
 
 /// `out[b, s, h*d..(h+1)*d] = softmax(Q_bh K_bh^T / sqrt(d) + m_b) V_bh` where `m_b[j]` is
 /// `(1 - mask[b, j]) * f32::MIN` (Hugging Face BERT's extended attention mask; masked keys get
 /// weight 0, a fully masked row becomes uniform as in PyTorch). `mask` is `[batch, seq]` of 0/1,
 /// `None` for no padding. `scratch` needs [`attention_scratch_len`] elements; nothing is allocated.
-/// With [`Parallelism::Threads`], query rows are split across threads.
+/// With [`Parallelism::Threads`], the (sequence, head) pairs are shared out between threads.
 #[allow(clippy::too_many_arguments)] // q, k, v, mask, out, scratch: the operands of the op
 pub fn attention(
     q: &[f32],
@@ -55,66 +55,56 @@ pub fn attention(
     if let Some(m) = mask {
         check_len("attention mask", m.len(), batch * seq)?;
     }
-    check_min_len("attention scratch", scratch.len(), attention_scratch_len(dims))?;
+    check_min_len("attention scratch", scratch.len(), attention_scratch_len(dims, par))?;
     if len == 0 {
         return Ok(());
     }
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let threads = par.threads().min(seq);
-    let rows_per = seq.div_ceil(threads);
-    let block = seq * hidden;
-    for b in 0..batch {
-        let (qb, kb, vb) =
-            (&q[b * block..][..block], &k[b * block..][..block], &v[b * block..][..block]);
-        let mb = mask.map(|m| &m[b * seq..][..seq]);
-        let ob = &mut out[b * block..][..block];
-        let task = |(i, (o, s)): (usize, (&mut [f32], &mut [f32]))| {
-            let rows = o.len() / hidden;
-            let q_rows = &qb[i * rows_per * hidden..][..rows * hidden];
-            let scores = &mut s[..rows * seq];
-            rows_attention(q_rows, kb, vb, mb, dims, scale, o, scores);
-        };
-        let chunks = ob.chunks_mut(rows_per * hidden).zip(scratch.chunks_mut(rows_per * seq));
-        if threads > 1 {
-            chunks.enumerate().par_bridge().for_each(task);
-        } else {
-            chunks.enumerate().for_each(task);
+    let flops = 4.0 * (batch * heads) as f64 * (seq * seq * head_dim) as f64;
+    let par = if flops < 1.0e6 { Parallelism::Sequential } else { par };
+    // One task per (sequence, head): its output is a `[seq, head_dim]` column block of the
+    // sequence's `[seq, hidden]` rows, split off as a disjoint faer view.
+    let mut tasks = Vec::with_capacity(batch * heads);
+    for (b, ob) in out.chunks_exact_mut(seq * hidden).enumerate() {
+        let mut rest = row_major_mut(ob, seq, hidden, hidden);
+        for h in 0..heads {
+            let take = if h + 1 == heads { hidden - h * head_dim } else { head_dim };
+            let (oh, tail) = rest.split_at_col_mut(take);
+            tasks.push((b, h, oh));
+            rest = tail;
         }
     }
+    let n = workers(par, tasks.len());
+    let scratches: Vec<&mut [f32]> = scratch.chunks_exact_mut(seq * seq).take(n).collect();
+    run(scratches, tasks.into_iter(), |scores, (b, h, oh)| {
+        let at = b * seq * hidden + h * head_dim;
+        let view = |t| MatRef::from_row_major_slice_with_stride(t, seq, head_dim, hidden);
+        let (qh, kh, vh) = (view(&q[at..]), view(&k[at..]), view(&v[at..]));
+        let mb = mask.map(|m| &m[b * seq..][..seq]);
+        head_attention([qh, kh, vh], mb, scale, oh, scores);
+    });
     Ok(())
 }
 
-/// All heads for a block of query rows of one sequence. `q`/`out`: `[rows, hidden]`; `k`/`v`:
-/// `[seq, hidden]`; `scores`: `[rows, seq]`.
-#[allow(clippy::too_many_arguments)]
-fn rows_attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
+/// One (sequence, head): `out = softmax(scale * q k^T + mask) v`, with the scores in `scores`.
+fn head_attention(
+    [q, k, v]: [MatRef<'_, f32>; 3],
     mask: Option<&[f32]>,
-    dims: AttentionDims,
     scale: f32,
-    out: &mut [f32],
+    out: MatMut<'_, f32>,
     scores: &mut [f32],
 ) {
-    let AttentionDims { seq, heads, head_dim: d, .. } = dims;
-    let hidden = heads * d;
-    let rows = out.len() / hidden;
-    for h in 0..heads {
-        let qh = MatRef::from_row_major_slice_with_stride(&q[h * d..], rows, d, hidden);
-        let kh = MatRef::from_row_major_slice_with_stride(&k[h * d..], seq, d, hidden);
-        let vh = MatRef::from_row_major_slice_with_stride(&v[h * d..], seq, d, hidden);
-        {
-            let s = MatMut::from_row_major_slice_mut(scores, rows, seq);
-            faer_matmul(s, Accum::Replace, qh, kh.transpose(), scale, Par::Seq);
-        }
-        simd!([scores: &'a mut [f32] = scores, seq: usize = seq, mask: Option<&'a [f32]> = mask] {
-            masked_softmax_rows(scores, seq, mask)
-        });
-        let p = MatRef::from_row_major_slice(&*scores, rows, seq);
-        let oh = row_major_mut(&mut out[h * d..], rows, d, hidden);
-        faer_matmul(oh, Accum::Replace, p, vh, 1.0, Par::Seq);
+    let seq = k.nrows();
+    let scores = &mut scores[..seq * seq];
+    {
+        let s = MatMut::from_row_major_slice_mut(scores, seq, seq);
+        faer_matmul(s, Accum::Replace, q, k.transpose(), scale, Par::Seq);
     }
+    simd!([scores: &'a mut [f32] = scores, seq: usize = seq, mask: Option<&'a [f32]> = mask] {
+        masked_softmax_rows(scores, seq, mask)
+    });
+    let p = MatRef::from_row_major_slice(&*scores, seq, seq);
+    faer_matmul(out, Accum::Replace, p, v, 1.0, Par::Seq);
 }
 
 /// Adds the additive mask to each score row and takes its softmax.
@@ -169,41 +159,33 @@ mod tests {
 
     #[test]
     fn matches_reference_with_padding() {
-        let dims = AttentionDims { batch: 2, seq: 9, heads: 3, head_dim: 8 };
-        let n = 2 * 9 * 24;
+        // Big enough (> 1 MFLOP) to be shared out between threads.
+        let dims = AttentionDims { batch: 2, seq: 70, heads: 4, head_dim: 16 };
+        let n = 2 * 70 * 64;
         let (q, k, v) = (data(n, 0.31), data(n, 0.17), data(n, 0.53));
-        let mut mask = vec![1.0f32; 18];
-        for m in &mut mask[9 + 6..] {
-            *m = 0.0; // second sequence: 3 padding tokens
+        let mut mask = vec![1.0f32; 140];
+        for m in &mut mask[70 + 61..] {
+            *m = 0.0; // second sequence: 9 padding tokens
         }
         let want = reference(&q, &k, &v, &mask, dims);
         for par in [Parallelism::Sequential, Parallelism::Threads(2), Parallelism::Threads(4)] {
             let mut out = vec![f32::NAN; n];
-            let mut scratch = vec![0.0; attention_scratch_len(dims)];
+            let mut scratch = vec![0.0; attention_scratch_len(dims, par)];
             attention(&q, &k, &v, Some(&mask), dims, &mut out, &mut scratch, par).unwrap();
             for (g, w) in out.iter().zip(&want) {
                 assert!((*g as f64 - w).abs() < 1e-5 * (1.0 + w.abs()), "{par:?}: {g} vs {w}");
             }
         }
-        let ones = vec![1.0f32; 18];
+        let ones = vec![1.0f32; 140];
         let want = reference(&q, &k, &v, &ones, dims);
         let mut out = vec![0.0; n];
-        let mut scratch = vec![0.0; attention_scratch_len(dims)];
-        attention(&q, &k, &v, None, dims, &mut out, &mut scratch, Parallelism::Sequential).unwrap();
+        let seq = Parallelism::Sequential;
+        let mut scratch = vec![0.0; attention_scratch_len(dims, seq)];
+        attention(&q, &k, &v, None, dims, &mut out, &mut scratch, seq).unwrap();
         for (g, w) in out.iter().zip(&want) {
             assert!((*g as f64 - w).abs() < 1e-5 * (1.0 + w.abs()));
         }
-        let err = attention(
-            &q,
-            &k,
-            &v,
-            None,
-            dims,
-            &mut out,
-            &mut scratch[..10],
-            Parallelism::Sequential,
-        )
-        .unwrap_err();
+        let err = attention(&q, &k, &v, None, dims, &mut out, &mut scratch[..10], seq).unwrap_err();
         assert!(matches!(err, KernelError::Length { what: "attention scratch", .. }));
     }
 }

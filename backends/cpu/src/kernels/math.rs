@@ -30,8 +30,13 @@ pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5 * 2^23: adding it rounds to an integer (ties to even) and leaves that integer in the
+    // low mantissa bits, so `2^n` is built with integer ops that vectorise (an `as i32` cast is
+    // saturating and compiles to one scalar conversion per lane).
+    const SHIFTER: f32 = 12_582_912.0;
     let xc = x.clamp(-87.336_54, 88.376_26);
-    let n = (xc * LOG2E).round_ties_even();
+    let t = xc.mul_add(LOG2E, SHIFTER);
+    let n = t - SHIFTER;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let z = r * r;
     let p = 1.987_569_1e-4_f32;
@@ -41,7 +46,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     let p = p.mul_add(r, 1.666_666_5e-1);
     let p = p.mul_add(r, 0.5);
     let y = p.mul_add(z, r) + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(t.to_bits().wrapping_sub(SHIFTER.to_bits()).wrapping_add(127) << 23);
     if x < -87.336_54 {
         0.0
     } else {

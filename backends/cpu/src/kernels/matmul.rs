@@ -257,61 +257,9 @@ fn view<'a>(
     }
 }
 
-/// PyTorch's `F.linear`: `out[rows, out_features] = x[rows, in_features] * w^T + bias`, with `w`
-/// in PyTorch layout `[out_features, in_features]` (read transposed in place, no copy).
-///
-/// ```
-/// use streampool_cpu::kernels::{linear, Parallelism};
-/// let x = [1.0, 2.0]; // one row
-/// let w = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]; // [3, 2]
-/// let mut out = [0.0; 3];
-/// linear(&x, &w, Some(&[0.5, 0.5, 0.5]), 1, 2, 3, &mut out, Parallelism::Sequential).unwrap();
-/// assert_eq!(out, [1.5, 2.5, 3.5]);
-/// ```
-#[allow(clippy::too_many_arguments)] // BLAS-like: every extent is explicit, nothing inferred
-pub fn linear(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    rows: usize,
-    in_features: usize,
-    out_features: usize,
-    out: &mut [f32],
-    par: Parallelism,
-) -> Result<(), KernelError> {
-    use super::error::check_len;
-    check_len("linear x", x.len(), mul(rows, in_features)?)?;
-    check_len("linear w", w.len(), mul(out_features, in_features)?)?;
-    check_len("linear out", out.len(), mul(rows, out_features)?)?;
-    let beta = match bias {
-        Some(bias) => {
-            check_len("linear bias", bias.len(), out_features)?;
-            if out_features > 0 {
-                for row in out.chunks_exact_mut(out_features) {
-                    row.copy_from_slice(bias);
-                }
-            }
-            1.0
-        }
-        None => 0.0,
-    };
-    let dims = GemmDims { batch: 1, m: rows, n: out_features, k: in_features };
-    let xl = MatLayout::row_major(rows, in_features);
-    let wl = MatLayout::row_major(out_features, in_features).transposed();
-    let ol = MatLayout::row_major(rows, out_features);
-    matmul(
-        dims,
-        1.0,
-        MatView { data: x, layout: xl },
-        MatView { data: w, layout: wl },
-        beta,
-        MatViewMut { data: out, layout: ol },
-        par,
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::linear::linear;
     use super::*;
 
     fn data(len: usize, seed: u32) -> Vec<f32> {
@@ -433,29 +381,6 @@ mod tests {
         .unwrap();
         let doubled: Vec<f64> = c0.iter().map(|&v| 2.0 * v as f64).collect();
         assert_close(&c, &doubled, 1e-6);
-    }
-
-    #[test]
-    fn linear_matches_reference() {
-        let (rows, inf, outf) = (13, 37, 19);
-        let x = data(rows * inf, 7);
-        let w = data(outf * inf, 8);
-        let bias = data(outf, 9);
-        let mut out = vec![f32::NAN; rows * outf];
-        linear(&x, &w, Some(&bias), rows, inf, outf, &mut out, Parallelism::Threads(2)).unwrap();
-        let mut want = vec![0.0f64; rows * outf];
-        for r in 0..rows {
-            for o in 0..outf {
-                let s: f64 = (0..inf).map(|i| x[r * inf + i] as f64 * w[o * inf + i] as f64).sum();
-                want[r * outf + o] = s + bias[o] as f64;
-            }
-        }
-        assert_close(&out, &want, 1e-5);
-        let mut out2 = vec![f32::NAN; rows * outf];
-        linear(&x, &w, None, rows, inf, outf, &mut out2, Parallelism::Sequential).unwrap();
-        for (i, (&a, &b)) in out.iter().zip(&out2).enumerate() {
-            assert!((a - b - bias[i % outf]).abs() < 1e-5);
-        }
     }
 
     #[test]

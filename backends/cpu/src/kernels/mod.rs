@@ -13,10 +13,14 @@ mod convert;
 mod embedding;
 mod error;
 mod layer_norm;
+mod linear;
 mod math;
 mod matmul;
+mod parallel;
 #[cfg(test)]
 mod perf;
+#[cfg(test)]
+mod perf_layer;
 mod pooling;
 mod softmax;
 mod strided;
@@ -30,7 +34,8 @@ pub use convert::{
 pub use embedding::{bert_embeddings, embedding_gather, BertEmbeddingWeights};
 pub use error::KernelError;
 pub use layer_norm::{add_layer_norm, layer_norm, layer_norm_inplace};
-pub use matmul::{linear, matmul, GemmDims, MatLayout, MatView, MatViewMut, Parallelism};
+pub use linear::{linear, linear_gelu};
+pub use matmul::{matmul, GemmDims, MatLayout, MatView, MatViewMut, Parallelism};
 pub use pooling::{l2_normalize_rows, mean_pool};
 pub use softmax::softmax_rows;
 pub use strided::strided_copy;

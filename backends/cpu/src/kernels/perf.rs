@@ -59,7 +59,7 @@ fn linear_gflops_minilm_shapes() {
     let n = 128 * 384;
     let q: Vec<f32> = (0..n).map(|i| (i % 11) as f32 * 0.01).collect();
     let mut out = vec![0.0; n];
-    let mut scratch = vec![0.0; attention_scratch_len(dims)];
+    let mut scratch = vec![0.0; attention_scratch_len(dims, Parallelism::Threads(2))];
     let flops = 2.0 * 2.0 * 12.0 * 128.0 * 128.0 * 32.0;
     for par in [Parallelism::Sequential, Parallelism::Threads(2)] {
         let g = gflops(flops, || {
