@@ -48,6 +48,20 @@ pub enum Timing {
     Enabled,
 }
 
+/// Device memory a backend reports (see [`Backend::memory`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Bytes of device memory in use by this process (weights, workspaces, caches, context), as
+    /// the driver reports it.
+    pub device_used: usize,
+    /// Bytes held by live buffers of the backend's caching allocator.
+    pub pool_in_use: usize,
+    /// Highest `pool_in_use` so far.
+    pub pool_peak: usize,
+    /// Bytes cached in the allocator's free lists.
+    pub pool_cached: usize,
+}
+
 /// A backend: one device, its streams, events and memory.
 pub trait Backend: Send + Sync + Sized + 'static {
     /// An in-order queue of work.
@@ -70,6 +84,10 @@ pub trait Backend: Send + Sync + Sized + 'static {
     fn alloc(&self, bytes: usize) -> Result<Self::Buffer, BackendError>;
     /// Size of a buffer in bytes.
     fn buffer_len(buffer: &Self::Buffer) -> usize;
+    /// Device memory in use, when the backend can tell (the CPU backend cannot: `None`).
+    fn memory(&self) -> Option<MemoryUsage> {
+        None
+    }
 }
 
 /// An in-order queue of work on a device.

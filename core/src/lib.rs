@@ -45,7 +45,7 @@ mod pool;
 mod sync;
 pub mod testing;
 
-pub use backend::{Backend, DeviceKind, Event, Stream, Timing};
+pub use backend::{Backend, DeviceKind, Event, MemoryUsage, Stream, Timing};
 pub use cache::{CacheError, CompileCache};
 pub use device::Device;
 pub use error::{BackendError, EventError, PoolError};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cudarc::driver::{self as cu, sys};
-use streampool_core::{Backend, BackendError, DeviceKind, Timing};
+use streampool_core::{Backend, BackendError, DeviceKind, MemoryUsage, Timing};
 
 use crate::alloc::{MemoryStats, Registry};
 use crate::buffer::CudaBuffer;
@@ -269,6 +269,18 @@ impl Backend for CudaBackend {
 
     fn buffer_len(buffer: &CudaBuffer) -> usize {
         buffer.len()
+    }
+
+    fn memory(&self) -> Option<MemoryUsage> {
+        let pools = self.memory_stats();
+        self.shared.ctx.bind_to_thread().ok()?;
+        let (free, total) = cu::result::mem_get_info().ok()?;
+        Some(MemoryUsage {
+            device_used: total.saturating_sub(free),
+            pool_in_use: pools.in_use,
+            pool_peak: pools.peak,
+            pool_cached: pools.cached,
+        })
     }
 }
 

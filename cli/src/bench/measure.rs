@@ -30,6 +30,8 @@ pub struct Sample {
     pub p50_ms: f64,
     /// 99th percentile request latency, ms.
     pub p99_ms: f64,
+    /// Device memory in use by the process after the point, MiB (backends that report it).
+    pub device_mib: Option<f64>,
 }
 
 /// Run `threads` workers, each on its own leased stream, for `warmup` then `duration`.
@@ -99,6 +101,7 @@ pub fn run_threads<B: Backend, W: Worker<B>>(
         items_per_s: items as f64 / seconds,
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
+        device_mib: device.backend().memory().map(|m| m.device_used as f64 / (1 << 20) as f64),
     })
 }
 

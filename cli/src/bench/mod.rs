@@ -29,6 +29,19 @@ pub enum BenchModel {
     Demo,
 }
 
+/// `--dtype`: precision of weights and activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchDtype {
+    /// f32 throughout (no TF32).
+    F32,
+    /// f32 storage, TF32 tensor-core matmuls (not supported yet).
+    Tf32,
+    /// f16 storage, f32 accumulation (not supported yet).
+    F16,
+    /// bf16 storage, f32 accumulation (not supported yet).
+    Bf16,
+}
+
 /// Options of `streampool bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -44,6 +57,9 @@ pub struct BenchArgs {
     /// Tokens per sequence (models) or words per buffer (demo).
     #[arg(long, default_value_t = 128)]
     pub seq: usize,
+    /// Precision.
+    #[arg(long, value_enum, default_value_t = BenchDtype::F32)]
+    pub dtype: BenchDtype,
     /// Batch size of the batched ceiling (0: skip it).
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -167,6 +183,14 @@ impl<B: Ops> Loaded<B> {
 pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.threads.is_empty() || args.threads.contains(&0) {
         return Err("--threads needs thread counts of at least 1, e.g. --threads 1,2,4".into());
+    }
+    if args.dtype != BenchDtype::F32 {
+        return Err(format!(
+            "--dtype {:?}: only f32 is implemented so far (reduced-precision modes are open work)",
+            args.dtype
+        )
+        .to_lowercase()
+        .into());
     }
     if args.seq == 0 || args.duration <= 0.0 || args.warmup < 0.0 {
         return Err("--seq and --duration must be positive, --warmup not negative".into());
