@@ -40,15 +40,25 @@ pub(crate) fn set_slot_hint(slot: usize) {
 /// assert_eq!(device.stats().in_use, 0);
 /// # Ok::<(), streampool_core::PoolError>(())
 /// ```
+///
+/// A lease can move to another thread (ownership moves with it) but cannot be shared: it is
+/// `Send` and not `Sync`, so no thread can make a stream current from a lease it only borrows.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<streampool_core::Lease<streampool_core::testing::NullBackend>>();
+/// ```
 pub struct Lease<B: Backend> {
     device: Device<B>,
     slot: usize,
+    /// `Cell` is `Send` and not `Sync`: the lease may move between threads, never be shared.
+    _not_sync: PhantomData<Cell<()>>,
 }
 
 impl<B: Backend> Lease<B> {
     /// Called by the device once the slot is taken and its stream exists.
     pub(crate) fn new(device: Device<B>, slot: usize) -> Self {
-        Self { device, slot }
+        Self { device, slot, _not_sync: PhantomData }
     }
 
     /// The slot index (0..capacity).
