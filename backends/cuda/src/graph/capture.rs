@@ -43,8 +43,8 @@ pub(crate) fn retain_in_capture(stream: &CudaStream, alloc: &Arc<PinnedAlloc>) -
 #[non_exhaustive]
 pub enum CaptureError<E> {
     /// The body returned this error. A capture-unsafe call inside it (an allocation that
-    /// reached `cuMemAlloc`, a synchronisation, a pageable copy) shows up here as the error the
-    /// driver gave that call.
+    /// reached `cuMemAlloc`, a synchronisation) shows up here as the error the driver gave that
+    /// call.
     Body(E),
     /// The body succeeded, but the driver invalidated the capture (a capture-unsafe call whose
     /// error the body did not return, or work enqueued on the stream from another thread).
@@ -147,7 +147,8 @@ impl CudaStream {
     /// loaded at first use); allocate every buffer the graph uses before the capture and keep it
     /// alive as long as the graph ([`CudaGraph::retain`]); no frees, host copies other than
     /// [`CudaStream::copy_from_pinned`] / [`CudaStream::copy_to_pinned`], or synchronisation
-    /// inside `body`.
+    /// inside `body` (`Stream::write` would be captured as a copy from a slice that is gone by
+    /// the first replay).
     ///
     /// Whatever happens (an error, a panic in `body`), the capture is ended before this returns
     /// and the stream works eagerly again.

@@ -21,8 +21,11 @@
 //!    capturing stream, which captures the event instead of recording it.
 //! 4. **No synchronisation and no host copies** other than
 //!    [`copy_from_pinned`](crate::CudaStream::copy_from_pinned) /
-//!    [`copy_to_pinned`](crate::CudaStream::copy_to_pinned) inside the capture: `Stream::read`,
-//!    `Stream::write` and `synchronize` fail there (the driver refuses them).
+//!    [`copy_to_pinned`](crate::CudaStream::copy_to_pinned) inside the capture. `synchronize`
+//!    and `Stream::read` fail there (the driver refuses the wait). `Stream::write` does *not*
+//!    fail (seen on an H200, driver 13.0): the driver captures a copy from the caller's pageable
+//!    slice, which every replay would read after the slice is gone. Never call it inside a
+//!    capture.
 //! 5. **Enqueue from the capturing thread only.** Another thread's work on this stream would
 //!    join the capture.
 //! 6. **No device-wide waits anywhere while a capture runs**: dropping a
@@ -32,8 +35,10 @@
 //! The ops of [`crate::ops`] allocate nothing and never wait, and each stream's cuBLAS handle
 //! has its own workspace, so a chain of ops obeys these rules once warmed up. cudarc's per-buffer
 //! event tracking, which would record events inside the capture, is off for the whole context.
-//! Violations of rules 2 and 4 that reach the driver come back as errors, never as a stream left
-//! capturing.
+//! Violations that reach the driver (an allocation that calls `cuMemAlloc`, a synchronisation)
+//! come back as errors, never as a stream left capturing. Not caught yet, because the checks
+//! belong in the allocator and in `Stream::write`: an allocation served from the free list, a
+//! free, a pageable `write` inside a capture.
 //!
 //! Replays of one graph run in order on its stream; host access to its pinned buffers waits for
 //! the last replay ([`crate::PinnedBuffer::lock`]).
