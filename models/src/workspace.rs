@@ -67,6 +67,26 @@ impl<B: Ops> Arena<B> {
         Ok(Tensor::from_parts(buffer, layout, dtype)?)
     }
 
+    /// The buffer, holding at least `elements` 4-byte units: reallocated on `stream` (from the
+    /// backend's per-stream pool, [`Ops::stream_alloc`]: no device-wide wait) when too small,
+    /// else the one it already has. Views made from an earlier buffer stay valid (they keep it
+    /// alive); the workspace must then be used on `stream` alone.
+    pub fn reserve(
+        &mut self,
+        stream: &B::Stream,
+        elements: usize,
+    ) -> Result<B::Buffer, ModelError> {
+        match &self.buffer {
+            Some(b) if self.elements >= elements => Ok(b.clone()),
+            _ => {
+                let b = B::stream_alloc(stream, elements.max(1) * 4)?;
+                self.buffer = Some(b.clone());
+                self.elements = elements;
+                Ok(b)
+            }
+        }
+    }
+
     /// Elements (4-byte units) currently allocated.
     pub fn capacity(&self) -> usize {
         self.elements

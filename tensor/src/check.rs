@@ -213,6 +213,32 @@ pub fn attention<B: Ops>(
     Ok((d, d.dim / heads))
 }
 
+/// Checks [`Ops::attention_qkv`]'s operands; returns the extents of `out` and the head size.
+pub fn attention_qkv<B: Ops>(
+    qkv: &Tensor<B>,
+    mask: Option<&Tensor<B>>,
+    heads: usize,
+    out: &Tensor<B>,
+) -> Result<(SeqDims, usize), OpError> {
+    const OP: &str = "attention_qkv";
+    for (name, t) in [("qkv", Some(qkv)), ("mask", mask), ("out", Some(out))] {
+        if let Some(t) = t {
+            dense(OP, name, t, DType::F32)?;
+        }
+    }
+    no_alias(OP, out, &[("qkv", Some(qkv)), ("mask", mask)])?;
+    let d = seq(OP, "out", out)?;
+    let width = d.dim.checked_mul(3).ok_or_else(|| shape_err(OP, "3 * width overflows".into()))?;
+    shape_is(OP, "qkv", qkv, &[d.batch, d.seq, width])?;
+    if let Some(m) = mask {
+        shape_is(OP, "mask", m, &[d.batch, d.seq])?;
+    }
+    if heads == 0 || d.dim % heads != 0 {
+        return Err(shape_err(OP, format!("width {} is not divisible into {heads} heads", d.dim)));
+    }
+    Ok((d, d.dim / heads))
+}
+
 /// Checks [`Ops::embedding`]'s operands; returns (ids, dim).
 pub fn embedding<B: Ops>(
     ids: &Tensor<B>,

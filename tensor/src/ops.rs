@@ -123,6 +123,19 @@ pub trait Ops: Backend {
         out: &Tensor<Self>,
     ) -> Result<(), OpError>;
 
+    /// [`Ops::attention`] on a fused QKV projection: row `t` of `qkv` `[batch, seq, 3 * hidden]`
+    /// holds token `t`'s query, key and value side by side (columns `0..hidden`,
+    /// `hidden..2 * hidden`, `2 * hidden..`), as one [`Ops::linear`] with the three weights
+    /// (and biases) concatenated along the output dimension produces; `out` `[batch, seq,
+    /// hidden]`, `mask` as in [`Ops::attention`].
+    fn attention_qkv(
+        stream: &Self::Stream,
+        qkv: &Tensor<Self>,
+        mask: Option<&Tensor<Self>>,
+        heads: usize,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError>;
+
     /// Row gather: `out[.., :] = table[ids[..], :]`; `ids` u32, `table` `[vocab, dim]`. An id
     /// past the table fails the stream's work (reported by its next synchronising call).
     fn embedding(

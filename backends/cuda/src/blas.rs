@@ -64,6 +64,13 @@ impl BlasHandle {
     pub fn workspace_len(&self) -> usize {
         self.workspace.len()
     }
+
+    /// Device address and size of the handle's workspace, for cuBLASLt calls made on the same
+    /// stream while the stream's state lock is held (stream order keeps them apart from cuBLAS's
+    /// own use of it).
+    pub(crate) fn workspace(&self) -> (u64, usize) {
+        (self.workspace.device_ptr(), self.workspace.len())
+    }
 }
 
 impl std::fmt::Debug for BlasHandle {

@@ -15,10 +15,9 @@ pub(crate) fn layer<B: Ops>(
     a: &Activations<B>,
 ) -> Result<(), ModelError> {
     let id = Activation::Identity;
-    B::linear(stream, &a.hidden, &w.query.weight, Some(&w.query.bias), id, &a.q)?;
-    B::linear(stream, &a.hidden, &w.key.weight, Some(&w.key.bias), id, &a.k)?;
-    B::linear(stream, &a.hidden, &w.value.weight, Some(&w.value.bias), id, &a.v)?;
-    B::attention(stream, &a.q, &a.k, &a.v, Some(&a.mask), heads, &a.context)?;
+    // Query, key and value in one projection, read in place by the attention.
+    B::linear(stream, &a.hidden, &w.qkv.weight, Some(&w.qkv.bias), id, &a.qkv)?;
+    B::attention_qkv(stream, &a.qkv, Some(&a.mask), heads, &a.context)?;
     // Output projection without its bias: the bias is fused into the residual layer norm.
     B::linear(stream, &a.context, &w.attn_out.weight, None, id, &a.projected)?;
     let (res, bias) = (Some(&a.hidden), Some(&w.attn_out.bias));

@@ -146,8 +146,7 @@ impl<B: Ops> MiniLm<B> {
         let mut ws = self.workspaces.lock(stream.slot())?;
         for chunk in batch::chunks(encodings, self.config.max_seq_length) {
             let rows = chunk.order.len();
-            let a =
-                ws.views(&self.device, [rows, chunk.seq, c.hidden_size, c.intermediate_size])?;
+            let a = ws.views(stream, [rows, chunk.seq, c.hidden_size, c.intermediate_size])?;
             a.ids.write_host_u32(stream, &chunk.ids)?;
             a.type_ids.write_host_u32(stream, &chunk.type_ids)?;
             a.mask.write_host(stream, &chunk.mask)?;

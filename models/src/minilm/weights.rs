@@ -53,11 +53,34 @@ pub(crate) struct EmbeddingWeights<B: Ops> {
     pub(crate) norm: NormWeights<B>,
 }
 
+impl<B: Ops> LinearWeights<B> {
+    /// Several linears of the same input size as one: weights `[sum of outs, inp]` and biases
+    /// concatenated in the order of `prefixes` (so one GEMM computes all their outputs side by
+    /// side in each row).
+    fn load_fused(
+        up: &Uploader<'_, B>,
+        prefixes: &[&str],
+        out: usize,
+        inp: usize,
+    ) -> Result<Self, ModelError> {
+        let (mut weight, mut bias) = (Vec::new(), Vec::new());
+        for p in prefixes {
+            weight.extend(up.weights.get_f32(&format!("{p}.weight"), &[out, inp])?);
+            bias.extend(up.weights.get_f32(&format!("{p}.bias"), &[out])?);
+        }
+        let total = out * prefixes.len();
+        Ok(Self {
+            weight: Tensor::from_host(up.device, up.stream, &weight, &[total, inp])?,
+            bias: Tensor::from_host(up.device, up.stream, &bias, &[total])?,
+        })
+    }
+}
+
 /// One encoder layer.
 pub(crate) struct LayerWeights<B: Ops> {
-    pub(crate) query: LinearWeights<B>,
-    pub(crate) key: LinearWeights<B>,
-    pub(crate) value: LinearWeights<B>,
+    /// Query, key and value projections fused: `[3 * hidden, hidden]`, output columns
+    /// `0..hidden` the query, then the key, then the value.
+    pub(crate) qkv: LinearWeights<B>,
     pub(crate) attn_out: LinearWeights<B>,
     pub(crate) attn_norm: NormWeights<B>,
     pub(crate) intermediate: LinearWeights<B>,
@@ -87,10 +110,9 @@ impl<B: Ops> MiniLmWeights<B> {
         let layers = (0..c.num_hidden_layers)
             .map(|l| {
                 let p = format!("encoder.layer.{l}");
+                let qkv = ["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}"));
                 Ok(LayerWeights {
-                    query: LinearWeights::load(up, &format!("{p}.attention.self.query"), h, h)?,
-                    key: LinearWeights::load(up, &format!("{p}.attention.self.key"), h, h)?,
-                    value: LinearWeights::load(up, &format!("{p}.attention.self.value"), h, h)?,
+                    qkv: LinearWeights::load_fused(up, &qkv.each_ref().map(|s| s.as_str()), h, h)?,
                     attn_out: LinearWeights::load(
                         up,
                         &format!("{p}.attention.output.dense"),
@@ -122,7 +144,7 @@ impl<B: Ops> MiniLmWeights<B> {
         let e = &self.embeddings;
         let mut all = vec![&e.word, &e.position, &e.token_type, &e.norm.gamma, &e.norm.beta];
         for l in &self.layers {
-            for lin in [&l.query, &l.key, &l.value, &l.attn_out, &l.intermediate, &l.output] {
+            for lin in [&l.qkv, &l.attn_out, &l.intermediate, &l.output] {
                 all.extend([&lin.weight, &lin.bias]);
             }
             for n in [&l.attn_norm, &l.out_norm] {

@@ -1,43 +1,24 @@
-//! MiniLM's per-slot workspace: one growable buffer per activation.
+//! MiniLM's per-slot workspace: one buffer per activation (ops refuse outputs that share a buffer
+//! with an input), allocated on the slot's stream (the backend's per-stream pool: no device-wide
+//! wait) the first time the slot runs a bucket that large, and reused after that.
 
-use streampool_core::Device;
-use streampool_tensor::{DType, Ops, Tensor};
+use streampool_tensor::{DType, Layout, OpError, Ops, Tensor};
 
 use crate::workspace::Arena;
 use crate::ModelError;
 
-/// The buffers of one slot. Grown to the largest (batch, seq) bucket the slot has run.
+/// Activations of a bucket (the fields of [`Activations`]).
+const VIEWS: usize = 10;
+
+/// The buffers of one slot, one per activation. Grown to the largest (batch, seq) bucket the
+/// slot has run.
 pub(crate) struct MiniLmWorkspace<B: Ops> {
-    ids: Arena<B>,
-    type_ids: Arena<B>,
-    mask: Arena<B>,
-    hidden: Arena<B>,
-    q: Arena<B>,
-    k: Arena<B>,
-    v: Arena<B>,
-    context: Arena<B>,
-    projected: Arena<B>,
-    attn_hidden: Arena<B>,
-    intermediate: Arena<B>,
-    pooled: Arena<B>,
+    arenas: [Arena<B>; VIEWS],
 }
 
 impl<B: Ops> Default for MiniLmWorkspace<B> {
     fn default() -> Self {
-        Self {
-            ids: Arena::default(),
-            type_ids: Arena::default(),
-            mask: Arena::default(),
-            hidden: Arena::default(),
-            q: Arena::default(),
-            k: Arena::default(),
-            v: Arena::default(),
-            context: Arena::default(),
-            projected: Arena::default(),
-            attn_hidden: Arena::default(),
-            intermediate: Arena::default(),
-            pooled: Arena::default(),
-        }
+        Self { arenas: std::array::from_fn(|_| Arena::default()) }
     }
 }
 
@@ -51,9 +32,9 @@ pub(crate) struct Activations<B: Ops> {
     pub(crate) mask: Tensor<B>,
     /// `[batch, seq, hidden]`: the encoder's running state.
     pub(crate) hidden: Tensor<B>,
-    pub(crate) q: Tensor<B>,
-    pub(crate) k: Tensor<B>,
-    pub(crate) v: Tensor<B>,
+    /// `[batch, seq, 3 * hidden]`: query, key and value of each token side by side.
+    pub(crate) qkv: Tensor<B>,
+    /// `[batch, seq, hidden]`: the attention's output.
     pub(crate) context: Tensor<B>,
     /// `[batch, seq, hidden]`: a projection before its residual add + layer norm.
     pub(crate) projected: Tensor<B>,
@@ -66,50 +47,57 @@ pub(crate) struct Activations<B: Ops> {
 }
 
 impl<B: Ops> MiniLmWorkspace<B> {
-    /// Views for `batch` sequences of `seq` tokens (allocating only when this slot has not yet
-    /// run a bucket this large).
+    /// Views for `batch` sequences of `seq` tokens (allocating on `stream` only when this slot
+    /// has not yet run a bucket this large).
     pub(crate) fn views(
         &mut self,
-        device: &Device<B>,
+        stream: &B::Stream,
         [batch, seq, hidden, inter]: [usize; 4],
     ) -> Result<Activations<B>, ModelError> {
-        let tokens = [batch, seq];
-        let states = [batch, seq, hidden];
-        let f = DType::F32;
+        let (f, u) = (DType::F32, DType::U32);
+        let shapes: [(&[usize], DType); VIEWS] = [
+            (&[batch, seq], u),
+            (&[batch, seq], u),
+            (&[batch, seq], f),
+            (&[batch, seq, hidden], f),
+            (&[batch, seq, 3 * hidden], f),
+            (&[batch, seq, hidden], f),
+            (&[batch, seq, hidden], f),
+            (&[batch, seq, hidden], f),
+            (&[batch, seq, inter], f),
+            (&[batch, hidden], f),
+        ];
+        let mut views = Vec::with_capacity(VIEWS);
+        for (arena, (shape, dtype)) in self.arenas.iter_mut().zip(shapes) {
+            // Every dtype here is 4 bytes.
+            let buffer = arena.reserve(stream, shape.iter().product())?;
+            views.push(Tensor::from_parts(buffer, Layout::contiguous(shape)?, dtype)?);
+        }
+        let mut views = views.into_iter();
+        let mut view = || {
+            views.next().ok_or_else(|| {
+                ModelError::Op(OpError::Shape {
+                    op: "workspace",
+                    reason: "internal: too few views".into(),
+                })
+            })
+        };
         Ok(Activations {
-            ids: self.ids.view(device, &tokens, DType::U32)?,
-            type_ids: self.type_ids.view(device, &tokens, DType::U32)?,
-            mask: self.mask.view(device, &tokens, f)?,
-            hidden: self.hidden.view(device, &states, f)?,
-            q: self.q.view(device, &states, f)?,
-            k: self.k.view(device, &states, f)?,
-            v: self.v.view(device, &states, f)?,
-            context: self.context.view(device, &states, f)?,
-            projected: self.projected.view(device, &states, f)?,
-            attn_hidden: self.attn_hidden.view(device, &states, f)?,
-            intermediate: self.intermediate.view(device, &[batch, seq, inter], f)?,
-            pooled: self.pooled.view(device, &[batch, hidden], f)?,
+            ids: view()?,
+            type_ids: view()?,
+            mask: view()?,
+            hidden: view()?,
+            qkv: view()?,
+            context: view()?,
+            projected: view()?,
+            attn_hidden: view()?,
+            intermediate: view()?,
+            pooled: view()?,
         })
     }
 
     /// Elements (4-byte units) held by this workspace.
     pub(crate) fn capacity(&self) -> usize {
-        [
-            &self.ids,
-            &self.type_ids,
-            &self.mask,
-            &self.hidden,
-            &self.q,
-            &self.k,
-            &self.v,
-            &self.context,
-            &self.projected,
-            &self.attn_hidden,
-            &self.intermediate,
-            &self.pooled,
-        ]
-        .iter()
-        .map(|a| a.capacity())
-        .sum()
+        self.arenas.iter().map(Arena::capacity).sum()
     }
 }

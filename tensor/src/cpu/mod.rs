@@ -6,6 +6,7 @@ mod access;
 mod conv;
 mod copy;
 mod dense;
+mod qkv;
 mod sequence;
 
 use streampool_cpu::{CpuBackend, CpuBuffer, CpuStream};
@@ -55,6 +56,16 @@ impl Ops for CpuBackend {
         out: &T,
     ) -> Result<(), OpError> {
         sequence::attention(stream, [q, k, v], mask, heads, out)
+    }
+
+    fn attention_qkv(
+        stream: &CpuStream,
+        qkv: &T,
+        mask: Option<&T>,
+        heads: usize,
+        out: &T,
+    ) -> Result<(), OpError> {
+        qkv::attention_qkv(stream, qkv, mask, heads, out)
     }
 
     fn embedding(stream: &CpuStream, ids: &T, table: &T, out: &T) -> Result<(), OpError> {

@@ -91,6 +91,16 @@ impl Ops for CudaBackend {
         sequence::attention(stream, [q, k, v], mask, heads, out)
     }
 
+    fn attention_qkv(
+        stream: &CudaStream,
+        qkv: &T,
+        mask: Option<&T>,
+        heads: usize,
+        out: &T,
+    ) -> Result<(), OpError> {
+        sequence::attention_qkv(stream, qkv, mask, heads, out)
+    }
+
     fn embedding(stream: &CudaStream, ids: &T, table: &T, out: &T) -> Result<(), OpError> {
         sequence::embedding(stream, ids, table, out)
     }

@@ -1,6 +1,6 @@
 //! Sequence ops on CUDA: fused attention, embedding gathers, masked mean pooling.
 
-use streampool_cuda::ops::{self, AttentionDims, AttentionLayout, BertEmbeddings};
+use streampool_cuda::ops::{self, AttentionDims, AttentionLayout, BertEmbeddings, Slice};
 use streampool_cuda::{CudaBackend, CudaStream};
 
 use super::{opt_slice, slice, F32, T};
@@ -19,6 +19,25 @@ pub(super) fn attention(
     let (q, k, v, m, o) = (slice(q), slice(k), slice(v), opt_slice(mask), slice(out));
     // Scale `None`: 1 / sqrt(head_dim), as BERT.
     Ok(ops::attention(stream, q, k, v, m, o, dims, layout, None, F32)?)
+}
+
+/// Attention reading Q, K and V in place from the fused projection: row stride `3 * hidden`,
+/// offsets 0, `hidden` and `2 * hidden` (one kernel, no de-interleaving copy).
+pub(super) fn attention_qkv(
+    stream: &CudaStream,
+    qkv: &T,
+    mask: Option<&T>,
+    heads: usize,
+    out: &T,
+) -> Result<(), OpError> {
+    let (d, head_dim) = check::attention_qkv(qkv, mask, heads, out)?;
+    let dims = AttentionDims { batch: d.batch, seq: d.seq, heads, head_dim };
+    let h = d.dim;
+    let layout = AttentionLayout { ld_q: 3 * h, ld_k: 3 * h, ld_v: 3 * h, ld_out: h };
+    let base = qkv.layout().offset();
+    let part = |i: usize| Slice::new(qkv.buffer(), base + i * h);
+    let (m, o) = (opt_slice(mask), slice(out));
+    Ok(ops::attention(stream, part(0), part(1), part(2), m, o, dims, layout, None, F32)?)
 }
 
 /// Row gather. An id past the table gives a row of NaN on CUDA (a kernel cannot return an

@@ -99,6 +99,32 @@ fn operand(
     ptr(stream, a.at, extent, elem.size(), what)
 }
 
+/// The device addresses of `A`, `B` and `C` of a GEMM with `dims` (`batch`, `m`, `n` > 0), after
+/// checking each operand's range; with `k == 0` cuBLAS reads neither A nor B and both are `C`'s.
+pub(crate) fn checked_operands(
+    stream: &CudaStream,
+    dims: GemmDims,
+    a: &MatArg<'_>,
+    b: &MatArg<'_>,
+    c: &MatArg<'_>,
+    input: Elem,
+    output: Elem,
+) -> Result<[u64; 3], BackendError> {
+    let GemmDims { batch, m, n, k } = dims;
+    if c.transposed {
+        return Err(invalid("gemm: C cannot be transposed"));
+    }
+    let pc = operand(stream, c, m, n, batch, output, "gemm C")?;
+    if k == 0 {
+        return Ok([pc, pc, pc]);
+    }
+    Ok([
+        operand(stream, a, m, k, batch, input, "gemm A")?,
+        operand(stream, b, k, n, batch, input, "gemm B")?,
+        pc,
+    ])
+}
+
 /// `C = alpha * op(A) op(B) + beta * C` in f32, without TF32: [`gemm`] with f32 operands.
 #[allow(clippy::too_many_arguments)] // BLAS: every operand and scalar is explicit
 pub fn gemm_f32(
@@ -158,16 +184,7 @@ pub fn gemm(
     }
     let (mi, ni, ki, bi) =
         (int("gemm m", m)?, int("gemm n", n)?, int("gemm k", k)?, int("gemm batch", batch)?);
-    let pc = operand(stream, &c, m, n, batch, output, "gemm C")?;
-    // k == 0: C = beta * C; cuBLAS reads neither A nor B.
-    let (pa, pb) = if k == 0 {
-        (pc, pc)
-    } else {
-        (
-            operand(stream, &a, m, k, batch, input, "gemm A")?,
-            operand(stream, &b, k, n, batch, input, "gemm B")?,
-        )
-    };
+    let [pa, pb, pc] = checked_operands(stream, dims, &a, &b, &c, input, output)?;
     let compute = match (input, precision) {
         (Elem::F32, Precision::Tf32) => blas::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32,
         _ => blas::cublasComputeType_t::CUBLAS_COMPUTE_32F,

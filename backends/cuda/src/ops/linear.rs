@@ -1,10 +1,13 @@
-//! PyTorch's `F.linear` followed by an activation: a cuBLAS GEMM, then one fused bias + GELU pass
-//! (skipped when there is neither).
+//! PyTorch's `F.linear` followed by an activation. With a bias and no activation: one cuBLASLt
+//! matmul with the bias epilogue ([`super::lt`]). Otherwise a cuBLAS GEMM, then one fused
+//! bias + GELU pass (skipped when there is neither): cuBLASLt's GELU epilogue is the tanh
+//! approximation, not the exact (erf) GELU computed here.
 
 use streampool_core::BackendError;
 
 use super::args::{grid_stride, int, launch, mul, opt_ptr, ptr, Act, Elem, KArg, Slice};
 use super::gemm::{gemm, GemmDims, MatArg, Precision};
+use super::lt;
 use super::modules::ACTIVATION;
 use crate::stream::CudaStream;
 
@@ -45,8 +48,10 @@ pub fn bias_act(
 
 /// `out[rows, out_features] = act(x[rows, in_features] . w[out_features, in_features]^T + bias)`,
 /// all dense row-major of `elem` (arithmetic f32; TF32 products for f32 with
-/// [`Precision::Tf32`]). A GEMM with `beta = 0`, then [`bias_act`] in place when there is a bias
-/// or an activation.
+/// [`Precision::Tf32`]). With a bias and [`Act::Identity`]: one cuBLASLt launch (GEMM + bias
+/// epilogue, plans cached per thread and shape, the stream's cuBLAS workspace), falling back to
+/// the two launches below where cuBLASLt is absent or has no algorithm. Otherwise a GEMM with
+/// `beta = 0`, then [`bias_act`] in place when there is a bias or an activation.
 #[allow(clippy::too_many_arguments)] // F.linear's operands, its extents, activation and types
 pub fn linear(
     stream: &CudaStream,
@@ -65,18 +70,15 @@ pub fn linear(
     // Check the bias before the GEMM is enqueued: an error must leave nothing enqueued.
     opt_ptr(stream, bias, out_features, elem.size(), "linear bias")?;
     let dims = GemmDims { batch: 1, m: rows, n: out_features, k: in_features };
-    gemm(
-        stream,
-        dims,
-        1.0,
-        MatArg { at: x, ld: in_features, transposed: false, batch_stride: 0 },
-        MatArg { at: w, ld: in_features, transposed: true, batch_stride: 0 },
-        0.0,
-        MatArg { at: out, ld: out_features, transposed: false, batch_stride: 0 },
-        elem,
-        elem,
-        precision,
-    )?;
+    let a = MatArg { at: x, ld: in_features, transposed: false, batch_stride: 0 };
+    let b = MatArg { at: w, ld: in_features, transposed: true, batch_stride: 0 };
+    let c = MatArg { at: out, ld: out_features, transposed: false, batch_stride: 0 };
+    if let (Some(bias), Act::Identity) = (bias, act) {
+        if lt::matmul_bias(stream, dims, a, b, c, bias, elem, precision)? {
+            return Ok(());
+        }
+    }
+    gemm(stream, dims, 1.0, a, b, 0.0, c, elem, elem, precision)?;
     if bias.is_some() || act != Act::Identity {
         bias_act(stream, out, bias, act, rows, out_features, out, elem)?;
     }

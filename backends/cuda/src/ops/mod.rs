@@ -6,7 +6,8 @@
 //!
 //! - GEMM through cuBLAS on the stream's own handle ([`gemm`], [`gemm_f32`]; row-major, with
 //!   transposes, strided-batched), f32 without TF32 by default, TF32 on request
-//!   ([`Precision`]), f16/bf16 inputs with f32 accumulation; [`linear`] = GEMM + bias + GELU.
+//!   ([`Precision`]), f16/bf16 inputs with f32 accumulation; [`linear`] = GEMM + bias + GELU
+//!   (bias alone: one cuBLASLt launch with the bias epilogue).
 //! - CUDA C kernels (`kernels/*.cu`, NVRTC at first use, cached on disk), f32 arithmetic with
 //!   f32/f16/bf16 storage: [`bias_act`], [`add_layer_norm`], [`softmax_mask`], fused
 //!   [`attention`], [`bert_embeddings`], [`embedding_gather`], [`mean_pool`] (+ L2),
@@ -22,6 +23,7 @@ mod conv1d;
 mod embedding;
 mod gemm;
 mod linear;
+mod lt;
 mod modules;
 mod norm;
 mod pooling;

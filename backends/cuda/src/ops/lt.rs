@@ -1,0 +1,324 @@
+//! cuBLASLt matmuls with a fused bias epilogue (`CUBLASLT_EPILOGUE_BIAS`): a linear layer with a
+//! bias is one launch instead of a GEMM and a bias pass.
+//!
+//! Plans (matmul descriptor, matrix layouts and the heuristic's algorithm) are built once per
+//! (device, shape, strides, types, alignment) and kept in a cache of the calling thread, so a warm
+//! call allocates nothing and takes no lock besides the stream's state lock (whose cuBLAS
+//! workspace the matmul uses; the Lt plans themselves are not tied to a stream). Each thread has
+//! its own cuBLASLt handle per device and its own descriptors, so the bias pointer, the only
+//! per-call attribute, is set without racing other threads.
+//!
+//! Only the bias epilogue is used: cuBLASLt's GELU epilogues compute the tanh approximation of
+//! GELU, not the exact (erf) GELU of PyTorch's `F.gelu` and our `bias_act`, so `linear` with
+//! GELU keeps GEMM + the fused bias-GELU kernel.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::panic::catch_unwind;
+use std::sync::OnceLock;
+
+use cudarc::cublas::sys::cublasOperation_t as Op;
+use cudarc::cublaslt::sys::{
+    self as lt, cublasComputeType_t as Compute, cublasLtEpilogue_t as Epilogue,
+    cublasLtMatmulDescAttributes_t as DescAttr, cublasLtMatmulPreferenceAttributes_t as PrefAttr,
+    cudaDataType as Dt,
+};
+use streampool_core::BackendError;
+
+use super::args::{Elem, Slice};
+use super::gemm::{checked_operands, GemmDims, MatArg, Precision};
+use crate::error;
+use crate::stream::CudaStream;
+
+/// Whether libcublasLt can be loaded (checked once per process).
+fn present() -> bool {
+    static PRESENT: OnceLock<bool> = OnceLock::new();
+    // SAFETY: only tries to dlopen the candidate names of libcublasLt.
+    *PRESENT.get_or_init(|| catch_unwind(|| unsafe { lt::is_culib_present() }).unwrap_or(false))
+}
+
+/// Everything a plan depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    /// The context (device) the plan's algorithm was chosen for.
+    ctx: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    lda: usize,
+    ldb: usize,
+    ldc: usize,
+    ta: bool,
+    tb: bool,
+    elem: Elem,
+    tf32: bool,
+    /// Alignment (bytes, at most 256) of A, B, C and the bias: the heuristic only returns
+    /// algorithms that work with pointers this aligned.
+    align: [u16; 4],
+    workspace: usize,
+}
+
+/// A cuBLASLt object, destroyed with its function.
+struct Owned<T: Copy> {
+    raw: T,
+    destroy: unsafe fn(T) -> lt::cublasStatus_t,
+}
+
+impl<T: Copy> Drop for Owned<T> {
+    fn drop(&mut self) {
+        // SAFETY: `raw` was created by the matching create call and is destroyed once, here;
+        // destroying a descriptor or handle is host-only. Errors at teardown are ignored.
+        let _ = unsafe { (self.destroy)(self.raw) };
+    }
+}
+
+fn check(call: &'static str, status: lt::cublasStatus_t) -> Result<(), BackendError> {
+    if status == lt::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+        Ok(())
+    } else {
+        Err(error::library(call, format!("{status:?}")))
+    }
+}
+
+fn layout(
+    dt: Dt,
+    rows: usize,
+    cols: usize,
+    ld: usize,
+) -> Result<Owned<lt::cublasLtMatrixLayout_t>, BackendError> {
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: writes a new layout descriptor into `raw` (host memory only).
+    let status = unsafe {
+        lt::cublasLtMatrixLayoutCreate(&mut raw, dt, rows as u64, cols as u64, ld as i64)
+    };
+    check("cublasLtMatrixLayoutCreate", status)?;
+    Ok(Owned { raw, destroy: lt::cublasLtMatrixLayoutDestroy })
+}
+
+/// Sets attribute `attr` of `desc` to `value`.
+fn set_desc<T>(
+    desc: lt::cublasLtMatmulDesc_t,
+    attr: DescAttr,
+    value: &T,
+) -> Result<(), BackendError> {
+    // SAFETY: `desc` is live; `value` points to a `T`, the attribute's documented type, for the
+    // duration of the call (the value is copied).
+    let status = unsafe {
+        lt::cublasLtMatmulDescSetAttribute(
+            desc,
+            attr,
+            value as *const T as *const c_void,
+            size_of::<T>(),
+        )
+    };
+    check("cublasLtMatmulDescSetAttribute", status)
+}
+
+/// One cached matmul: descriptors and the chosen algorithm.
+struct Plan {
+    // Declared before nothing that depends on it: descriptors are independent host objects.
+    desc: Owned<lt::cublasLtMatmulDesc_t>,
+    a: Owned<lt::cublasLtMatrixLayout_t>,
+    b: Owned<lt::cublasLtMatrixLayout_t>,
+    c: Owned<lt::cublasLtMatrixLayout_t>,
+    algo: lt::cublasLtMatmulAlgo_t,
+    /// The bias pointer currently set in `desc` (0: none yet).
+    bias: u64,
+}
+
+/// The plans of one thread on one device, with that thread's cuBLASLt handle.
+struct Device {
+    // Dropped after the plans (field order).
+    plans: HashMap<Key, Option<Plan>>,
+    handle: Owned<lt::cublasLtHandle_t>,
+}
+
+thread_local! {
+    static DEVICES: RefCell<HashMap<usize, Device>> = RefCell::new(HashMap::new());
+}
+
+fn data_type(e: Elem) -> Dt {
+    match e {
+        Elem::F32 => Dt::CUDA_R_32F,
+        Elem::F16 => Dt::CUDA_R_16F,
+        Elem::Bf16 => Dt::CUDA_R_16BF,
+    }
+}
+
+fn align(ptr: u64) -> u16 {
+    (1u64 << ptr.trailing_zeros().min(8)) as u16
+}
+
+/// Builds the plan for `key`, or `None` when cuBLASLt has no algorithm for it.
+fn plan(handle: lt::cublasLtHandle_t, key: &Key) -> Result<Option<Plan>, BackendError> {
+    let compute = if key.tf32 && key.elem == Elem::F32 {
+        Compute::CUBLAS_COMPUTE_32F_FAST_TF32
+    } else {
+        Compute::CUBLAS_COMPUTE_32F
+    };
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: writes a new matmul descriptor into `raw` (host memory only).
+    check("cublasLtMatmulDescCreate", unsafe {
+        lt::cublasLtMatmulDescCreate(&mut raw, compute, Dt::CUDA_R_32F)
+    })?;
+    let desc = Owned { raw, destroy: lt::cublasLtMatmulDescDestroy };
+    let op = |t: bool| if t { Op::CUBLAS_OP_T } else { Op::CUBLAS_OP_N };
+    // Column-major view, as `gemm`: D^T[n, m] = op(B)^T op(A)^T, so Lt's A is our B.
+    set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_TRANSA, &op(key.tb))?;
+    set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_TRANSB, &op(key.ta))?;
+    set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_EPILOGUE, &Epilogue::CUBLASLT_EPILOGUE_BIAS)?;
+    let dt = data_type(key.elem);
+    // Stored column-major shapes: a row-major [r, c] matrix is column-major [c, r].
+    let (bl_rows, bl_cols) = if key.tb { (key.k, key.n) } else { (key.n, key.k) };
+    let (al_rows, al_cols) = if key.ta { (key.m, key.k) } else { (key.k, key.m) };
+    let a = layout(dt, bl_rows, bl_cols, key.ldb)?;
+    let b = layout(dt, al_rows, al_cols, key.lda)?;
+    let c = layout(dt, key.n, key.m, key.ldc)?;
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: writes a new preference descriptor into `raw` (host memory only).
+    check("cublasLtMatmulPreferenceCreate", unsafe {
+        lt::cublasLtMatmulPreferenceCreate(&mut raw)
+    })?;
+    let pref = Owned { raw, destroy: lt::cublasLtMatmulPreferenceDestroy };
+    let set_pref = |attr: PrefAttr, value: u64| {
+        // SAFETY: `pref` is live; every attribute set here is a uint64_t (copied).
+        let status = unsafe {
+            lt::cublasLtMatmulPreferenceSetAttribute(
+                pref.raw,
+                attr,
+                &value as *const u64 as *const c_void,
+                8,
+            )
+        };
+        check("cublasLtMatmulPreferenceSetAttribute", status)
+    };
+    set_pref(PrefAttr::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, key.workspace as u64)?;
+    // Lt's A is our B, its B our A.
+    set_pref(PrefAttr::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, u64::from(key.align[1]))?;
+    set_pref(PrefAttr::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, u64::from(key.align[0]))?;
+    set_pref(PrefAttr::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, u64::from(key.align[2]))?;
+    set_pref(PrefAttr::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, u64::from(key.align[2]))?;
+    // SAFETY: a zeroed heuristic result is a valid value of this plain C struct.
+    let mut result: lt::cublasLtMatmulHeuristicResult_t = unsafe { std::mem::zeroed() };
+    let mut found = 0;
+    // SAFETY: every descriptor is live; `result` has room for the one algorithm requested.
+    let status = unsafe {
+        lt::cublasLtMatmulAlgoGetHeuristic(
+            handle,
+            desc.raw,
+            a.raw,
+            b.raw,
+            c.raw,
+            c.raw,
+            pref.raw,
+            1,
+            &mut result,
+            &mut found,
+        )
+    };
+    let usable = status == lt::cublasStatus_t::CUBLAS_STATUS_SUCCESS
+        && found > 0
+        && result.state == lt::cublasStatus_t::CUBLAS_STATUS_SUCCESS
+        && result.workspaceSize <= key.workspace
+        && key.align[3] >= 16;
+    Ok(usable.then_some(Plan { desc, a, b, c, algo: result.algo, bias: 0 }))
+}
+
+/// `C[m, n] = op(A) op(B) + bias` (bias `[n]`, broadcast over rows; `beta = 0`) in one cuBLASLt
+/// launch on the stream, with the stream's cuBLAS workspace. Operands as [`super::gemm`]
+/// (`batch` must be 1). Returns `Ok(false)` without enqueueing anything when cuBLASLt is absent
+/// or has no algorithm for this problem; the caller then runs GEMM + bias itself.
+#[allow(clippy::too_many_arguments)] // the GEMM's operands, the bias and the types
+pub(crate) fn matmul_bias(
+    stream: &CudaStream,
+    dims: GemmDims,
+    a: MatArg<'_>,
+    b: MatArg<'_>,
+    c: MatArg<'_>,
+    bias: Slice<'_>,
+    elem: Elem,
+    precision: Precision,
+) -> Result<bool, BackendError> {
+    let GemmDims { batch, m, n, k } = dims;
+    if batch != 1 || m == 0 || n == 0 || k == 0 || !present() {
+        return Ok(false);
+    }
+    let [pa, pb, pc] = checked_operands(stream, dims, &a, &b, &c, elem, elem)?;
+    let pbias = super::args::ptr(stream, bias, n, elem.size(), "linear bias")?;
+    stream.bind()?;
+    let ctx = stream.context().cu_ctx() as usize;
+    let state = stream.state();
+    let (workspace, workspace_len) = state.blas.workspace();
+    let key = Key {
+        ctx,
+        m,
+        n,
+        k,
+        lda: a.ld,
+        ldb: b.ld,
+        ldc: c.ld,
+        ta: a.transposed,
+        tb: b.transposed,
+        elem,
+        tf32: precision == Precision::Tf32,
+        align: [align(pa), align(pb), align(pc), align(pbias)],
+        workspace: workspace_len,
+    };
+    let cu_stream = stream.cu_stream() as lt::cudaStream_t;
+    DEVICES.with(|devices| {
+        let mut devices = devices.borrow_mut();
+        let device = match devices.entry(ctx) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let mut raw = std::ptr::null_mut();
+                // SAFETY: creates a handle for the current (bound) context into `raw`.
+                check("cublasLtCreate", unsafe { lt::cublasLtCreate(&mut raw) })?;
+                e.insert(Device {
+                    plans: HashMap::new(),
+                    handle: Owned { raw, destroy: lt::cublasLtDestroy },
+                })
+            }
+        };
+        let handle = device.handle.raw;
+        let plan = match device.plans.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(plan(handle, &key)?),
+        };
+        let Some(plan) = plan else { return Ok(false) };
+        if plan.bias != pbias {
+            set_desc(plan.desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_BIAS_POINTER, &pbias)?;
+            plan.bias = pbias;
+        }
+        let (alpha, beta) = (1f32, 0f32);
+        // SAFETY: the plan's descriptors are live and describe exactly the operands checked
+        // above (shapes, leading dimensions, types; the key holds them all); the bias pointer
+        // set in the descriptor holds n elements; alpha/beta are host f32s (host pointer mode)
+        // that outlive the call; the workspace is this stream's cuBLAS workspace of
+        // `workspace_len` bytes, used in stream order while we hold the stream's state lock, and
+        // the algorithm needs no more than that (checked when planning).
+        let status = unsafe {
+            lt::cublasLtMatmul(
+                handle,
+                plan.desc.raw,
+                &alpha as *const f32 as *const c_void,
+                pb as *const c_void,
+                plan.a.raw,
+                pa as *const c_void,
+                plan.b.raw,
+                &beta as *const f32 as *const c_void,
+                pc as *const c_void,
+                plan.c.raw,
+                pc as *mut c_void,
+                plan.c.raw,
+                &plan.algo,
+                workspace as *mut c_void,
+                workspace_len,
+                cu_stream,
+            )
+        };
+        check("cublasLtMatmul", status)
+            .map_err(|_| error::library("cublasLtMatmul", format!("{status:?} for {dims:?}")))?;
+        Ok(true)
+    })
+}

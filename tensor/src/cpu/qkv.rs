@@ -1,0 +1,56 @@
+//! Attention on a fused QKV projection for the CPU backend: each row of `qkv` is split into dense
+//! Q, K and V in the worker thread's scratch, then the ordinary attention kernel runs on them
+//! (correct first; warm calls allocate nothing).
+
+use std::cell::RefCell;
+
+use streampool_cpu::kernels::{self, AttentionDims};
+use streampool_cpu::CpuStream;
+
+use super::access::{kernel, par, slice_mut, CpuTensor, Reads};
+use crate::{check, OpError};
+
+thread_local! {
+    /// De-interleaved Q, K, V and the attention kernel's scratch, grown to the largest call.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(super) fn attention_qkv(
+    stream: &CpuStream,
+    qkv: &CpuTensor,
+    mask: Option<&CpuTensor>,
+    heads: usize,
+    out: &CpuTensor,
+) -> Result<(), OpError> {
+    let (d, head_dim) = check::attention_qkv(qkv, mask, heads, out)?;
+    let dims = AttentionDims { batch: d.batch, seq: d.seq, heads, head_dim };
+    let (qkv, mask, out) = (qkv.clone(), mask.cloned(), out.clone());
+    Ok(stream.enqueue(move || {
+        let reads = Reads::lock([Some(&qkv), mask.as_ref()]);
+        let (src, ms) = (reads.f32(&qkv)?, reads.opt_f32(mask.as_ref())?);
+        let mut guard = out.buffer().write();
+        let o = slice_mut(guard.as_f32_mut(), &out)?;
+        let h = d.dim;
+        let n = d.batch * d.seq * h;
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let need = 3 * n + kernels::attention_scratch_len(dims, par());
+            if scratch.len() < need {
+                scratch.resize(need, 0.0);
+            }
+            let (q, rest) = scratch[..need].split_at_mut(n);
+            let (k, rest) = rest.split_at_mut(n);
+            let (v, s) = rest.split_at_mut(n);
+            if h > 0 {
+                let dst =
+                    q.chunks_exact_mut(h).zip(k.chunks_exact_mut(h)).zip(v.chunks_exact_mut(h));
+                for (row, ((q, k), v)) in src.chunks_exact(3 * h).zip(dst) {
+                    q.copy_from_slice(&row[..h]);
+                    k.copy_from_slice(&row[h..2 * h]);
+                    v.copy_from_slice(&row[2 * h..]);
+                }
+            }
+            kernel(kernels::attention(q, k, v, ms, dims, o, s, par()))
+        })
+    })?)
+}
