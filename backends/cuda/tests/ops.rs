@@ -165,6 +165,86 @@ fn linear_bias_gelu() {
     assert_close("linear f16 gelu", &download_f16(&s, &hout, rows * outf), &want, 4e-3);
 }
 
+/// Linear with a bias and no activation: the cuBLASLt bias-epilogue path, including odd shapes,
+/// operands at unaligned offsets (fewer algorithms, or the GEMM + bias fallback), a second bias
+/// on the same cached plan, and threads each with their own plans on one stream.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn linear_bias_epilogue_shapes_offsets_threads() {
+    let (_b, s) = stream();
+    // (rows, in, out, offset in elements of every operand)
+    for (rows, inf, outf, off) in
+        [(128, 384, 1152, 0), (1, 384, 1152, 0), (7, 3, 5, 0), (33, 65, 17, 1), (128, 384, 384, 3)]
+    {
+        let (x, w) = (rand(off + rows * inf, 11), rand(off + outf * inf, 12));
+        let (dx, dw, dout) =
+            (upload(&s, &x), upload(&s, &w), s.alloc((off + rows * outf) * 4).unwrap());
+        let prod = matmul64(&x[off..], false, &w[off..], true, rows, outf, inf);
+        for seed in [13, 14] {
+            let bias = rand(off + outf, seed);
+            let db = upload(&s, &bias);
+            let want: Vec<f64> =
+                prod.iter().enumerate().map(|(i, p)| p + bias[off + i % outf] as f64).collect();
+            ops::linear(
+                &s,
+                Slice::new(&dx, off),
+                Slice::new(&dw, off),
+                Some(Slice::new(&db, off)),
+                Act::Identity,
+                rows,
+                inf,
+                outf,
+                Slice::new(&dout, off),
+                Elem::F32,
+                Precision::F32,
+            )
+            .unwrap();
+            let got = download(&s, &dout, off + rows * outf);
+            assert_close(
+                &format!("linear+bias {rows}x{inf}->{outf} @{off}"),
+                &got[off..],
+                &want,
+                1e-4,
+            );
+        }
+    }
+    // Four threads on one stream (taking turns on its state lock), each with its own plans.
+    let (rows, inf, outf) = (64, 384, 1152);
+    let (x, w, bias) = (rand(rows * inf, 15), rand(outf * inf, 16), rand(outf, 17));
+    let want: Vec<f64> = matmul64(&x, false, &w, true, rows, outf, inf)
+        .iter()
+        .enumerate()
+        .map(|(i, p)| p + bias[i % outf] as f64)
+        .collect();
+    let (dx, dw, db) = (upload(&s, &x), upload(&s, &w), upload(&s, &bias));
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let out = s.alloc(rows * outf * 4).unwrap();
+                for _ in 0..10 {
+                    let (x, w, b, o) =
+                        ((&dx).into(), (&dw).into(), Some((&db).into()), (&out).into());
+                    ops::linear(
+                        &s,
+                        x,
+                        w,
+                        b,
+                        Act::Identity,
+                        rows,
+                        inf,
+                        outf,
+                        o,
+                        Elem::F32,
+                        Precision::F32,
+                    )
+                    .unwrap();
+                }
+                assert_close("linear+bias threads", &download(&s, &out, rows * outf), &want, 1e-4);
+            });
+        }
+    });
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn add_layer_norm_all_types() {
