@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use objc2::rc::Retained;
+use objc2::rc::{autoreleasepool, Retained};
 use objc2::runtime::ProtocolObject;
 use objc2_metal::{MTLCreateSystemDefaultDevice, MTLDevice};
 use streampool_core::{Backend, BackendError, DeviceKind, MemoryUsage, Timing};
@@ -64,7 +64,7 @@ impl MetalBackend {
                  Metal, or a Mac without a Metal-capable GPU)",
             )
         })?;
-        let name = device.name().to_string();
+        let name = autoreleasepool(|_| device.name().to_string());
         Ok(Self { shared: Arc::new(Shared { device, name, kernels: Kernels::default() }) })
     }
 

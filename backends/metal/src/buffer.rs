@@ -103,10 +103,10 @@ impl MetalBuffer {
             return;
         }
         let base = self.raw.contents().cast::<u8>();
-        // SAFETY: shared storage, so `contents` is the CPU address of the buffer's `length()` bytes,
-        // valid while `self.raw` is retained; `offset + dst.len() <= len <= length()` was checked
-        // by the caller; the GPU's writes to the range are complete (the stream was synchronised)
-        // and `dst` is a distinct host allocation.
+        // SAFETY: shared storage, so `contents` is the CPU address of the buffer's `length()`
+        // bytes, valid while `self.raw` is retained; `offset + dst.len() <= len <= length()` was
+        // checked by the caller; the GPU's writes to the range are complete (the stream was
+        // synchronised) and `dst` is a distinct host allocation.
         unsafe {
             std::ptr::copy_nonoverlapping(base.as_ptr().add(offset), dst.as_mut_ptr(), dst.len())
         };

@@ -1,10 +1,14 @@
 //! A stream's command buffers: the one being encoded (with its compute encoder), both created
 //! lazily, and the committed ones not yet seen complete. Everything here runs under the owning
-//! stream's lock (`MetalStream::recording`); only [`Committed`] handles leave it.
+//! stream's lock (`MetalStream::commands`); only [`Committed`] handles leave it.
+//!
+//! Metal returns command buffers, encoders and error strings autoreleased: each such call runs in
+//! its own autorelease pool, so that threads that live long and never drain a pool (stream
+//! owners, the pool's workers) do not accumulate them.
 
 use std::collections::VecDeque;
 
-use objc2::rc::Retained;
+use objc2::rc::{autoreleasepool, Retained};
 use objc2::runtime::ProtocolObject;
 use objc2_metal::{
     MTLCommandBuffer, MTLCommandBufferStatus, MTLCommandEncoder, MTLCommandQueue,
@@ -57,14 +61,14 @@ impl Committed {
     }
 
     fn failure_message(&self) -> String {
-        match self.0.error() {
+        autoreleasepool(|_| match self.0.error() {
             Some(e) => e.localizedDescription().to_string(),
             None => "command buffer failed (Metal gave no error)".into(),
-        }
+        })
     }
 }
 
-/// Guarded by `MetalStream::recording` (see there).
+/// Guarded by `MetalStream::commands` (see there).
 pub(crate) struct Commands {
     /// The command buffer being encoded: created at the first op after a commit.
     open: Option<CommandBuffer>,
@@ -106,7 +110,8 @@ impl Commands {
     ) -> Result<&CommandBuffer, BackendError> {
         if self.open.is_none() {
             // Blocks while the queue has its maximum of uncompleted buffers (64): back-pressure.
-            let buffer = queue.commandBuffer().ok_or_else(|| error::nil("commandBuffer"))?;
+            let buffer = autoreleasepool(|_| queue.commandBuffer())
+                .ok_or_else(|| error::nil("commandBuffer"))?;
             self.open = Some(buffer);
         }
         Ok(self.open.as_ref().expect("invariant: set just above"))
@@ -120,10 +125,11 @@ impl Commands {
         queue: &ProtocolObject<dyn MTLCommandQueue>,
     ) -> Result<&Encoder, BackendError> {
         if self.encoder.is_none() {
-            let encoder = self
-                .open_buffer(queue)?
-                .computeCommandEncoderWithDispatchType(MTLDispatchType::Serial)
-                .ok_or_else(|| error::nil("computeCommandEncoder"))?;
+            let buffer = self.open_buffer(queue)?;
+            let encoder = autoreleasepool(|_| {
+                buffer.computeCommandEncoderWithDispatchType(MTLDispatchType::Serial)
+            })
+            .ok_or_else(|| error::nil("computeCommandEncoder"))?;
             self.encoder = Some(encoder);
         }
         Ok(self.encoder.as_ref().expect("invariant: set just above"))

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use objc2::rc::Retained;
 use objc2::runtime::ProtocolObject;
+use objc2_foundation::NSString;
 use objc2_metal::{
     MTLCommandBuffer, MTLCommandQueue, MTLComputeCommandEncoder, MTLComputePipelineState,
     MTLDevice, MTLSize,
@@ -65,6 +66,8 @@ pub struct MetalStream {
 impl MetalStream {
     pub(crate) fn new(shared: &Arc<Shared>, slot: usize) -> Result<Self, BackendError> {
         let queue = shared.device.newCommandQueue().ok_or_else(|| error::nil("newCommandQueue"))?;
+        // Named for Xcode's GPU captures and Metal's error messages.
+        queue.setLabel(Some(&NSString::from_str(&format!("streampool slot {slot}"))));
         let gate = Gate::new(&shared.device)?;
         Ok(Self {
             slot,
@@ -171,13 +174,16 @@ impl Stream<MetalBackend> for MetalStream {
         };
         let mut commands = self.lock();
         let earlier = commands.take_failure(self.slot);
+        if let Some(stamp) = &stamp {
+            let encoder = commands.encoder(&self.queue)?;
+            encoder.setComputePipelineState(stamp);
+            let one = MTLSize { width: 1, height: 1, depth: 1 };
+            encoder.dispatchThreadgroups_threadsPerThreadgroup(one, one);
+        }
+        // Open the buffer before taking the event's lock: opening can block (the queue's limit
+        // of uncompleted buffers), and `query` on the event must not wait behind that.
+        commands.between_encoders(&self.queue)?;
         event.record_with(self.slot, |value| {
-            if let Some(stamp) = &stamp {
-                let encoder = commands.encoder(&self.queue)?;
-                encoder.setComputePipelineState(stamp);
-                let one = MTLSize { width: 1, height: 1, depth: 1 };
-                encoder.dispatchThreadgroups_threadsPerThreadgroup(one, one);
-            }
             // The signal goes on THIS stream's buffer, after all the work encoded before it;
             // committing makes it reach the GPU (a wait on another queue would otherwise wait
             // for a buffer nobody commits).
