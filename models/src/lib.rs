@@ -12,6 +12,7 @@
 
 mod conv1d;
 mod error;
+pub mod graph;
 pub mod loading;
 pub mod minilm;
 mod mlp;

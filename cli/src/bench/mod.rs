@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use streampool_core::{Device, PoolConfig};
+use streampool_models::graph::ExecMode;
 use streampool_models::{synthetic, Conv1dNet, MiniLm, Mlp};
 use streampool_tensor::Ops;
 
@@ -42,6 +43,26 @@ pub enum BenchDtype {
     Bf16,
 }
 
+/// `--mode`: how each model call runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchMode {
+    /// Op by op, on the slot's workspace.
+    Eager,
+    /// Replays of a CUDA graph captured once per (slot, shape bucket), inputs and outputs
+    /// staged through pinned memory (MiniLM on `--device cuda` only).
+    Graph,
+}
+
+impl BenchMode {
+    /// The model's execution mode.
+    fn exec(self) -> ExecMode {
+        match self {
+            Self::Eager => ExecMode::Eager,
+            Self::Graph => ExecMode::Graph,
+        }
+    }
+}
+
 /// Options of `streampool bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -57,6 +78,9 @@ pub struct BenchArgs {
     /// Tokens per sequence (models) or words per buffer (demo).
     #[arg(long, default_value_t = 128)]
     pub seq: usize,
+    /// Execution mode (graph: MiniLM on CUDA only).
+    #[arg(long, value_enum, default_value_t = BenchMode::Eager)]
+    pub mode: BenchMode,
     /// Precision.
     #[arg(long, value_enum, default_value_t = BenchDtype::F32)]
     pub dtype: BenchDtype,
@@ -84,6 +108,15 @@ impl OnDevice for Bench<'_> {
 
     fn run<B: Ops>(self, device: Device<B>) -> Result<Report, Box<dyn std::error::Error>> {
         let args = self.0;
+        let mode = args.mode.exec();
+        if !mode.supported_on::<B>() {
+            return Err(format!(
+                "--mode {mode}: needs the CUDA backend (--device cuda, in a build with the cuda \
+                 feature); this device is {}",
+                device.backend().name()
+            )
+            .into());
+        }
         let (warmup, duration) =
             (Duration::from_secs_f64(args.warmup), Duration::from_secs_f64(args.duration));
         let points = args.threads.len() as u64 + u64::from(args.batch > 0);
@@ -110,7 +143,10 @@ impl OnDevice for Bench<'_> {
         bar.finish_and_clear();
         Ok(Report {
             device: device.backend().name(),
-            model: format!("{:?}", args.model).to_lowercase(),
+            model: match args.model {
+                BenchModel::Minilm => format!("minilm ({mode})"),
+                other => format!("{other:?}").to_lowercase(),
+            },
             seq: args.seq,
             dtype: "f32".into(),
             per_thread,
@@ -163,7 +199,7 @@ impl<B: Ops> Loaded<B> {
         use workloads::{MiniLmWorker, SmallModel, SmallModelWorker};
         let run = |threads| match self {
             Loaded::Minilm(m) => measure::run_threads(device, threads, warmup, duration, |_| {
-                MiniLmWorker::new(m, args.seq, batch)
+                MiniLmWorker::new(m, args.seq, batch, args.mode.exec())
             }),
             Loaded::Mlp(m) => measure::run_threads(device, threads, warmup, duration, |_| {
                 Ok(SmallModelWorker::new(SmallModel::Mlp(m), batch, 1))
@@ -188,6 +224,14 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!(
             "--dtype {:?}: only f32 is implemented so far (reduced-precision modes are open work)",
             args.dtype
+        )
+        .to_lowercase()
+        .into());
+    }
+    if args.mode == BenchMode::Graph && args.model != BenchModel::Minilm {
+        return Err(format!(
+            "--mode graph: only --model minilm has a graph mode (not {:?})",
+            args.model
         )
         .to_lowercase()
         .into());

@@ -2,6 +2,7 @@
 
 use streampool_core::conformance::{expected, steps_for};
 use streampool_core::{Backend, Device, Stream};
+use streampool_models::graph::ExecMode;
 use streampool_models::loading::Encoding;
 use streampool_models::{Conv1dNet, MiniLm, Mlp};
 use streampool_tensor::Ops;
@@ -47,17 +48,24 @@ impl<B: Backend> Worker<B> for DemoWorker<B> {
 }
 
 /// MiniLM: a request embeds `batch` pre-tokenised sequences of exactly `seq` tokens (forward,
-/// pooling, normalisation, download; tokenising is left out, as in the PyTorch peer).
+/// pooling, normalisation, download; tokenising is left out, as in the PyTorch peer), eagerly
+/// or by replaying CUDA graphs.
 pub struct MiniLmWorker<'m, B: Ops> {
     model: &'m MiniLm<B>,
     encodings: Vec<Encoding>,
+    mode: ExecMode,
 }
 
 impl<'m, B: Ops> MiniLmWorker<'m, B> {
-    /// `batch` copies of a text that tokenises to exactly `seq` tokens.
-    pub fn new(model: &'m MiniLm<B>, seq: usize, batch: usize) -> Result<Self, String> {
+    /// `batch` copies of a text that tokenises to exactly `seq` tokens, run in `mode`.
+    pub fn new(
+        model: &'m MiniLm<B>,
+        seq: usize,
+        batch: usize,
+        mode: ExecMode,
+    ) -> Result<Self, String> {
         let encoding = encoding_of_len(model, seq)?;
-        Ok(Self { model, encodings: vec![encoding; batch] })
+        Ok(Self { model, encodings: vec![encoding; batch], mode })
     }
 }
 
@@ -81,7 +89,10 @@ fn encoding_of_len<B: Ops>(model: &MiniLm<B>, seq: usize) -> Result<Encoding, St
 
 impl<B: Ops> Worker<B> for MiniLmWorker<'_, B> {
     fn request(&mut self, stream: &B::Stream) -> Result<usize, String> {
-        let out = self.model.embed_encodings(stream, &self.encodings).map_err(|e| e.to_string())?;
+        let out = self
+            .model
+            .embed_encodings_mode(stream, &self.encodings, self.mode)
+            .map_err(|e| e.to_string())?;
         Ok(out.len())
     }
 }

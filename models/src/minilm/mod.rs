@@ -1,12 +1,12 @@
 //! all-MiniLM-L6-v2 sentence embeddings, computed as sentence-transformers does: BERT encoder,
 //! mean pooling over the attention mask, L2 normalisation.
 
-mod batch;
-mod embeddings;
-mod encoder;
-mod pooling;
-mod weights;
-mod workspace;
+pub(crate) mod batch;
+pub(crate) mod embeddings;
+pub(crate) mod encoder;
+pub(crate) mod pooling;
+pub(crate) mod weights;
+pub(crate) mod workspace;
 
 use std::sync::Arc;
 
@@ -42,10 +42,10 @@ use workspace::MiniLmWorkspace;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct MiniLm<B: Ops> {
-    device: Device<B>,
-    config: ModelConfig,
+    pub(crate) device: Device<B>,
+    pub(crate) config: ModelConfig,
     tokenizer: Tokenizer,
-    weights: Arc<MiniLmWeights<B>>,
+    pub(crate) weights: Arc<MiniLmWeights<B>>,
     workspaces: SlotWorkspaces<MiniLmWorkspace<B>>,
 }
 

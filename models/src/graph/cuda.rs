@@ -1,0 +1,218 @@
+//! The CUDA part of graph mode: per (slot, model, rows, seq) an [`Entry`] that owns its
+//! activation buffers, pinned staging buffers and captured graph (see [`crate::graph`]).
+
+use std::collections::hash_map::{self, HashMap};
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock, Weak};
+
+use streampool_core::{BackendError, Stream};
+use streampool_cuda::SlotGraphs;
+use streampool_cuda::{CaptureError, CudaBackend, CudaGraph, CudaStream, HostElem, PinnedBuffer};
+use streampool_tensor::Tensor;
+
+use crate::loading::Encoding;
+use crate::minilm::batch::{self, Padded};
+use crate::minilm::weights::MiniLmWeights;
+use crate::minilm::workspace::{Activations, MiniLmWorkspace};
+use crate::minilm::{embeddings, encoder, pooling};
+use crate::{MiniLm, ModelError};
+
+type Cuda = CudaBackend;
+
+/// Rows a graph is captured for: a chunk of `n` sequences runs in the smallest bucket that holds
+/// it (a chunk has at most [`crate::minilm::MAX_BATCH`] = 32 sequences).
+pub const ROW_BUCKETS: [usize; 6] = [1, 2, 4, 8, 16, 32];
+
+/// The row bucket of a chunk of `n` sequences (`n` itself past the largest bucket).
+fn rows_bucket(n: usize) -> usize {
+    ROW_BUCKETS.iter().copied().find(|&r| r >= n).unwrap_or(n)
+}
+
+/// Every graph entry of the process, per slot and keyed by device id (slot numbers are per
+/// device). A slot's entries are reached only under its lock, by the thread using its stream.
+fn registry() -> &'static SlotGraphs<u64, SlotEntries> {
+    static GRAPHS: OnceLock<SlotGraphs<u64, SlotEntries>> = OnceLock::new();
+    GRAPHS.get_or_init(SlotGraphs::new)
+}
+
+/// One slot's entries, per model.
+#[derive(Default)]
+struct SlotEntries {
+    models: Vec<ModelEntries>,
+}
+
+/// One model's entries on one slot, by (rows, seq) bucket.
+struct ModelEntries {
+    /// The model's weights. Weak: a dropped model's weights are freed at once, its entries at
+    /// the next graphed call on the slot. The weak handle keeps the `Arc`'s allocation, so the
+    /// address identifying the model is never reused while this lives.
+    weights: Weak<MiniLmWeights<Cuda>>,
+    buckets: HashMap<(usize, usize), Entry>,
+}
+
+impl SlotEntries {
+    /// The entries of the model with `weights`, after dropping those of dropped models (on the
+    /// thread using the slot's stream, in that stream's order, outside any capture).
+    fn of(&mut self, weights: &Arc<MiniLmWeights<Cuda>>) -> &mut HashMap<(usize, usize), Entry> {
+        self.models.retain(|m| m.weights.strong_count() > 0);
+        let same = |m: &ModelEntries| std::ptr::eq(m.weights.as_ptr(), Arc::as_ptr(weights));
+        let i = match self.models.iter().position(same) {
+            Some(i) => i,
+            None => {
+                let weights = Arc::downgrade(weights);
+                self.models.push(ModelEntries { weights, buckets: HashMap::new() });
+                self.models.len() - 1
+            }
+        };
+        &mut self.models[i].buckets
+    }
+}
+
+/// One captured forward of `rows` sequences of `seq` tokens on one slot.
+struct Entry {
+    /// Declared first, so dropped before the buffers its nodes use.
+    graph: CudaGraph,
+    /// The entry's own activations (exactly this bucket; never reallocated).
+    acts: Activations<Cuda>,
+    /// Staging for `acts.ids`, `acts.type_ids`, `acts.mask` and `acts.pooled`.
+    ids: PinnedBuffer,
+    type_ids: PinnedBuffer,
+    mask: PinnedBuffer,
+    pooled: PinnedBuffer,
+    rows: usize,
+    seq: usize,
+}
+
+impl Entry {
+    /// Allocate the bucket's buffers, run the forward eagerly once on them (kernels loaded,
+    /// cuBLAS plans made), then capture it.
+    fn capture(
+        model: &MiniLm<Cuda>,
+        stream: &CudaStream,
+        (rows, seq): (usize, usize),
+    ) -> Result<Self, ModelError> {
+        let c = &model.config.bert;
+        let shape = [rows, seq, c.hidden_size, c.intermediate_size];
+        let acts = MiniLmWorkspace::<Cuda>::default().views(stream, shape)?;
+        let backend = model.device.backend();
+        let pin = |t: &Tensor<Cuda>| PinnedBuffer::new(backend, t.buffer().len());
+        let (ids, type_ids) = (pin(&acts.ids)?, pin(&acts.type_ids)?);
+        let (mask, pooled) = (pin(&acts.mask)?, pin(&acts.pooled)?);
+        // Warm-up input: every token a (zero) [PAD] id, attended.
+        mask.lock()?.as_mut_slice::<f32>().fill(1.0);
+        let forward = || -> Result<(), ModelError> {
+            stream.copy_from_pinned(acts.ids.buffer(), &ids)?;
+            stream.copy_from_pinned(acts.type_ids.buffer(), &type_ids)?;
+            stream.copy_from_pinned(acts.mask.buffer(), &mask)?;
+            embeddings::embed(stream, &model.weights.embeddings, &acts)?;
+            for layer in &model.weights.layers {
+                encoder::layer(stream, layer, c.num_attention_heads, &acts)?;
+            }
+            pooling::pool(stream, &acts)?;
+            stream.copy_to_pinned(acts.pooled.buffer(), &pooled)?;
+            Ok(())
+        };
+        forward()?;
+        stream.synchronize()?;
+        let (graph, ()) = stream.capture(forward).map_err(capture_error)?;
+        Ok(Self { graph, acts, ids, type_ids, mask, pooled, rows, seq })
+    }
+
+    /// Stage `chunk` (of at most `rows` sequences padded to `seq`), replay, and return its
+    /// pooled rows in chunk order.
+    fn run(
+        &self,
+        stream: &CudaStream,
+        chunk: &Padded,
+        hidden: usize,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        debug_assert_eq!(chunk.seq, self.seq);
+        debug_assert_eq!(self.acts.pooled.shape(), [self.rows, hidden]);
+        let n = chunk.order.len();
+        stage(&self.ids, &chunk.ids, n, self.rows)?;
+        stage(&self.type_ids, &chunk.type_ids, n, self.rows)?;
+        stage(&self.mask, &chunk.mask, n, self.rows)?;
+        stream.replay(&self.graph)?;
+        // Waits for the replay.
+        let out = self.pooled.lock()?;
+        Ok(out.as_slice::<f32>().chunks_exact(hidden).take(n).map(<[f32]>::to_vec).collect())
+    }
+}
+
+/// Write `src` (`n` padded rows) into `buf`'s first `rows` rows; the rows past `n` repeat the
+/// first (a real sequence, so every row computes finite values; their results are dropped).
+fn stage<T: HostElem>(
+    buf: &PinnedBuffer,
+    src: &[T],
+    n: usize,
+    rows: usize,
+) -> Result<(), BackendError> {
+    let row = src.len() / n;
+    let mut guard = buf.lock()?;
+    let dst = guard.as_mut_slice::<T>();
+    let (head, tail) = dst[..rows * row].split_at_mut(src.len());
+    head.copy_from_slice(src);
+    for r in tail.chunks_exact_mut(row) {
+        r.copy_from_slice(&src[..row]);
+    }
+    Ok(())
+}
+
+/// A failed capture as a model error.
+fn capture_error(e: CaptureError<ModelError>) -> ModelError {
+    match e {
+        CaptureError::Body(e) => e,
+        CaptureError::Invalidated(e) | CaptureError::Driver(e) => e.into(),
+        e => BackendError::InvalidArgument(e.to_string()).into(),
+    }
+}
+
+/// [`crate::graph::ExecMode::Graph`] on CUDA.
+pub(super) fn embed(
+    model: &MiniLm<Cuda>,
+    stream: &CudaStream,
+    encodings: &[Encoding],
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    batch::validate(encodings, &model.config.bert, model.config.max_seq_length)?;
+    let (slot, capacity) = (stream.slot(), model.device.capacity());
+    if slot >= capacity {
+        return Err(ModelError::SlotOutOfRange { slot, capacity });
+    }
+    let chunks = batch::chunks(encodings, model.config.max_seq_length);
+    let hidden = model.dim();
+    let run = |entries: &mut SlotEntries| -> Result<Vec<Vec<f32>>, ModelError> {
+        let buckets = entries.of(&model.weights);
+        let mut results = vec![Vec::new(); encodings.len()];
+        for chunk in &chunks {
+            let entry = match buckets.entry((rows_bucket(chunk.order.len()), chunk.seq)) {
+                hash_map::Entry::Occupied(e) => e.into_mut(),
+                hash_map::Entry::Vacant(e) => {
+                    let key = *e.key();
+                    e.insert(Entry::capture(model, stream, key)?)
+                }
+            };
+            for (&i, row) in chunk.order.iter().zip(entry.run(stream, chunk, hidden)?) {
+                results[i] = row;
+            }
+        }
+        Ok(results)
+    };
+    let new = || Ok::<_, Infallible>(SlotEntries::default());
+    match registry().with(slot, model.device.id(), new, run) {
+        Ok(results) => results,
+        Err(never) => match never {},
+    }
+}
+
+impl MiniLm<CudaBackend> {
+    /// Graphs ([`crate::graph::ExecMode::Graph`]: one per shape bucket) this model has
+    /// captured on `slot`.
+    pub fn graph_count(&self, slot: usize) -> usize {
+        let count = |entries: &mut SlotEntries| entries.of(&self.weights).len();
+        let new = || Ok::<_, Infallible>(SlotEntries::default());
+        match registry().with(slot, self.device.id(), new, count) {
+            Ok(n) => n,
+            Err(never) => match never {},
+        }
+    }
+}
