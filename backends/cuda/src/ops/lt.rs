@@ -182,13 +182,21 @@ fn plan(handle: lt::cublasLtHandle_t, key: &Key) -> Result<Option<Plan>, Backend
     })?;
     let pref = Owned { raw, destroy: lt::cublasLtMatmulPreferenceDestroy };
     let set_pref = |attr: PrefAttr, value: u64| {
-        // SAFETY: `pref` is live; every attribute set here is a uint64_t (copied).
+        // The workspace limit is a uint64_t, the alignments uint32_t.
+        let small = (value as u32).to_ne_bytes();
+        let wide = value.to_ne_bytes();
+        let bytes: &[u8] = if attr == PrefAttr::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES {
+            &wide
+        } else {
+            &small
+        };
+        // SAFETY: `pref` is live; the value is copied, with the attribute's size.
         let status = unsafe {
             lt::cublasLtMatmulPreferenceSetAttribute(
                 pref.raw,
                 attr,
-                &value as *const u64 as *const c_void,
-                8,
+                bytes.as_ptr() as *const c_void,
+                bytes.len(),
             )
         };
         check("cublasLtMatmulPreferenceSetAttribute", status)
