@@ -19,8 +19,15 @@ fn data(n: usize, seed: usize) -> Vec<f32> {
 fn layer(batch: usize, par: Parallelism, reps: usize, t: &mut [f64; 8]) {
     let rows = batch * SEQ;
     let x = data(rows * HIDDEN, 1);
-    let (wq, wo) = (data(HIDDEN * HIDDEN, 2), data(HIDDEN * HIDDEN, 3));
-    let (wi, w2) = (data(INTER * HIDDEN, 4), data(HIDDEN * INTER, 5));
+    // Six layers' worth of distinct weights (42 MB), as in the model: they do not all fit L3.
+    let weights: Vec<_> = (0..6)
+        .map(|l| {
+            let (wq, wo) = (data(HIDDEN * HIDDEN, 2 + l), data(HIDDEN * HIDDEN, 3 + l));
+            let (wi, w2) = (data(INTER * HIDDEN, 4 + l), data(HIDDEN * INTER, 5 + l));
+            let wkv = [data(HIDDEN * HIDDEN, 8 + l), data(HIDDEN * HIDDEN, 9 + l)];
+            (wq, wkv, wo, wi, w2)
+        })
+        .collect();
     let (bh, bi) = (data(HIDDEN, 6), data(INTER, 7));
     let (g, b) = (vec![1.0; HIDDEN], vec![0.0; HIDDEN]);
     let mask = vec![1.0; batch * SEQ];
@@ -29,27 +36,28 @@ fn layer(batch: usize, par: Parallelism, reps: usize, t: &mut [f64; 8]) {
     let mut inter = vec![0.0; rows * INTER];
     let dims = AttentionDims { batch, seq: SEQ, heads: HEADS, head_dim: HIDDEN / HEADS };
     let mut scratch = vec![0.0; attention_scratch_len(dims, Parallelism::Threads(2))];
-    for _ in 0..reps {
+    for rep in 0..reps {
+        let (wq, [wk, wv], wo, wi, w2) = &weights[rep % weights.len()];
         let mut clock = Instant::now();
         let mut lap = |i: usize| {
             t[i] += clock.elapsed().as_secs_f64();
             clock = Instant::now();
         };
-        for out in [&mut q, &mut k, &mut v] {
-            linear(&x, &wq, Some(&bh), rows, HIDDEN, HIDDEN, out, par).unwrap();
+        for (w, out) in [(wq, &mut q), (wk, &mut k), (wv, &mut v)] {
+            linear(&x, w, Some(&bh), rows, HIDDEN, HIDDEN, out, par).unwrap();
         }
         lap(0);
         attention(&q, &k, &v, Some(&mask), dims, &mut ctx, &mut scratch, par).unwrap();
         lap(1);
-        linear(&ctx, &wo, None, rows, HIDDEN, HIDDEN, &mut proj, par).unwrap();
+        linear(&ctx, wo, None, rows, HIDDEN, HIDDEN, &mut proj, par).unwrap();
         lap(2);
         add_layer_norm(&proj, &x, Some(&bh), rows, HIDDEN, &g, &b, 1e-12, &mut h2).unwrap();
         lap(3);
-        linear(&h2, &wi, None, rows, HIDDEN, INTER, &mut inter, par).unwrap();
+        linear(&h2, wi, None, rows, HIDDEN, INTER, &mut inter, par).unwrap();
         lap(4);
         bias_gelu_inplace(&mut inter, &bi).unwrap();
         lap(5);
-        linear(&inter, &w2, None, rows, INTER, HIDDEN, &mut proj, par).unwrap();
+        linear(&inter, w2, None, rows, INTER, HIDDEN, &mut proj, par).unwrap();
         lap(6);
         add_layer_norm(&proj, &h2, Some(&bh), rows, HIDDEN, &g, &b, 1e-12, &mut q).unwrap();
         lap(7);
@@ -74,7 +82,7 @@ fn minilm_layer_breakdown() {
     ];
     for batch in [1, 32] {
         for par in [Parallelism::Sequential, Parallelism::Threads(2)] {
-            let reps = if batch == 1 { 40 } else { 2 };
+            let reps = if batch == 1 { 48 } else { 6 };
             layer(batch, par, 1, &mut [0.0; 8]);
             let mut t = [0.0f64; 8];
             layer(batch, par, reps, &mut t);
