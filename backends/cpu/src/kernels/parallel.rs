@@ -2,18 +2,33 @@
 //! up to `threads - 1` helpers of rayon's global pool join it; work items are handed out one at
 //! a time, so a thread that the OS preempts (other streams, other processes) simply takes fewer.
 //!
+//! Waking a sleeping pool thread costs hundreds of microseconds on this kind of VM (measured:
+//! ~0.3 ms from spawn to start, as long as a whole 128-row GEMM), so a helper that finishes
+//! lingers for up to [`LINGER`] on its core, yielding, until the next parallel call begins
+//! ([`GENERATION`] moves): back-to-back ops of a stream then find it awake.
+//!
 //! Several streams share the cores: each parallel call counts itself in [`ACTIVE`], and a call
 //! that finds others running asks for fewer helpers (none once the cores are spoken for), so
 //! concurrent streams do not oversubscribe the machine with nested fork/join.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::matmul::Parallelism;
 
 /// Kernel calls currently inside [`run`] with more than one worker. Only a scheduling hint:
 /// `Relaxed` is enough, a stale value costs at most one helper too many or too few.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Parallel calls started so far; a lingering helper returns to the pool when it moves.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// A helper is lingering (at most one at a time).
+static LINGERING: AtomicBool = AtomicBool::new(false);
+
+/// How long a helper stays awake after its work, waiting for the next parallel call.
+const LINGER: Duration = Duration::from_micros(1000);
 
 /// How many workers (the caller included) a call with `items` independent items should use.
 pub(crate) fn workers(par: Parallelism, items: usize) -> usize {
@@ -50,13 +65,33 @@ where
             }
         }
     };
+    GENERATION.fetch_add(1, Ordering::Relaxed);
     ACTIVE.fetch_add(1, Ordering::Relaxed);
     let _active = Decrement;
     rayon::in_place_scope(|scope| {
         for _ in 0..helpers {
-            scope.spawn(|_| worker());
+            scope.spawn(|_| {
+                worker();
+                linger();
+            });
         }
         worker();
+    });
+}
+
+/// Queues, on this pool thread, a job that keeps it awake until the next parallel call starts
+/// or [`LINGER`] has passed. It yields while it waits, so runnable threads still get the core.
+fn linger() {
+    if LINGERING.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let generation = GENERATION.load(Ordering::Relaxed);
+    rayon::spawn(move || {
+        let start = Instant::now();
+        while GENERATION.load(Ordering::Relaxed) == generation && start.elapsed() < LINGER {
+            std::thread::yield_now();
+        }
+        LINGERING.store(false, Ordering::Relaxed);
     });
 }
 
