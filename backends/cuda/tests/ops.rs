@@ -181,6 +181,7 @@ fn linear_bias_epilogue_shapes_offsets_threads() {
             (upload(&s, &x), upload(&s, &w), s.alloc((off + rows * outf) * 4).unwrap());
         let prod = matmul64(&x[off..], false, &w[off..], true, rows, outf, inf);
         for seed in [13, 14] {
+            let before = ops::lt_launches();
             let bias = rand(off + outf, seed);
             let db = upload(&s, &bias);
             let want: Vec<f64> =
@@ -199,6 +200,10 @@ fn linear_bias_epilogue_shapes_offsets_threads() {
                 Precision::F32,
             )
             .unwrap();
+            if off == 0 {
+                // Aligned operands: the one-launch cuBLASLt path, not the fallback.
+                assert_eq!(ops::lt_launches(), before + 1, "{rows}x{inf}->{outf}");
+            }
             let got = download(&s, &dout, off + rows * outf);
             assert_close(
                 &format!("linear+bias {rows}x{inf}->{outf} @{off}"),
@@ -239,6 +244,7 @@ fn linear_bias_epilogue_shapes_offsets_threads() {
                     )
                     .unwrap();
                 }
+                assert!(ops::lt_launches() >= 10, "this thread's linears used cuBLASLt");
                 assert_close("linear+bias threads", &download(&s, &out, rows * outf), &want, 1e-4);
             });
         }

@@ -12,7 +12,7 @@
 //! GELU, not the exact (erf) GELU of PyTorch's `F.gelu` and our `bias_act`, so `linear` with
 //! GELU keeps GEMM + the fused bias-GELU kernel.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::catch_unwind;
@@ -136,6 +136,14 @@ struct Device {
 
 thread_local! {
     static DEVICES: RefCell<HashMap<usize, Device>> = RefCell::new(HashMap::new());
+    /// cuBLASLt matmuls this thread has enqueued.
+    static LAUNCHES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// cuBLASLt matmuls (linears with a fused bias) enqueued by the calling thread so far: tells
+/// whether `linear` took the one-launch path or fell back to GEMM + bias (diagnostics, tests).
+pub fn lt_launches() -> u64 {
+    LAUNCHES.with(Cell::get)
 }
 
 fn data_type(e: Elem) -> Dt {
@@ -185,11 +193,8 @@ fn plan(handle: lt::cublasLtHandle_t, key: &Key) -> Result<Option<Plan>, Backend
         // The workspace limit is a uint64_t, the alignments uint32_t.
         let small = (value as u32).to_ne_bytes();
         let wide = value.to_ne_bytes();
-        let bytes: &[u8] = if attr == PrefAttr::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES {
-            &wide
-        } else {
-            &small
-        };
+        let bytes: &[u8] =
+            if attr == PrefAttr::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES { &wide } else { &small };
         // SAFETY: `pref` is live; the value is copied, with the attribute's size.
         let status = unsafe {
             lt::cublasLtMatmulPreferenceSetAttribute(
@@ -236,7 +241,8 @@ fn plan(handle: lt::cublasLtHandle_t, key: &Key) -> Result<Option<Plan>, Backend
 /// `C[m, n] = op(A) op(B) + bias` (bias `[n]`, broadcast over rows; `beta = 0`) in one cuBLASLt
 /// launch on the stream, with the stream's cuBLAS workspace. Operands as [`super::gemm`]
 /// (`batch` must be 1). Returns `Ok(false)` without enqueueing anything when cuBLASLt is absent
-/// or has no algorithm for this problem; the caller then runs GEMM + bias itself.
+/// or refuses the problem (no algorithm, or a planning call fails); the caller then runs
+/// GEMM + bias itself.
 #[allow(clippy::too_many_arguments)] // the GEMM's operands, the bias and the types
 pub(crate) fn matmul_bias(
     stream: &CudaStream,
@@ -281,7 +287,10 @@ pub(crate) fn matmul_bias(
             std::collections::hash_map::Entry::Vacant(e) => {
                 let mut raw = std::ptr::null_mut();
                 // SAFETY: creates a handle for the current (bound) context into `raw`.
-                check("cublasLtCreate", unsafe { lt::cublasLtCreate(&mut raw) })?;
+                let status = unsafe { lt::cublasLtCreate(&mut raw) };
+                if status != lt::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+                    return Ok(false);
+                }
                 e.insert(Device {
                     plans: HashMap::new(),
                     handle: Owned { raw, destroy: lt::cublasLtDestroy },
@@ -291,7 +300,11 @@ pub(crate) fn matmul_bias(
         let handle = device.handle.raw;
         let plan = match device.plans.entry(key) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(plan(handle, &key)?),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                // A problem cuBLASLt refuses, or a planning call that fails (an attribute this
+                // version lacks), takes the GEMM + bias path from then on instead of failing.
+                e.insert(plan(handle, &key).unwrap_or(None))
+            }
         };
         let Some(plan) = plan else { return Ok(false) };
         if plan.bias != pbias {
@@ -327,6 +340,7 @@ pub(crate) fn matmul_bias(
         };
         check("cublasLtMatmul", status)
             .map_err(|_| error::library("cublasLtMatmul", format!("{status:?} for {dims:?}")))?;
+        LAUNCHES.with(|n| n.set(n.get() + 1));
         Ok(true)
     })
 }

@@ -37,6 +37,7 @@ pub use conv1d::{conv1d, Conv1dParams, Conv1dShape};
 pub use embedding::{bert_embeddings, embedding_gather, BertEmbeddings};
 pub use gemm::{gemm, gemm_f32, GemmDims, MatArg, Precision};
 pub use linear::{bias_act, linear};
+pub use lt::lt_launches;
 pub use norm::{add_layer_norm, layer_norm, LayerNormArgs};
 pub use pooling::{l2_normalize, mean_pool};
 pub use softmax::softmax_mask;
