@@ -75,3 +75,21 @@ fn linear_gflops_minilm_shapes() {
     }
     println!("gelu [128,1536]: {:.1} us", t.elapsed().as_secs_f64() * 1e4);
 }
+
+/// The f32 matmul peak to compare the model with: a square 2048 GEMM, one thread and all.
+#[test]
+#[ignore = "benchmark: run in release with --ignored --nocapture"]
+fn matmul_peak_2048() {
+    let n = 2048;
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 13) as f32 * 0.01).collect();
+    let mut c = vec![0.0f32; n * n];
+    let l = MatLayout::row_major(n, n);
+    let d = GemmDims { batch: 1, m: n, n, k: n };
+    for par in [Parallelism::Sequential, Parallelism::Threads(2)] {
+        let g = gflops(2.0 * (n * n * n) as f64, || {
+            let (av, bv) = (MatView { data: &a, layout: l }, MatView { data: &a, layout: l });
+            matmul(d, 1.0, av, bv, 0.0, MatViewMut { data: &mut c, layout: l }, par).unwrap();
+        });
+        println!("matmul 2048^3 f32: {par:?} {g:.1} GFLOP/s");
+    }
+}
