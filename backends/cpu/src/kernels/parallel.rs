@@ -1,5 +1,7 @@
 //! Splitting one kernel call over threads: the calling thread (a stream's worker) works too, and
-//! up to `threads - 1` helpers of rayon's global pool join it; work items are handed out one at
+//! up to `threads - 1` helpers join it from [`pool`], a rayon pool of one thread fewer than the
+//! cores (the caller is the missing one: rayon's global pool of one thread per core, plus the
+//! caller, put three busy threads on two cores and made runs bimodal, 42 or 52 texts/s); work items are handed out one at
 //! a time, so a thread that the OS preempts (other streams, other processes) simply takes fewer.
 //!
 //! Waking a sleeping pool thread costs hundreds of microseconds on this kind of VM (measured:
@@ -12,7 +14,7 @@
 //! concurrent streams do not oversubscribe the machine with nested fork/join.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::matmul::Parallelism;
@@ -30,6 +32,21 @@ static LINGERING: AtomicBool = AtomicBool::new(false);
 /// How long a helper stays awake after its work, waiting for the next parallel call.
 const LINGER: Duration = Duration::from_micros(1000);
 
+/// The helpers' pool: one thread fewer than the cores (at least one); `None` if it cannot be
+/// built, and then every call runs on its caller alone.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cores.saturating_sub(1).max(1))
+            .thread_name(|i| format!("streampool-kernel-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
 /// How many workers (the caller included) a call with `items` independent items should use.
 pub(crate) fn workers(par: Parallelism, items: usize) -> usize {
     let others = ACTIVE.load(Ordering::Relaxed);
@@ -44,12 +61,15 @@ where
     S: Send,
     I: Iterator<Item = T> + Send,
 {
-    if states.len() <= 1 {
-        if let Some(state) = states.first_mut() {
-            items.for_each(|item| work(state, item));
+    let pool = match pool() {
+        Some(pool) if states.len() > 1 => pool,
+        _ => {
+            if let Some(state) = states.first_mut() {
+                items.for_each(|item| work(state, item));
+            }
+            return;
         }
-        return;
-    }
+    };
     let helpers = states.len() - 1;
     let items = Mutex::new(items);
     let states = Mutex::new(states);
@@ -68,11 +88,11 @@ where
     GENERATION.fetch_add(1, Ordering::Relaxed);
     ACTIVE.fetch_add(1, Ordering::Relaxed);
     let _active = Decrement;
-    rayon::in_place_scope(|scope| {
+    pool.in_place_scope(|scope| {
         for _ in 0..helpers {
             scope.spawn(|_| {
                 worker();
-                linger();
+                linger(pool);
             });
         }
         worker();
@@ -81,12 +101,12 @@ where
 
 /// Queues, on this pool thread, a job that keeps it awake until the next parallel call starts
 /// or [`LINGER`] has passed. It yields while it waits, so runnable threads still get the core.
-fn linger() {
+fn linger(pool: &'static rayon::ThreadPool) {
     if LINGERING.swap(true, Ordering::Relaxed) {
         return;
     }
     let generation = GENERATION.load(Ordering::Relaxed);
-    rayon::spawn(move || {
+    pool.spawn(move || {
         let start = Instant::now();
         while GENERATION.load(Ordering::Relaxed) == generation && start.elapsed() < LINGER {
             std::thread::yield_now();
