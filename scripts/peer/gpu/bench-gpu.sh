@@ -152,3 +152,9 @@ with open(f"{out}/summary.json", "w") as f:
     json.dump(summary, f, indent=2)
 print(f"\nwrote {out}/summary.json")
 EOF
+
+# 4. a chart per dtype (SVG), for people.
+for dt in $DTYPES; do
+  ls "$OUT"/streampool-"$dt"-*.json >/dev/null 2>&1 || [[ -f $OUT/torch-$dt.json ]] || continue
+  "$PY" scripts/peer/gpu/plot.py "$OUT" "$dt" > "$OUT/chart-$dt.svg" && echo "wrote $OUT/chart-$dt.svg"
+done
