@@ -17,6 +17,7 @@ pub mod loading;
 pub mod minilm;
 mod mlp;
 mod params;
+mod precision;
 pub mod synthetic;
 pub mod workspace;
 
@@ -24,3 +25,4 @@ pub use conv1d::Conv1dNet;
 pub use error::ModelError;
 pub use minilm::MiniLm;
 pub use mlp::Mlp;
+pub use precision::Precision;

@@ -70,6 +70,30 @@ pub fn no_alias<B: Ops>(
     Ok(())
 }
 
+/// The float element type of a call, taken from its first float operand `t`: one of
+/// [`Ops::float_dtypes`] (an f16 / bf16 operand on a backend without them is
+/// [`OpError::Unsupported`]; a non-float one is [`OpError::DType`]).
+pub fn float_type<B: Ops>(
+    op: &'static str,
+    operand: &'static str,
+    t: &Tensor<B>,
+) -> Result<DType, OpError> {
+    let found = t.dtype();
+    if B::float_dtypes().contains(&found) {
+        return Ok(found);
+    }
+    match found {
+        DType::F32 | DType::F16 | DType::BF16 => Err(OpError::Unsupported {
+            op,
+            reason: format!(
+                "{operand} is {found}; this backend's ops take {:?}",
+                B::float_dtypes().iter().map(ToString::to_string).collect::<Vec<_>>()
+            ),
+        }),
+        DType::U32 => Err(OpError::DType { op, operand, expected: DType::F32, found }),
+    }
+}
+
 /// `t` has exactly `shape`.
 pub fn shape_is<B: Ops>(
     op: &'static str,
@@ -118,9 +142,10 @@ pub fn linear<B: Ops>(
     out: &Tensor<B>,
 ) -> Result<LinearDims, OpError> {
     const OP: &str = "linear";
+    let dt = float_type(OP, "x", x)?;
     for (name, t) in [("x", Some(x)), ("w", Some(w)), ("bias", bias), ("out", Some(out))] {
         if let Some(t) = t {
-            dense(OP, name, t, DType::F32)?;
+            dense(OP, name, t, dt)?;
         }
     }
     no_alias(OP, out, &[("x", Some(x)), ("w", Some(w)), ("bias", bias)])?;
@@ -140,15 +165,16 @@ pub fn linear<B: Ops>(
     Ok(LinearDims { rows: xd.rows, inputs, outputs })
 }
 
-/// Checks a layer norm's `gamma`/`beta` against `dim`.
+/// Checks a layer norm's `gamma`/`beta` against `dim` and the call's float type `dtype`.
 pub fn norm_params<B: Ops>(
     op: &'static str,
     gamma: &Tensor<B>,
     beta: &Tensor<B>,
     dim: usize,
+    dtype: DType,
 ) -> Result<(), OpError> {
     for (name, t) in [("gamma", gamma), ("beta", beta)] {
-        dense(op, name, t, DType::F32)?;
+        dense(op, name, t, dtype)?;
         shape_is(op, name, t, &[dim])?;
     }
     Ok(())
@@ -164,9 +190,10 @@ pub fn add_layer_norm<B: Ops>(
     out: &Tensor<B>,
 ) -> Result<RowDims, OpError> {
     const OP: &str = "add_layer_norm";
+    let dt = float_type(OP, "x", x)?;
     for (name, t) in [("x", Some(x)), ("residual", residual), ("bias", bias), ("out", Some(out))] {
         if let Some(t) = t {
-            dense(OP, name, t, DType::F32)?;
+            dense(OP, name, t, dt)?;
         }
     }
     no_alias(OP, out, &[("x", Some(x)), ("residual", residual), ("bias", bias)])?;
@@ -177,7 +204,7 @@ pub fn add_layer_norm<B: Ops>(
     if let Some(b) = bias {
         shape_is(OP, "bias", b, &[d.dim])?;
     }
-    norm_params(OP, gamma, beta, d.dim)?;
+    norm_params(OP, gamma, beta, d.dim, dt)?;
     shape_is(OP, "out", out, x.shape())?;
     Ok(d)
 }
@@ -192,12 +219,12 @@ pub fn attention<B: Ops>(
     out: &Tensor<B>,
 ) -> Result<(SeqDims, usize), OpError> {
     const OP: &str = "attention";
-    for (name, t) in
-        [("q", Some(q)), ("k", Some(k)), ("v", Some(v)), ("mask", mask), ("out", Some(out))]
-    {
-        if let Some(t) = t {
-            dense(OP, name, t, DType::F32)?;
-        }
+    let dt = float_type(OP, "q", q)?;
+    for (name, t) in [("q", q), ("k", k), ("v", v), ("out", out)] {
+        dense(OP, name, t, dt)?;
+    }
+    if let Some(m) = mask {
+        dense(OP, "mask", m, DType::F32)?;
     }
     no_alias(OP, out, &[("q", Some(q)), ("k", Some(k)), ("v", Some(v)), ("mask", mask)])?;
     let d = seq(OP, "q", q)?;
@@ -221,10 +248,11 @@ pub fn attention_qkv<B: Ops>(
     out: &Tensor<B>,
 ) -> Result<(SeqDims, usize), OpError> {
     const OP: &str = "attention_qkv";
-    for (name, t) in [("qkv", Some(qkv)), ("mask", mask), ("out", Some(out))] {
-        if let Some(t) = t {
-            dense(OP, name, t, DType::F32)?;
-        }
+    let dt = float_type(OP, "qkv", qkv)?;
+    dense(OP, "qkv", qkv, dt)?;
+    dense(OP, "out", out, dt)?;
+    if let Some(m) = mask {
+        dense(OP, "mask", m, DType::F32)?;
     }
     no_alias(OP, out, &[("qkv", Some(qkv)), ("mask", mask)])?;
     let d = seq(OP, "out", out)?;
@@ -247,8 +275,9 @@ pub fn embedding<B: Ops>(
 ) -> Result<(usize, usize), OpError> {
     const OP: &str = "embedding";
     dense(OP, "ids", ids, DType::U32)?;
-    dense(OP, "table", table, DType::F32)?;
-    dense(OP, "out", out, DType::F32)?;
+    let dt = float_type(OP, "table", table)?;
+    dense(OP, "table", table, dt)?;
+    dense(OP, "out", out, dt)?;
     no_alias(OP, out, &[("ids", Some(ids)), ("table", Some(table))])?;
     let [_, dim] = *table.shape() else {
         return Err(shape_err(OP, format!("table must be [vocab, dim], got {:?}", table.shape())));
@@ -272,7 +301,8 @@ pub fn bert_embeddings<B: Ops>(
         dense(OP, "type_ids", t, DType::U32)?;
         shape_is(OP, "type_ids", t, ids.shape())?;
     }
-    dense(OP, "out", out, DType::F32)?;
+    let dt = float_type(OP, "word", tables.word)?;
+    dense(OP, "out", out, dt)?;
     let [batch, seq] = *ids.shape() else {
         return Err(shape_err(OP, format!("ids must be [batch, seq], got {:?}", ids.shape())));
     };
@@ -280,7 +310,7 @@ pub fn bert_embeddings<B: Ops>(
     for (name, t) in
         [("word", tables.word), ("position", tables.position), ("token_type", tables.token_type)]
     {
-        dense(OP, name, t, DType::F32)?;
+        dense(OP, name, t, dt)?;
         if t.rank() != 2 || t.shape()[1] != d.dim {
             return Err(shape_err(
                 OP,
@@ -295,7 +325,7 @@ pub fn bert_embeddings<B: Ops>(
             format!("{seq} positions exceed the position table's {}", tables.position.shape()[0]),
         ));
     }
-    norm_params(OP, tables.norm.gamma, tables.norm.beta, d.dim)?;
+    norm_params(OP, tables.norm.gamma, tables.norm.beta, d.dim, dt)?;
     shape_is(OP, "out", out, &[batch, seq, d.dim])?;
     Ok(SeqDims { batch, seq, dim: d.dim })
 }
@@ -326,9 +356,10 @@ pub fn conv1d<B: Ops>(
     out: &Tensor<B>,
 ) -> Result<ConvDims, OpError> {
     const OP: &str = "conv1d";
+    let dt = float_type(OP, "x", x)?;
     for (name, t) in [("x", Some(x)), ("w", Some(w)), ("bias", bias), ("out", Some(out))] {
         if let Some(t) = t {
-            dense(OP, name, t, DType::F32)?;
+            dense(OP, name, t, dt)?;
         }
     }
     no_alias(OP, out, &[("x", Some(x)), ("w", Some(w)), ("bias", bias)])?;
@@ -371,10 +402,11 @@ pub fn mean_pool<B: Ops>(
     out: &Tensor<B>,
 ) -> Result<SeqDims, OpError> {
     const OP: &str = "mean_pool";
-    for (name, t) in [("hidden", Some(hidden)), ("mask", mask), ("out", Some(out))] {
-        if let Some(t) = t {
-            dense(OP, name, t, DType::F32)?;
-        }
+    let dt = float_type(OP, "hidden", hidden)?;
+    dense(OP, "hidden", hidden, dt)?;
+    dense(OP, "out", out, dt)?;
+    if let Some(m) = mask {
+        dense(OP, "mask", m, DType::F32)?;
     }
     no_alias(OP, out, &[("hidden", Some(hidden)), ("mask", mask)])?;
     let d = seq(OP, "hidden", hidden)?;
@@ -388,8 +420,9 @@ pub fn mean_pool<B: Ops>(
 /// Checks [`Ops::l2_normalize`]'s operands (in place allowed when `out` is exactly `x`).
 pub fn l2_normalize<B: Ops>(x: &Tensor<B>, out: &Tensor<B>) -> Result<RowDims, OpError> {
     const OP: &str = "l2_normalize";
-    dense(OP, "x", x, DType::F32)?;
-    dense(OP, "out", out, DType::F32)?;
+    let dt = float_type(OP, "x", x)?;
+    dense(OP, "x", x, dt)?;
+    dense(OP, "out", out, dt)?;
     let d = rows(OP, "x", x)?;
     shape_is(OP, "out", out, x.shape())?;
     if B::same_buffer(x.buffer(), out.buffer()) && x.layout().offset() != out.layout().offset() {

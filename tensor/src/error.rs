@@ -126,6 +126,15 @@ pub enum OpError {
         /// Elements given.
         found: usize,
     },
+    /// The backend does not implement this op for these operands (an element type or a math
+    /// mode it lacks).
+    #[error("{op}: {reason}")]
+    Unsupported {
+        /// The op.
+        op: &'static str,
+        /// What is missing.
+        reason: String,
+    },
     /// A view could not be made.
     #[error(transparent)]
     View(#[from] ViewError),

@@ -37,5 +37,5 @@ mod tensor;
 pub use dtype::DType;
 pub use error::{OpError, ViewError};
 pub use layout::{Layout, MAX_RANK};
-pub use ops::{Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, Ops};
+pub use ops::{Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, MatMath, Ops};
 pub use tensor::Tensor;

@@ -9,7 +9,7 @@
 
 use streampool_core::Backend;
 
-use crate::{OpError, Tensor};
+use crate::{DType, OpError, Tensor};
 
 /// Activation fused into the end of an op.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,6 +19,17 @@ pub enum Activation {
     Identity,
     /// Exact (erf) GELU, PyTorch's default `F.gelu`.
     Gelu,
+}
+
+/// How [`Ops::linear_math`] computes its products.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MatMath {
+    /// Full products in the operands' type (f32 operands: no TF32), as [`Ops::linear`].
+    #[default]
+    Exact,
+    /// f32 operands multiplied with TF32 tensor-op math (10-bit mantissa products, f32
+    /// accumulation); needs [`Ops::supports_tf32`].
+    Tf32,
 }
 
 /// Hyper-parameters of [`Ops::conv1d`], as PyTorch's `nn.Conv1d`.
@@ -77,8 +88,10 @@ pub struct BertEmbeddingTables<'a, B: Backend> {
     pub norm: LayerNorm<'a, B>,
 }
 
-/// Ops a backend provides. All tensors are f32 unless said otherwise; shapes are checked before
-/// anything is enqueued. Implemented for the CPU backend in this crate (`cpu` module); the CUDA
+/// Ops a backend provides. Float operands (activations, weights, biases, layer-norm parameters)
+/// all have one element type per call, one of [`Ops::float_dtypes`] (f32 on every backend; f16
+/// and bf16 where the backend has them, arithmetic f32 inside the kernels); masks are f32 and
+/// ids u32 whatever that type. Shapes and types are checked before anything is enqueued. Implemented for the CPU backend in this crate (`cpu` module); the CUDA
 /// backend implements the same trait with cuBLAS and NVRTC kernels.
 pub trait Ops: Backend {
     /// Allocate `bytes` for use on `stream` (contents unspecified); stream-ordered where the
@@ -87,6 +100,42 @@ pub trait Ops: Backend {
 
     /// Whether two handles refer to the same buffer.
     fn same_buffer(a: &Self::Buffer, b: &Self::Buffer) -> bool;
+
+    /// Element types the float operands of this backend's ops may have (all of one call's
+    /// float operands share one). f32 only unless the backend says more.
+    fn float_dtypes() -> &'static [DType] {
+        &[DType::F32]
+    }
+
+    /// Whether [`Ops::linear_math`] takes [`MatMath::Tf32`].
+    fn supports_tf32() -> bool {
+        false
+    }
+
+    /// [`Ops::linear`] with the products computed as `math` says. The default runs
+    /// [`MatMath::Exact`] as [`Ops::linear`] and refuses [`MatMath::Tf32`] with
+    /// [`OpError::Unsupported`] (after the usual checks).
+    #[allow(clippy::too_many_arguments)] // linear's operands and the math mode
+    fn linear_math(
+        stream: &Self::Stream,
+        x: &Tensor<Self>,
+        w: &Tensor<Self>,
+        bias: Option<&Tensor<Self>>,
+        act: Activation,
+        math: MatMath,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError> {
+        match math {
+            MatMath::Exact => Self::linear(stream, x, w, bias, act, out),
+            MatMath::Tf32 => {
+                crate::check::linear(x, w, bias, out)?;
+                Err(OpError::Unsupported {
+                    op: "linear",
+                    reason: "TF32 math is not available on this backend".into(),
+                })
+            }
+        }
+    }
 
     /// `out[.., o] = act(sum_i x[.., i] * w[o, i] + bias[o])`: PyTorch's `F.linear` followed by
     /// `act`. `x` `[.., in]`, `w` `[out, in]`, `bias` `[out]`, `out` `[.., out]`, all contiguous.

@@ -90,6 +90,26 @@ impl<B: Backend> Tensor<B> {
         Ok(stream.write(&self.buffer, self.byte_offset(), as_bytes_f32(data))?)
     }
 
+    /// A new tensor of `dtype` holding `bytes` (row-major elements of `dtype`, native byte
+    /// order; e.g. f16 / bf16 weights converted on the host), uploaded on `stream`.
+    pub fn from_host_bytes(
+        device: &Device<B>,
+        stream: &B::Stream,
+        dtype: DType,
+        bytes: &[u8],
+        shape: &[usize],
+    ) -> Result<Self, OpError> {
+        let t = Self::empty(device, shape, dtype)?;
+        if bytes.len() != t.numel() * dtype.size() {
+            return Err(OpError::HostLength {
+                expected: t.numel(),
+                found: bytes.len() / dtype.size(),
+            });
+        }
+        stream.write(&t.buffer, 0, bytes)?;
+        Ok(t)
+    }
+
     /// Enqueue on `stream` a copy of `data` into this contiguous u32 tensor.
     pub fn write_host_u32(&self, stream: &B::Stream, data: &[u32]) -> Result<(), OpError> {
         self.check_host("write_host_u32", DType::U32, data.len())?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use streampool_core::{Device, PoolConfig};
 use streampool_models::graph::ExecMode;
-use streampool_models::{synthetic, Conv1dNet, MiniLm, Mlp};
+use streampool_models::{synthetic, Conv1dNet, MiniLm, Mlp, Precision};
 use streampool_tensor::Ops;
 
 use crate::device::{with_device, DeviceChoice, OnDevice};
@@ -35,12 +35,24 @@ pub enum BenchModel {
 pub enum BenchDtype {
     /// f32 throughout (no TF32).
     F32,
-    /// f32 storage, TF32 tensor-core matmuls (not supported yet).
+    /// f32 storage, TF32 tensor-core matmuls (`--model minilm` on CUDA).
     Tf32,
-    /// f16 storage, f32 accumulation (not supported yet).
+    /// f16 storage, f32 accumulation (`--model minilm` on CUDA).
     F16,
-    /// bf16 storage, f32 accumulation (not supported yet).
+    /// bf16 storage, f32 accumulation (`--model minilm` on CUDA).
     Bf16,
+}
+
+impl BenchDtype {
+    /// The model's precision mode.
+    pub fn precision(self) -> Precision {
+        match self {
+            BenchDtype::F32 => Precision::F32,
+            BenchDtype::Tf32 => Precision::Tf32,
+            BenchDtype::F16 => Precision::F16,
+            BenchDtype::Bf16 => Precision::Bf16,
+        }
+    }
 }
 
 /// `--mode`: how each model call runs.
@@ -148,7 +160,7 @@ impl OnDevice for Bench<'_> {
                 other => format!("{other:?}").to_lowercase(),
             },
             seq: args.seq,
-            dtype: "f32".into(),
+            dtype: args.dtype.precision().name().into(),
             per_thread,
             batched,
             batch: args.batch,
@@ -168,7 +180,16 @@ impl<B: Ops> Loaded<B> {
     fn load(device: &Device<B>, args: &BenchArgs) -> Result<Self, Box<dyn std::error::Error>> {
         Ok(match args.model {
             BenchModel::Minilm => {
-                Loaded::Minilm(Box::new(MiniLm::load(device, &crate::fetch::fetch(None, true)?)?))
+                let precision = args.dtype.precision();
+                if !precision.supported_on::<B>() {
+                    return Err(format!(
+                        "--dtype {precision}: not available on {} (it runs f32 only)",
+                        device.backend().name()
+                    )
+                    .into());
+                }
+                let files = crate::fetch::fetch(None, true)?;
+                Loaded::Minilm(Box::new(MiniLm::load_with(device, &files, precision)?))
             }
             BenchModel::Mlp => {
                 let dir = tempfile::tempdir()?;
@@ -220,10 +241,11 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.threads.is_empty() || args.threads.contains(&0) {
         return Err("--threads needs thread counts of at least 1, e.g. --threads 1,2,4".into());
     }
-    if args.dtype != BenchDtype::F32 {
+    if args.dtype != BenchDtype::F32 && args.model != BenchModel::Minilm {
         return Err(format!(
-            "--dtype {:?}: only f32 is implemented so far (reduced-precision modes are open work)",
-            args.dtype
+            "--dtype {}: only --model minilm has reduced-precision modes (not {:?})",
+            args.dtype.precision(),
+            args.model
         )
         .to_lowercase()
         .into());

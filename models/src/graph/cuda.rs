@@ -93,7 +93,8 @@ impl Entry {
     ) -> Result<Self, ModelError> {
         let c = &model.config.bert;
         let shape = [rows, seq, c.hidden_size, c.intermediate_size];
-        let acts = MiniLmWorkspace::<Cuda>::default().views(stream, shape)?;
+        let acts =
+            MiniLmWorkspace::<Cuda>::default().views(stream, shape, model.precision.dtype())?;
         let backend = model.device.backend();
         let pin = |t: &Tensor<Cuda>| PinnedBuffer::new(backend, t.buffer().len());
         let (ids, type_ids) = (pin(&acts.ids)?, pin(&acts.type_ids)?);
@@ -106,7 +107,13 @@ impl Entry {
             stream.copy_from_pinned(acts.mask.buffer(), &mask)?;
             embeddings::embed(stream, &model.weights.embeddings, &acts)?;
             for layer in &model.weights.layers {
-                encoder::layer(stream, layer, c.num_attention_heads, &acts)?;
+                encoder::layer(
+                    stream,
+                    layer,
+                    c.num_attention_heads,
+                    model.precision.math(),
+                    &acts,
+                )?;
             }
             pooling::pool(stream, &acts)?;
             stream.copy_to_pinned(acts.pooled.buffer(), &pooled)?;
@@ -135,7 +142,10 @@ impl Entry {
         stream.replay(&self.graph)?;
         // Waits for the replay.
         let out = self.pooled.lock()?;
-        Ok(out.as_slice::<f32>().chunks_exact(hidden).take(n).map(<[f32]>::to_vec).collect())
+        let dtype = self.acts.pooled.dtype();
+        let bytes = &out.as_slice::<u8>()[..self.rows * hidden * dtype.size()];
+        let all = pooling::widen(dtype, bytes);
+        Ok(all.chunks_exact(hidden).take(n).map(<[f32]>::to_vec).collect())
     }
 }
 

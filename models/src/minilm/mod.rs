@@ -18,7 +18,7 @@ pub use batch::{bucket, MAX_BATCH, SEQ_BUCKET};
 use crate::loading::{self, Encoding, ModelConfig, ModelFiles, PoolingMode, Tokenizer, Weights};
 use crate::params::Uploader;
 use crate::workspace::SlotWorkspaces;
-use crate::ModelError;
+use crate::{ModelError, Precision};
 use weights::MiniLmWeights;
 use workspace::MiniLmWorkspace;
 
@@ -46,13 +46,28 @@ pub struct MiniLm<B: Ops> {
     pub(crate) config: ModelConfig,
     tokenizer: Tokenizer,
     pub(crate) weights: Arc<MiniLmWeights<B>>,
+    pub(crate) precision: Precision,
     workspaces: SlotWorkspaces<MiniLmWorkspace<B>>,
 }
 
 impl<B: Ops> MiniLm<B> {
     /// Reads the model directory and uploads the weights to `device` (on a stream leased for
-    /// the upload). Every file problem comes back as [`ModelError::Load`].
+    /// the upload), f32 ([`Precision::F32`]). Every file problem comes back as
+    /// [`ModelError::Load`].
     pub fn load(device: &Device<B>, files: &ModelFiles) -> Result<Self, ModelError> {
+        Self::load_with(device, files, Precision::F32)
+    }
+
+    /// [`MiniLm::load`] in `precision`: f16 / bf16 upload every parameter converted once and
+    /// run the activations in that type (results still f32 on the host); TF32 keeps f32
+    /// buffers and multiplies in TF32. A mode the backend lacks (the CPU runs only f32) is
+    /// [`ModelError::Unsupported`].
+    pub fn load_with(
+        device: &Device<B>,
+        files: &ModelFiles,
+        precision: Precision,
+    ) -> Result<Self, ModelError> {
+        precision.require::<B>()?;
         let config = ModelConfig::load(files)?;
         if config.pooling != PoolingMode::Mean {
             return Err(ModelError::Unsupported {
@@ -73,13 +88,14 @@ impl<B: Ops> MiniLm<B> {
         let file = Weights::open(&files.weights)?;
         let lease = device.acquire()?;
         let up = Uploader { device, stream: lease.stream(), weights: &file };
-        let weights = MiniLmWeights::load(&up, &config.bert)?;
+        let weights = MiniLmWeights::load(&up, &config.bert, precision.dtype())?;
         up.finish()?;
         Ok(Self {
             device: device.clone(),
             config,
             tokenizer,
             weights: Arc::new(weights),
+            precision,
             workspaces: SlotWorkspaces::new(device.capacity()),
         })
     }
@@ -89,6 +105,11 @@ impl<B: Ops> MiniLm<B> {
     pub fn load_default(device: &Device<B>) -> Result<Self, ModelError> {
         let files = loading::fetch::ensure_default_model(&mut |_| {})?;
         Self::load(device, &files)
+    }
+
+    /// The numeric mode the model was loaded in.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The model's configuration.
@@ -146,16 +167,17 @@ impl<B: Ops> MiniLm<B> {
         let mut ws = self.workspaces.lock(stream.slot())?;
         for chunk in batch::chunks(encodings, self.config.max_seq_length) {
             let rows = chunk.order.len();
-            let a = ws.views(stream, [rows, chunk.seq, c.hidden_size, c.intermediate_size])?;
+            let shape = [rows, chunk.seq, c.hidden_size, c.intermediate_size];
+            let a = ws.views(stream, shape, self.precision.dtype())?;
             a.ids.write_host_u32(stream, &chunk.ids)?;
             a.type_ids.write_host_u32(stream, &chunk.type_ids)?;
             a.mask.write_host(stream, &chunk.mask)?;
             embeddings::embed(stream, &self.weights.embeddings, &a)?;
             for layer in &self.weights.layers {
-                encoder::layer(stream, layer, c.num_attention_heads, &a)?;
+                encoder::layer(stream, layer, c.num_attention_heads, self.precision.math(), &a)?;
             }
             pooling::pool(stream, &a)?;
-            let pooled = a.pooled.to_host(stream)?;
+            let pooled = pooling::to_host(stream, &a.pooled)?;
             for (&i, row) in chunk.order.iter().zip(pooled.chunks_exact(c.hidden_size)) {
                 results[i] = row.to_vec();
             }

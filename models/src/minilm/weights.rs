@@ -1,7 +1,7 @@
 //! MiniLM's parameters on the device, uploaded once and shared (through an `Arc`) by every
 //! stream: ops read them; nothing writes them after loading.
 
-use streampool_tensor::{LayerNorm, Ops, Tensor};
+use streampool_tensor::{DType, LayerNorm, Ops, Tensor};
 
 use crate::loading::BertConfig;
 use crate::params::Uploader;
@@ -15,9 +15,15 @@ pub(crate) struct NormWeights<B: Ops> {
 }
 
 impl<B: Ops> NormWeights<B> {
-    fn load(up: &Uploader<'_, B>, prefix: &str, dim: usize, eps: f32) -> Result<Self, ModelError> {
-        let gamma = up.tensor(&format!("{prefix}.weight"), &[dim])?;
-        let beta = up.tensor(&format!("{prefix}.bias"), &[dim])?;
+    fn load(
+        up: &Uploader<'_, B>,
+        prefix: &str,
+        dim: usize,
+        eps: f32,
+        dt: DType,
+    ) -> Result<Self, ModelError> {
+        let gamma = up.tensor_as(&format!("{prefix}.weight"), &[dim], dt)?;
+        let beta = up.tensor_as(&format!("{prefix}.bias"), &[dim], dt)?;
         Ok(Self { gamma, beta, eps })
     }
 
@@ -38,9 +44,10 @@ impl<B: Ops> LinearWeights<B> {
         prefix: &str,
         out: usize,
         inp: usize,
+        dt: DType,
     ) -> Result<Self, ModelError> {
-        let weight = up.tensor(&format!("{prefix}.weight"), &[out, inp])?;
-        let bias = up.tensor(&format!("{prefix}.bias"), &[out])?;
+        let weight = up.tensor_as(&format!("{prefix}.weight"), &[out, inp], dt)?;
+        let bias = up.tensor_as(&format!("{prefix}.bias"), &[out], dt)?;
         Ok(Self { weight, bias })
     }
 }
@@ -62,6 +69,7 @@ impl<B: Ops> LinearWeights<B> {
         prefixes: &[&str],
         out: usize,
         inp: usize,
+        dt: DType,
     ) -> Result<Self, ModelError> {
         let (mut weight, mut bias) = (Vec::new(), Vec::new());
         for p in prefixes {
@@ -70,8 +78,8 @@ impl<B: Ops> LinearWeights<B> {
         }
         let total = out * prefixes.len();
         Ok(Self {
-            weight: Tensor::from_host(up.device, up.stream, &weight, &[total, inp])?,
-            bias: Tensor::from_host(up.device, up.stream, &bias, &[total])?,
+            weight: up.upload(&weight, &[total, inp], dt)?,
+            bias: up.upload(&bias, &[total], dt)?,
         })
     }
 }
@@ -95,44 +103,63 @@ pub(crate) struct MiniLmWeights<B: Ops> {
 }
 
 impl<B: Ops> MiniLmWeights<B> {
-    /// Reads and uploads every parameter, checking each shape against `c`.
-    pub(crate) fn load(up: &Uploader<'_, B>, c: &BertConfig) -> Result<Self, ModelError> {
+    /// Reads and uploads every parameter in `dt`, checking each shape against `c`.
+    pub(crate) fn load(
+        up: &Uploader<'_, B>,
+        c: &BertConfig,
+        dt: DType,
+    ) -> Result<Self, ModelError> {
         let (h, i) = (c.hidden_size, c.intermediate_size);
         let eps = c.layer_norm_eps as f32;
         let embeddings = EmbeddingWeights {
-            word: up.tensor("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
-            position: up
-                .tensor("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
-            token_type: up
-                .tensor("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?,
-            norm: NormWeights::load(up, "embeddings.LayerNorm", h, eps)?,
+            word: up.tensor_as("embeddings.word_embeddings.weight", &[c.vocab_size, h], dt)?,
+            position: up.tensor_as(
+                "embeddings.position_embeddings.weight",
+                &[c.max_position_embeddings, h],
+                dt,
+            )?,
+            token_type: up.tensor_as(
+                "embeddings.token_type_embeddings.weight",
+                &[c.type_vocab_size, h],
+                dt,
+            )?,
+            norm: NormWeights::load(up, "embeddings.LayerNorm", h, eps, dt)?,
         };
         let layers = (0..c.num_hidden_layers)
             .map(|l| {
                 let p = format!("encoder.layer.{l}");
                 let qkv = ["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}"));
                 Ok(LayerWeights {
-                    qkv: LinearWeights::load_fused(up, &qkv.each_ref().map(|s| s.as_str()), h, h)?,
+                    qkv: LinearWeights::load_fused(
+                        up,
+                        &qkv.each_ref().map(|s| s.as_str()),
+                        h,
+                        h,
+                        dt,
+                    )?,
                     attn_out: LinearWeights::load(
                         up,
                         &format!("{p}.attention.output.dense"),
                         h,
                         h,
+                        dt,
                     )?,
                     attn_norm: NormWeights::load(
                         up,
                         &format!("{p}.attention.output.LayerNorm"),
                         h,
                         eps,
+                        dt,
                     )?,
                     intermediate: LinearWeights::load(
                         up,
                         &format!("{p}.intermediate.dense"),
                         i,
                         h,
+                        dt,
                     )?,
-                    output: LinearWeights::load(up, &format!("{p}.output.dense"), h, i)?,
-                    out_norm: NormWeights::load(up, &format!("{p}.output.LayerNorm"), h, eps)?,
+                    output: LinearWeights::load(up, &format!("{p}.output.dense"), h, i, dt)?,
+                    out_norm: NormWeights::load(up, &format!("{p}.output.LayerNorm"), h, eps, dt)?,
                 })
             })
             .collect::<Result<_, ModelError>>()?;

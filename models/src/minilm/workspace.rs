@@ -30,7 +30,8 @@ pub(crate) struct Activations<B: Ops> {
     pub(crate) type_ids: Tensor<B>,
     /// `[batch, seq]` f32, 1 for tokens, 0 for padding.
     pub(crate) mask: Tensor<B>,
-    /// `[batch, seq, hidden]`: the encoder's running state.
+    /// `[batch, seq, hidden]`: the encoder's running state. This and the rest: the model's
+    /// storage type.
     pub(crate) hidden: Tensor<B>,
     /// `[batch, seq, 3 * hidden]`: query, key and value of each token side by side.
     pub(crate) qkv: Tensor<B>,
@@ -47,18 +48,19 @@ pub(crate) struct Activations<B: Ops> {
 }
 
 impl<B: Ops> MiniLmWorkspace<B> {
-    /// Views for `batch` sequences of `seq` tokens (allocating on `stream` only when this slot
-    /// has not yet run a bucket this large).
+    /// Views for `batch` sequences of `seq` tokens, float activations in `f` (allocating on
+    /// `stream` only when this slot has not yet run a bucket this large).
     pub(crate) fn views(
         &mut self,
         stream: &B::Stream,
         [batch, seq, hidden, inter]: [usize; 4],
+        f: DType,
     ) -> Result<Activations<B>, ModelError> {
-        let (f, u) = (DType::F32, DType::U32);
+        let u = DType::U32;
         let shapes: [(&[usize], DType); VIEWS] = [
             (&[batch, seq], u),
             (&[batch, seq], u),
-            (&[batch, seq], f),
+            (&[batch, seq], DType::F32),
             (&[batch, seq, hidden], f),
             (&[batch, seq, 3 * hidden], f),
             (&[batch, seq, hidden], f),
@@ -69,8 +71,9 @@ impl<B: Ops> MiniLmWorkspace<B> {
         ];
         let mut views = Vec::with_capacity(VIEWS);
         for (arena, (shape, dtype)) in self.arenas.iter_mut().zip(shapes) {
-            // Every dtype here is 4 bytes.
-            let buffer = arena.reserve(stream, shape.iter().product())?;
+            // The arenas count 4-byte units.
+            let units = (shape.iter().product::<usize>() * dtype.size()).div_ceil(4);
+            let buffer = arena.reserve(stream, units)?;
             views.push(Tensor::from_parts(buffer, Layout::contiguous(shape)?, dtype)?);
         }
         let mut views = views.into_iter();

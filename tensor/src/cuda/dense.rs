@@ -4,22 +4,35 @@
 use streampool_cuda::ops::{self, Conv1dShape, LayerNormArgs, Precision};
 use streampool_cuda::CudaStream;
 
-use super::{act, opt_slice, slice, F32, T};
-use crate::{check, Activation, Conv1dParams, LayerNorm, OpError};
+use super::{act, elem, opt_slice, slice, T};
+use crate::{check, Activation, Conv1dParams, DType, LayerNorm, MatMath, OpError};
 
+#[allow(clippy::too_many_arguments)] // linear's operands and the math mode
 pub(super) fn linear(
     stream: &CudaStream,
     x: &T,
     w: &T,
     bias: Option<&T>,
     a: Activation,
+    math: MatMath,
     out: &T,
 ) -> Result<(), OpError> {
     let d = check::linear(x, w, bias, out)?;
+    let e = elem(x);
+    // Exact: full f32 products (no TF32), as the CPU backend and PyTorch's default; f16 / bf16
+    // operands always run on tensor cores with f32 accumulation.
+    let p = match math {
+        MatMath::Exact => Precision::F32,
+        MatMath::Tf32 if x.dtype() == DType::F32 => Precision::Tf32,
+        MatMath::Tf32 => {
+            return Err(OpError::Unsupported {
+                op: "linear",
+                reason: format!("TF32 math needs f32 operands, got {}", x.dtype()),
+            })
+        }
+    };
     let (x, w, bias, o) = (slice(x), slice(w), opt_slice(bias), slice(out));
-    // Full f32 products (no TF32), as the CPU backend and PyTorch's default.
-    let p = Precision::F32;
-    Ok(ops::linear(stream, x, w, bias, act(a), d.rows, d.inputs, d.outputs, o, F32, p)?)
+    Ok(ops::linear(stream, x, w, bias, act(a), d.rows, d.inputs, d.outputs, o, e, p)?)
 }
 
 pub(super) fn add_layer_norm(
@@ -32,13 +45,14 @@ pub(super) fn add_layer_norm(
 ) -> Result<(), OpError> {
     let d = check::add_layer_norm(x, residual, bias, norm.gamma, norm.beta, out)?;
     let args = LayerNormArgs { gamma: slice(norm.gamma), beta: slice(norm.beta), eps: norm.eps };
+    let e = elem(x);
     let (x, r, b, o) = (slice(x), opt_slice(residual), opt_slice(bias), slice(out));
-    Ok(ops::add_layer_norm(stream, x, r, b, args, d.rows, d.dim, o, F32)?)
+    Ok(ops::add_layer_norm(stream, x, r, b, args, d.rows, d.dim, o, e)?)
 }
 
 pub(super) fn l2_normalize(stream: &CudaStream, x: &T, out: &T) -> Result<(), OpError> {
     let d = check::l2_normalize(x, out)?;
-    Ok(ops::l2_normalize(stream, slice(x), d.rows, d.dim, slice(out), F32)?)
+    Ok(ops::l2_normalize(stream, slice(x), d.rows, d.dim, slice(out), elem(x))?)
 }
 
 pub(super) fn conv1d(
@@ -63,8 +77,9 @@ pub(super) fn conv1d(
         dilation: p.dilation,
         groups: p.groups,
     };
+    let e = elem(x);
     let (x, w, b, o) = (slice(x), slice(w), opt_slice(bias), slice(out));
-    Ok(ops::conv1d(stream, x, w, b, o, shape, params, act(a), F32)?)
+    Ok(ops::conv1d(stream, x, w, b, o, shape, params, act(a), e)?)
 }
 
 pub(super) fn copy_strided(stream: &CudaStream, src: &T, dst: &T) -> Result<(), OpError> {

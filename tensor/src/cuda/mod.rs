@@ -10,11 +10,10 @@
 //! own validation and launch failures as [`OpError::Backend`]. Failures of enqueued work show
 //! up at the stream's next synchronising call (e.g. [`crate::Tensor::to_host`]).
 //!
-//! Precision: every op is f32 storage and f32 arithmetic; GEMMs run without TF32
-//! (`Precision::F32`), matching the CPU backend. Not yet reachable through `Ops`: TF32 GEMMs
-//! (needs a way to ask for them: a per-stream setting or an op argument) and f16 / bf16
-//! weights and activations (the kernels take them, but `check` and the `Ops` contract accept
-//! only f32 operands, and the models allocate f32 workspaces).
+//! Precision: float operands are f32, f16 or bf16 storage (one type per call, the kernels'
+//! `Elem`), arithmetic f32 inside the kernels and f32 accumulation in the GEMMs; masks stay
+//! f32. f32 GEMMs run without TF32 (`Precision::F32`, matching the CPU backend) unless
+//! [`Ops::linear_math`] asks for [`MatMath::Tf32`].
 
 mod dense;
 mod sequence;
@@ -22,7 +21,9 @@ mod sequence;
 use streampool_cuda::ops::{Act, Elem, Slice};
 use streampool_cuda::{CudaBackend, CudaBuffer, CudaStream};
 
-use crate::{Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, OpError, Ops, Tensor};
+use crate::{
+    Activation, BertEmbeddingTables, Conv1dParams, DType, LayerNorm, MatMath, OpError, Ops, Tensor,
+};
 
 type T = Tensor<CudaBackend>;
 
@@ -44,9 +45,15 @@ fn act(a: Activation) -> Act {
     }
 }
 
-/// Storage type of every float operand: the shared checks accept only f32 (f16 / bf16
-/// activations would need the `Ops` contract and `check` widened first; the kernels have them).
-const F32: Elem = Elem::F32;
+/// The kernels' storage type for a float tensor (checked by [`crate::check`] to be one of
+/// [`Ops::float_dtypes`] before this is asked).
+fn elem(t: &T) -> Elem {
+    match t.dtype() {
+        DType::F16 => Elem::F16,
+        DType::BF16 => Elem::Bf16,
+        DType::F32 | DType::U32 => Elem::F32,
+    }
+}
 
 impl Ops for CudaBackend {
     fn stream_alloc(stream: &CudaStream, bytes: usize) -> Result<CudaBuffer, OpError> {
@@ -57,6 +64,14 @@ impl Ops for CudaBackend {
         a.same_as(b)
     }
 
+    fn float_dtypes() -> &'static [DType] {
+        &[DType::F32, DType::F16, DType::BF16]
+    }
+
+    fn supports_tf32() -> bool {
+        true
+    }
+
     fn linear(
         stream: &CudaStream,
         x: &T,
@@ -65,7 +80,19 @@ impl Ops for CudaBackend {
         act: Activation,
         out: &T,
     ) -> Result<(), OpError> {
-        dense::linear(stream, x, w, bias, act, out)
+        dense::linear(stream, x, w, bias, act, MatMath::Exact, out)
+    }
+
+    fn linear_math(
+        stream: &CudaStream,
+        x: &T,
+        w: &T,
+        bias: Option<&T>,
+        act: Activation,
+        math: MatMath,
+        out: &T,
+    ) -> Result<(), OpError> {
+        dense::linear(stream, x, w, bias, act, math, out)
     }
 
     fn add_layer_norm(

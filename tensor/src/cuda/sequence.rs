@@ -3,7 +3,7 @@
 use streampool_cuda::ops::{self, AttentionDims, AttentionLayout, BertEmbeddings, Slice};
 use streampool_cuda::{CudaBackend, CudaStream};
 
-use super::{opt_slice, slice, F32, T};
+use super::{elem, opt_slice, slice, T};
 use crate::{check, BertEmbeddingTables, OpError};
 
 pub(super) fn attention(
@@ -16,9 +16,10 @@ pub(super) fn attention(
     let (d, head_dim) = check::attention(q, k, v, mask, heads, out)?;
     let dims = AttentionDims { batch: d.batch, seq: d.seq, heads, head_dim };
     let layout = AttentionLayout::dense(d.dim);
+    let e = elem(q);
     let (q, k, v, m, o) = (slice(q), slice(k), slice(v), opt_slice(mask), slice(out));
     // Scale `None`: 1 / sqrt(head_dim), as BERT.
-    Ok(ops::attention(stream, q, k, v, m, o, dims, layout, None, F32)?)
+    Ok(ops::attention(stream, q, k, v, m, o, dims, layout, None, e)?)
 }
 
 /// Attention reading Q, K and V in place from the fused projection: row stride `3 * hidden`,
@@ -36,8 +37,8 @@ pub(super) fn attention_qkv(
     let layout = AttentionLayout { ld_q: 3 * h, ld_k: 3 * h, ld_v: 3 * h, ld_out: h };
     let base = qkv.layout().offset();
     let part = |i: usize| Slice::new(qkv.buffer(), base + i * h);
-    let (m, o) = (opt_slice(mask), slice(out));
-    Ok(ops::attention(stream, part(0), part(1), part(2), m, o, dims, layout, None, F32)?)
+    let (m, o, e) = (opt_slice(mask), slice(out), elem(qkv));
+    Ok(ops::attention(stream, part(0), part(1), part(2), m, o, dims, layout, None, e)?)
 }
 
 /// Row gather. An id past the table gives a row of NaN on CUDA (a kernel cannot return an
@@ -45,8 +46,9 @@ pub(super) fn attention_qkv(
 pub(super) fn embedding(stream: &CudaStream, ids: &T, table: &T, out: &T) -> Result<(), OpError> {
     let (tokens, dim) = check::embedding(ids, table, out)?;
     let vocab = table.shape()[0];
+    let e = elem(table);
     let (i, t, o) = (slice(ids), slice(table), slice(out));
-    Ok(ops::embedding_gather(stream, i, tokens, t, vocab, dim, o, F32)?)
+    Ok(ops::embedding_gather(stream, i, tokens, t, vocab, dim, o, e)?)
 }
 
 pub(super) fn bert_embeddings(
@@ -69,8 +71,9 @@ pub(super) fn bert_embeddings(
         eps: t.norm.eps,
         dim: d.dim,
     };
+    let e = elem(t.word);
     let (i, ti, o) = (slice(ids), opt_slice(type_ids), slice(out));
-    Ok(ops::bert_embeddings(stream, i, ti, &tables, d.batch, d.seq, o, F32)?)
+    Ok(ops::bert_embeddings(stream, i, ti, &tables, d.batch, d.seq, o, e)?)
 }
 
 pub(super) fn mean_pool(
@@ -80,6 +83,7 @@ pub(super) fn mean_pool(
     out: &T,
 ) -> Result<(), OpError> {
     let d = check::mean_pool(hidden, mask, out)?;
+    let e = elem(hidden);
     let (h, m, o) = (slice(hidden), opt_slice(mask), slice(out));
-    Ok(ops::mean_pool(stream, h, m, d.batch, d.seq, d.dim, false, o, F32)?)
+    Ok(ops::mean_pool(stream, h, m, d.batch, d.seq, d.dim, false, o, e)?)
 }
