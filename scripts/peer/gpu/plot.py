@@ -17,13 +17,19 @@ def torch_from_log():
         res.setdefault(mode, {})[n] = {"items_per_s": float(v)}
     return res
 
+def rates(d):
+    # A mode is either {threads: {items_per_s}} or, for the batched ones, one {items_per_s} record.
+    if isinstance(d, dict) and ("items_per_s" in d or "seq_per_s" in d):
+        return [d.get("items_per_s", d.get("seq_per_s"))]
+    return [r for v in (d or {}).values() if isinstance(v, dict) for r in rates(v)]
+
 tj = os.path.join(out, f"torch-{dt}.json")
 torch = json.load(open(tj))["results"] if os.path.exists(tj) else torch_from_log()
 for mode in ("eager", "graph"):
     if mode in torch:
         series[f"PyTorch {'graph + stream' if mode == 'graph' else 'eager'}"] = sorted(
-            (int(n), v["items_per_s"]) for n, v in torch[mode].items())
-b = max((v["items_per_s"] for m in ("batched_eager", "batched_graph") for v in torch.get(m, {}).values()), default=None)
+            (int(n), rates(v)[0]) for n, v in torch[mode].items() if rates(v))
+b = max((r for m in ("batched_eager", "batched_graph") for r in rates(torch.get(m))), default=None)
 if b:
     ceilings["PyTorch batched 512"] = b
 for p in sorted(glob.glob(os.path.join(out, f"streampool-{dt}-*.json"))):
