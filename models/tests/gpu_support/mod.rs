@@ -11,7 +11,6 @@ mod fixture;
 #[allow(unused_imports)] // each test binary uses a different subset
 pub use fixture::{cases, compare, max_abs_diff, texts, Case};
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use streampool_core::{Device, PoolConfig};
