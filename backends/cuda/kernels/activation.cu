@@ -4,11 +4,18 @@
 template <typename T>
 __device__ void bias_act(const T *x, const T *bias, T *out, u64 n, u64 cols, int act) {
     const u64 stride = (u64)gridDim.x * blockDim.x;
-    for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    // The bias column of element i, advanced by stride (mod cols) without a 64-bit division
+    // per element.
+    const u64 step = stride % cols;
+    u64 c = i % cols;
+    for (; i < n; i += stride) {
         float v = to_f(x[i]);
-        if (bias) v += to_f(bias[i % cols]);
+        if (bias) v += to_f(bias[c]);
         if (act == 1) v = gelu_erf(v);
         out[i] = from_f<T>(v);
+        c += step;
+        if (c >= cols) c -= cols;
     }
 }
 

@@ -3,7 +3,8 @@
 // elements, head h at columns h*HD .. (h+1)*HD (the layout the projection GEMMs write, also a
 // fused QKV buffer); mask is [batch, seq] of 1 (token) / 0 (padding), or null.
 //
-// Grid (query tiles of ROWS, heads, batch); 4 warps per block, each owning ROWS/4 query rows.
+// Grid (query tiles of ROWS, heads, batch); 4 warps per block (8 in the w8 kernels), each
+// owning RPW query rows.
 // Keys stream through shared memory in chunks of 32 (one key per lane) with an online softmax
 // (running max and sum per row), so any sequence length works with fixed shared memory and the
 // scores never reach device memory. A masked key gets (1 - m) * -FLT_MAX added, as Hugging Face
@@ -14,21 +15,25 @@
 #define ROWS (WARPS * RPW)
 #define KC 32 // keys per chunk
 
-template <typename T, int HD>
+// WARPS warps (ROWS query rows) per block by default; the f32 kernels of large batches use
+// twice as many (each K / V chunk then serves 32 query rows; the same arithmetic per row).
+template <typename T, int HD, int W = WARPS>
 __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v, u64 ld_v,
-                          const float *mask, T *out, u64 ld_o, int seq, float scale) {
+                          const float *mask, T *out, u64 ld_o, int seq, float scale, int q0) {
     constexpr int D = HD / 32; // output dims per lane
-    __shared__ __align__(16) float q_s[ROWS][HD]; // rows read as float4 (HD % 32 == 0)
+    __shared__ __align__(16) float q_s[W * RPW][HD]; // rows read as float4 (HD % 32 == 0)
     __shared__ float k_s[KC][HD + 1]; // +1: lanes read k_s[lane][c] without bank conflicts
     __shared__ float v_s[KC][HD];
     __shared__ float m_s[KC];
+    __shared__ __align__(16) float p_s[W][KC][RPW]; // a warp's P, read back as float4s
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int h = blockIdx.y, b = blockIdx.z, q0 = blockIdx.x * ROWS;
+    const int h = blockIdx.y, b = blockIdx.z;
     const u64 base = (u64)b * seq;
     const u64 col = (u64)h * HD;
 
-    for (int i = tid; i < ROWS * HD; i += WARPS * 32) {
+    __syncthreads(); // a previous call of this block (tc fallback) no longer reads q_s
+    for (int i = tid; i < W * RPW * HD; i += W * 32) {
         int r = i / HD, c = i % HD, row = q0 + r;
         q_s[r][c] = row < seq ? to_f(q[(base + row) * ld_q + col + c]) * scale : 0.0f;
     }
@@ -44,7 +49,7 @@ __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v
 
     for (int k0 = 0; k0 < seq; k0 += KC) {
         __syncthreads(); // the previous chunk is no longer read (and q_s is written)
-        for (int i = tid; i < KC * HD; i += WARPS * 32) {
+        for (int i = tid; i < KC * HD; i += W * 32) {
             int j = i / HD, c = i % HD, key = k0 + j;
             bool in = key < seq;
             k_s[j][c] = in ? to_f(k[(base + key) * ld_k + col + c]) : 0.0f;
@@ -95,17 +100,22 @@ __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v
 #pragma unroll
             for (int d = 0; d < D; d++) acc[r][d] *= corr;
         }
-        // acc += P V: each V row is read once from shared memory for all of the warp's rows.
+        // acc += P V: each V row is read once from shared memory for all of the warp's rows;
+        // key j's probabilities for the warp's rows come back as one broadcast float4.
+        static_assert(RPW == 4, "p_s rows are read as float4");
+        *reinterpret_cast<float4 *>(&p_s[warp][lane][0]) = make_float4(p[0], p[1], p[2], p[3]);
+        __syncwarp();
 #pragma unroll 4
         for (int j = 0; j < KC; j++) {
             float vr[D];
 #pragma unroll
             for (int d = 0; d < D; d++) vr[d] = v_s[j][lane + 32 * d];
+            const float4 pv = *reinterpret_cast<const float4 *>(&p_s[warp][j][0]);
+            const float pj[RPW] = {pv.x, pv.y, pv.z, pv.w};
 #pragma unroll
             for (int r = 0; r < RPW; r++) {
-                const float pj = __shfl_sync(0xffffffffu, p[r], j);
 #pragma unroll
-                for (int d = 0; d < D; d++) acc[r][d] = fmaf(pj, vr[d], acc[r][d]);
+                for (int d = 0; d < D; d++) acc[r][d] = fmaf(pj[r], vr[d], acc[r][d]);
             }
         }
     }
@@ -127,7 +137,8 @@ __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v
         attention_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,         \
                               u64 ld_v, const float *mask, T *out, u64 ld_o, int seq,         \
                               float scale) {                                                  \
-        attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, out, ld_o, seq, scale);             \
+        attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, out, ld_o, seq, scale,              \
+                         blockIdx.x * ROWS);                                                  \
     }
 ATTENTION(float, f32, 32)
 ATTENTION(float, f32, 64)
@@ -138,3 +149,246 @@ ATTENTION(f16_t, f16, 128)
 ATTENTION(bf16_t, bf16, 32)
 ATTENTION(bf16_t, bf16, 64)
 ATTENTION(bf16_t, bf16, 128)
+
+#define ATTENTION_W8(T, S, HD)                                                                \
+    extern "C" __global__ void __launch_bounds__(2 * WARPS * 32)                             \
+        attention_w8_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,      \
+                                 u64 ld_v, const float *mask, T *out, u64 ld_o, int seq,      \
+                                 float scale) {                                               \
+        attention<T, HD, 2 * WARPS>(q, ld_q, k, ld_k, v, ld_v, mask, out, ld_o, seq, scale,   \
+                                    blockIdx.x * 2 * ROWS);                                   \
+    }
+ATTENTION_W8(float, f32, 32)
+ATTENTION_W8(float, f32, 64)
+
+// Tensor-core variant for f16 / bf16 (large batches): the same result (f32 accumulation, online
+// softmax, the same masking), with Q K^T and P V as mma.sync m16n8k16 products (P rounded to the
+// storage type, as flash attention does). Grid (query tiles of TC_ROWS, heads, batch); 4 warps
+// per block, each owning 16 query rows; keys stream through shared memory TC_KC at a time, K
+// as [key][dim] and V transposed as [dim][key], rows padded by 8 elements (conflict-free
+// fragment reads). Before sm_80 (no m16n8k16 mma) a block runs the scalar kernel on its four
+// 16-row tiles.
+
+#define TC_ROWS 64
+#define TC_KC 32
+
+template <typename T> struct Mma;
+template <> struct Mma<f16_t> {
+    static __device__ __forceinline__ void run(float (&d)[4], const unsigned (&a)[4],
+                                               unsigned b0, unsigned b1) {
+#if __CUDA_ARCH__ >= 800
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
+                     "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+    }
+};
+template <> struct Mma<bf16_t> {
+    static __device__ __forceinline__ void run(float (&d)[4], const unsigned (&a)[4],
+                                               unsigned b0, unsigned b1) {
+#if __CUDA_ARCH__ >= 800
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+                     "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+    }
+};
+
+// Two elements as one 32-bit fragment register: `lo` in the low half.
+template <typename T> __device__ __forceinline__ unsigned pack2(float lo, float hi) {
+    return (unsigned)from_f<T>(lo).x | ((unsigned)from_f<T>(hi).x << 16);
+}
+__device__ __forceinline__ unsigned pack_bits(unsigned short lo, unsigned short hi) {
+    return (unsigned)lo | ((unsigned)hi << 16);
+}
+
+template <typename T, int HD>
+__device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v, u64 ld_v,
+                             const float *mask, T *out, u64 ld_o, int seq, float scale) {
+#if __CUDA_ARCH__ >= 800
+    constexpr int KS = HD / 16;    // k-steps of Q K^T
+    constexpr int NT = TC_KC / 8;  // key tiles of a chunk
+    constexpr int DT = HD / 8;     // output tiles
+    constexpr int KP = HD + 8;     // K row pitch (elements)
+    constexpr int VP = TC_KC + 8;  // V^T row pitch
+    __shared__ __align__(16) unsigned short k_s[TC_KC * KP];
+    __shared__ __align__(16) unsigned short v_s[HD * VP];
+    __shared__ float m_s[TC_KC];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int h = blockIdx.y, b = blockIdx.z;
+    const u64 base = (u64)b * seq;
+    const u64 col = (u64)h * HD;
+    const int r0 = blockIdx.x * TC_ROWS + warp * 16 + g, r1 = r0 + 8;
+    // K and V rows as 16-byte vectors when every row start is 16-byte aligned (col * 2 bytes is:
+    // HD is a multiple of 8).
+    const bool vec = (((u64)k | (u64)v) & 15) == 0 && ((ld_k | ld_v) & 7) == 0;
+
+    // Q fragments (rows r0, r1), straight from global memory; rows past seq are 0.
+    unsigned qa[KS][4];
+    {
+        const T *q0p = q + (base + r0) * ld_q + col, *q1p = q + (base + r1) * ld_q + col;
+        const bool in0 = r0 < seq, in1 = r1 < seq;
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++) {
+            const int c = ks * 16 + 2 * t;
+            qa[ks][0] = in0 ? pack_bits(q0p[c].x, q0p[c + 1].x) : 0u;
+            qa[ks][1] = in1 ? pack_bits(q1p[c].x, q1p[c + 1].x) : 0u;
+            qa[ks][2] = in0 ? pack_bits(q0p[c + 8].x, q0p[c + 9].x) : 0u;
+            qa[ks][3] = in1 ? pack_bits(q1p[c + 8].x, q1p[c + 9].x) : 0u;
+        }
+    }
+
+    float o[DT][4];
+#pragma unroll
+    for (int d = 0; d < DT; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f; // l: this lane's part
+
+    for (int k0 = 0; k0 < seq; k0 += TC_KC) {
+        __syncthreads(); // the previous chunk is no longer read
+        if (vec) {
+            // 8 elements (16 bytes) per load.
+            for (int i = tid; i < TC_KC * HD / 8; i += 128) {
+                const int j = i / (HD / 8), c = (i % (HD / 8)) * 8, key = k0 + j;
+                uint4 kv = make_uint4(0u, 0u, 0u, 0u), vv = kv;
+                if (key < seq) {
+                    kv = *reinterpret_cast<const uint4 *>(k + (base + key) * ld_k + col + c);
+                    vv = *reinterpret_cast<const uint4 *>(v + (base + key) * ld_v + col + c);
+                }
+                *reinterpret_cast<uint4 *>(&k_s[j * KP + c]) = kv;
+                const unsigned w[4] = {vv.x, vv.y, vv.z, vv.w};
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    v_s[(c + 2 * e) * VP + j] = (unsigned short)(w[e] & 0xffffu);
+                    v_s[(c + 2 * e + 1) * VP + j] = (unsigned short)(w[e] >> 16);
+                }
+            }
+        } else {
+            for (int i = tid; i < TC_KC * HD; i += 128) {
+                const int j = i / HD, c = i % HD, key = k0 + j;
+                const bool in = key < seq;
+                k_s[j * KP + c] = in ? k[(base + key) * ld_k + col + c].x : (unsigned short)0;
+                v_s[c * VP + j] = in ? v[(base + key) * ld_v + col + c].x : (unsigned short)0;
+            }
+        }
+        if (tid < TC_KC) {
+            const int key = k0 + tid;
+            m_s[tid] = key >= seq ? -INFINITY
+                       : mask     ? (1.0f - mask[base + key]) * -3.402823466e38f
+                                  : 0.0f;
+        }
+        __syncthreads();
+
+        float s[NT][4];
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+            const unsigned short *kr = &k_s[(n * 8 + g) * KP + 2 * t];
+#pragma unroll
+            for (int ks = 0; ks < KS; ks++) {
+                const unsigned b0 = *reinterpret_cast<const unsigned *>(kr + ks * 16);
+                const unsigned b1 = *reinterpret_cast<const unsigned *>(kr + ks * 16 + 8);
+                Mma<T>::run(s[n], qa[ks], b0, b1);
+            }
+        }
+        // Scale, mask, running max of rows r0 (s[.][0..1]) and r1 (s[.][2..3]).
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
+            const float ma = m_s[n * 8 + 2 * t], mb = m_s[n * 8 + 2 * t + 1];
+            s[n][0] = fmaf(s[n][0], scale, ma);
+            s[n][1] = fmaf(s[n][1], scale, mb);
+            s[n][2] = fmaf(s[n][2], scale, ma);
+            s[n][3] = fmaf(s[n][3], scale, mb);
+            mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+            mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+        }
+#pragma unroll
+        for (int off = 1; off < 4; off <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+        }
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1); // finite: chunk 0 has a key
+        const float c0 = __expf(m0 - n0), c1 = __expf(m1 - n1);
+        m0 = n0;
+        m1 = n1;
+        float p0 = 0.0f, p1 = 0.0f;
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
+            s[n][0] = __expf(s[n][0] - n0);
+            s[n][1] = __expf(s[n][1] - n0);
+            s[n][2] = __expf(s[n][2] - n1);
+            s[n][3] = __expf(s[n][3] - n1);
+            p0 += s[n][0] + s[n][1];
+            p1 += s[n][2] + s[n][3];
+        }
+        l0 = l0 * c0 + p0;
+        l1 = l1 * c1 + p1;
+#pragma unroll
+        for (int d = 0; d < DT; d++) {
+            o[d][0] *= c0;
+            o[d][1] *= c0;
+            o[d][2] *= c1;
+            o[d][3] *= c1;
+        }
+        // o += P V, P's accumulator layout reused as the A fragments (16 keys per k-step).
+#pragma unroll
+        for (int kk = 0; kk < TC_KC / 16; kk++) {
+            unsigned pa[4];
+            pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+            pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+            pa[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            pa[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+            for (int d = 0; d < DT; d++) {
+                const unsigned short *vr = &v_s[(d * 8 + g) * VP + kk * 16 + 2 * t];
+                const unsigned b0 = *reinterpret_cast<const unsigned *>(vr);
+                const unsigned b1 = *reinterpret_cast<const unsigned *>(vr + 8);
+                Mma<T>::run(o[d], pa, b0, b1);
+            }
+        }
+    }
+
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    const float i0 = 1.0f / l0, i1 = 1.0f / l1;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        const int c = d * 8 + 2 * t;
+        if (r0 < seq) {
+            T *o0 = out + (base + r0) * ld_o + col + c;
+            o0[0] = from_f<T>(o[d][0] * i0);
+            o0[1] = from_f<T>(o[d][1] * i0);
+        }
+        if (r1 < seq) {
+            T *o1 = out + (base + r1) * ld_o + col + c;
+            o1[0] = from_f<T>(o[d][2] * i1);
+            o1[1] = from_f<T>(o[d][3] * i1);
+        }
+    }
+#else
+    for (int sub = 0; sub < TC_ROWS / ROWS; sub++)
+        attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, out, ld_o, seq, scale,
+                         blockIdx.x * TC_ROWS + sub * ROWS);
+#endif
+}
+
+#define ATTENTION_TC(T, S, HD)                                                                \
+    extern "C" __global__ void __launch_bounds__(128)                                        \
+        attention_tc_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,      \
+                                 u64 ld_v, const float *mask, T *out, u64 ld_o, int seq,      \
+                                 float scale) {                                               \
+        attention_tc<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, out, ld_o, seq, scale);          \
+    }
+ATTENTION_TC(f16_t, f16, 32)
+ATTENTION_TC(f16_t, f16, 64)
+ATTENTION_TC(f16_t, f16, 128)
+ATTENTION_TC(bf16_t, bf16, 32)
+ATTENTION_TC(bf16_t, bf16, 64)
+ATTENTION_TC(bf16_t, bf16, 128)

@@ -20,8 +20,10 @@ use crate::{MiniLm, ModelError};
 type Cuda = CudaBackend;
 
 /// Rows a graph is captured for: a chunk of `n` sequences runs in the smallest bucket that holds
-/// it (a chunk has at most [`crate::minilm::MAX_BATCH`] = 32 sequences).
-pub const ROW_BUCKETS: [usize; 6] = [1, 2, 4, 8, 16, 32];
+/// it (a chunk has at most [`crate::minilm::max_rows`] of its padded length, a power of two up to
+/// [`crate::minilm::MAX_BATCH`] = 512, so an entry holds at most [`crate::minilm::MAX_TOKENS`]
+/// tokens' activations).
+pub const ROW_BUCKETS: [usize; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
 /// The row bucket of a chunk of `n` sequences (`n` itself past the largest bucket).
 fn rows_bucket(n: usize) -> usize {

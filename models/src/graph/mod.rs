@@ -10,8 +10,9 @@
 //!
 //! The batch is validated, sorted by length and cut into chunks exactly as in eager mode, and
 //! each chunk is padded to its sequence bucket (a multiple of [`crate::minilm::SEQ_BUCKET`], at
-//! most `max_seq_length`), as in eager mode, and to a row bucket (1, 2, 4, 8, 16 or 32 rows;
-//! extra rows repeat the first sequence and are dropped). Per (slot, model, rows, seq) there is
+//! most `max_seq_length`), as in eager mode, and to a row bucket (a power of two from 1 to 512 rows, at most
+//! [`crate::minilm::MAX_TOKENS`] padded tokens; extra rows repeat the first sequence and are
+//! dropped). Per (slot, model, rows, seq) there is
 //! one graph entry, which owns
 //!
 //! - its own activation buffers, allocated once for exactly that bucket (never the slot's eager

@@ -4,8 +4,24 @@ use crate::loading::{BertConfig, Encoding};
 use crate::ModelError;
 
 /// Sequences run together at most; longer batches are split (after sorting by length, so each
-/// chunk pads little).
-pub const MAX_BATCH: usize = 32;
+/// chunk pads little). A chunk also holds at most [`MAX_TOKENS`] padded tokens.
+pub const MAX_BATCH: usize = 512;
+
+/// Padded tokens (rows x padded length) of one chunk at most: the bound on a slot's activation
+/// memory. A token's activations take `8 * hidden + intermediate` elements plus 12 bytes of
+/// inputs (MiniLM: 4,608 elements, 18.4 kB in f32, 9.2 kB in f16 / bf16), so a workspace (and each
+/// graph-mode entry) holds at most about 604 MB in f32, 302 MB in f16 / bf16; small batches
+/// take only what their bucket needs. 32,768 tokens is 256 sequences of 128 tokens: GEMMs of
+/// 32,768 rows, which the GPU runs at full speed.
+pub const MAX_TOKENS: usize = 32_768;
+
+/// Rows of a chunk padded to `seq` tokens at most: the largest power of two (so that graph mode's
+/// row buckets, powers of two, stay within [`MAX_TOKENS`]) with `rows * seq <= MAX_TOKENS`, at
+/// most [`MAX_BATCH`], at least 1.
+pub fn max_rows(seq: usize) -> usize {
+    let fit = (MAX_TOKENS / seq.max(1)).clamp(1, MAX_BATCH);
+    1 << fit.ilog2()
+}
 
 /// Padded sequence lengths are multiples of this.
 pub const SEQ_BUCKET: usize = 8;
@@ -71,13 +87,27 @@ pub(crate) struct Padded {
     pub(crate) mask: Vec<f32>,
 }
 
-/// Splits the batch into chunks of at most [`MAX_BATCH`] sequences of similar length and pads
-/// each to its bucket.
+/// Splits the batch into chunks of sequences of similar length, each of at most
+/// [`max_rows`] of its padded length, and pads each to its bucket.
 pub(crate) fn chunks(encodings: &[Encoding], max_seq_length: usize) -> Vec<Padded> {
     let mut order: Vec<usize> = (0..encodings.len()).collect();
     order.sort_by_key(|&i| encodings[i].len());
-    order
-        .chunks(MAX_BATCH)
+    // Ascending lengths: a chunk's last sequence sets its bucket, so a chunk grows while the
+    // next sequence's bucket still allows that many rows.
+    let mut groups = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len()
+            && end - start < max_rows(bucket(encodings[order[end]].len(), max_seq_length))
+        {
+            end += 1;
+        }
+        groups.push(&order[start..end]);
+        start = end;
+    }
+    groups
+        .into_iter()
         .map(|chunk| {
             let longest = chunk.iter().map(|&i| encodings[i].len()).max().unwrap_or(1);
             let seq = bucket(longest, max_seq_length);
@@ -113,5 +143,43 @@ mod tests {
         assert_eq!(bucket(9, 256), 16);
         assert_eq!(bucket(255, 256), 256);
         assert_eq!(bucket(100, 100), 100);
+    }
+
+    #[test]
+    fn rows_are_powers_of_two_within_the_token_budget() {
+        assert_eq!(max_rows(8), MAX_BATCH);
+        assert_eq!(max_rows(64), MAX_BATCH);
+        assert_eq!(max_rows(128), 256);
+        assert_eq!(max_rows(256), 128);
+        assert_eq!(max_rows(200), 128);
+        assert_eq!(max_rows(1 << 20), 1);
+        for seq in 1..=512 {
+            let r = max_rows(seq);
+            assert!(r.is_power_of_two() && r <= MAX_BATCH && (r * seq <= MAX_TOKENS || r == 1));
+        }
+    }
+
+    #[test]
+    fn chunks_respect_the_budget_and_keep_every_sequence() {
+        let enc = |n: usize| Encoding {
+            input_ids: vec![1; n],
+            attention_mask: vec![1; n],
+            token_type_ids: vec![0; n],
+        };
+        let lens: Vec<usize> = (0..1200).map(|i| 2 + (i * 37) % 255).collect();
+        let encodings: Vec<Encoding> = lens.iter().map(|&n| enc(n)).collect();
+        let all = chunks(&encodings, 256);
+        let mut seen: Vec<usize> = all.iter().flat_map(|c| c.order.clone()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>());
+        for c in &all {
+            assert!(c.order.len() <= max_rows(c.seq), "{} rows of {}", c.order.len(), c.seq);
+            assert!(c.order.iter().all(|&i| lens[i] <= c.seq));
+            assert_eq!(c.ids.len(), c.order.len() * c.seq);
+        }
+        // 512 sequences of 128 tokens: two chunks of 256.
+        let same: Vec<Encoding> = (0..512).map(|_| enc(128)).collect();
+        let c = chunks(&same, 256);
+        assert_eq!(c.iter().map(|c| c.order.len()).collect::<Vec<_>>(), [256, 256]);
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use streampool_core::{Device, Stream};
 use streampool_tensor::{Ops, Tensor};
 
-pub use batch::{bucket, MAX_BATCH, SEQ_BUCKET};
+pub use batch::{bucket, max_rows, MAX_BATCH, MAX_TOKENS, SEQ_BUCKET};
 
 use crate::loading::{self, Encoding, ModelConfig, ModelFiles, PoolingMode, Tokenizer, Weights};
 use crate::params::Uploader;

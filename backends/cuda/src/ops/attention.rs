@@ -47,11 +47,30 @@ impl AttentionLayout {
 /// Query rows per block (`ROWS` in attention.cu).
 const ROWS: usize = 16;
 
+/// Query rows per block of the tensor-core kernels (`TC_ROWS` in attention.cu).
+const TC_ROWS: usize = 64;
+
+/// Query rows per block of the 8-warp f32 kernels (head size 32 or 64; `2 * ROWS` in
+/// attention.cu).
+const W8_ROWS: usize = 32;
+
+/// Blocks from which f16 / bf16 attention takes the tensor-core kernels (f32 with head size 32
+/// or 64: the 8-warp kernels): about one block per
+/// multiprocessor of a large GPU. Below that (batch 1 at 128 tokens: 24 blocks) the scalar
+/// kernel's four times as many blocks of 16 rows finish sooner.
+const TC_MIN_BLOCKS: usize = 128;
+
 /// `out = softmax(Q K^T * scale + mask) V` for each sequence and head, in one kernel: a block
 /// per 16 queries of a (sequence, head); keys stream through shared memory 32 at a time with an
 /// online softmax, so any `seq` works. `mask` is `[batch, seq]` f32 of 1 (token) / 0 (padding:
 /// gets `f32::MIN` added, as Hugging Face BERT; a row of only padding becomes uniform).
 /// `scale`: `None` for `1 / sqrt(head_dim)`.
+///
+/// f16 / bf16 with at least [`TC_MIN_BLOCKS`] blocks of 64 queries (large batches) run a
+/// tensor-core variant instead: blocks of 64 queries, Q K^T and P V as `mma.sync` products with
+/// f32 accumulation (P rounded to the storage type), the same online softmax and masking. f32
+/// with head size 32 or 64 and at least [`TC_MIN_BLOCKS`] blocks of 32 queries runs blocks of 8
+/// warps (32 queries per K / V chunk in shared memory), each row computed exactly as with 4.
 #[allow(clippy::too_many_arguments)] // q, k, v, mask, out, extents, layout, scale, type
 pub fn attention(
     stream: &CudaStream,
@@ -104,10 +123,24 @@ pub fn attention(
             .filter(|&n| n <= 65_535)
             .ok_or_else(|| invalid(format!("attention: {what} {n} > 65535")))
     };
-    let tiles = u32::try_from(seq.div_ceil(ROWS)).map_err(|_| invalid("attention: seq"))?;
+    let tc = elem != Elem::F32
+        && mul("attention", mul("attention", batch, heads)?, seq.div_ceil(TC_ROWS))?
+            >= TC_MIN_BLOCKS;
+    let w8 = elem == Elem::F32
+        && head_dim <= 64
+        && mul("attention", mul("attention", batch, heads)?, seq.div_ceil(W8_ROWS))?
+            >= TC_MIN_BLOCKS;
+    let rows = if tc {
+        TC_ROWS
+    } else if w8 {
+        W8_ROWS
+    } else {
+        ROWS
+    };
+    let tiles = u32::try_from(seq.div_ceil(rows)).map_err(|_| invalid("attention: seq"))?;
     let config = LaunchConfig {
         grid_dim: (tiles, dim3(heads, "heads")?, dim3(batch, "batch")?),
-        block_dim: (128, 1, 1),
+        block_dim: (if w8 { 256 } else { 128 }, 1, 1),
         shared_mem_bytes: 0,
     };
     const NAMES: [[&str; 3]; 3] = [
@@ -115,10 +148,24 @@ pub fn attention(
         ["attention_f16_d32", "attention_f16_d64", "attention_f16_d128"],
         ["attention_bf16_d32", "attention_bf16_d64", "attention_bf16_d128"],
     ];
-    // SAFETY: attention_T_dHD(const T* q, u64 ld_q, const T* k, u64 ld_k, const T* v, u64 ld_v,
+    const TC_NAMES: [[&str; 3]; 2] = [
+        ["attention_tc_f16_d32", "attention_tc_f16_d64", "attention_tc_f16_d128"],
+        ["attention_tc_bf16_d32", "attention_tc_bf16_d64", "attention_tc_bf16_d128"],
+    ];
+    let name = if tc {
+        TC_NAMES[elem as usize - 1][d]
+    } else if w8 {
+        ["attention_w8_f32_d32", "attention_w8_f32_d64"][d]
+    } else {
+        NAMES[elem as usize][d]
+    };
+    // SAFETY: attention_T_dHD, attention_tc_T_dHD and attention_w8_f32_dHD(const T* q, u64 ld_q, const T* k, u64 ld_k, const T* v, u64 ld_v,
     // const float* mask, T* out, u64 ld_o, int seq, float scale) takes these eleven arguments;
     // block (tile, h, b) reads rows b*seq .. b*seq+seq-1, columns h*HD .. h*HD+HD-1 < width of
     // q, k, v (ld apart) and mask[b*seq ..], and writes the same of out: all inside the ranges
-    // checked above. The kernel's shared memory is static (at most 41 KB for HD = 128).
-    unsafe { launch(stream, &ATTENTION, NAMES[elem as usize][d], config, &args) }
+    // checked above (query rows past seq of the last tile are neither read nor written). The
+    // kernels' shared memory is static (at most 43 KB: HD = 128 with 4 warps); the grid and
+    // block match the kernel's rows and threads per block (`rows`; 256 threads for w8, with
+    // head_dim 32 or 64 and so d < 2).
+    unsafe { launch(stream, &ATTENTION, name, config, &args) }
 }

@@ -36,6 +36,14 @@ pub(crate) const ATTENTION: Module = module!(
         "attention_bf16_d32",
         "attention_bf16_d64",
         "attention_bf16_d128",
+        "attention_tc_f16_d32",
+        "attention_tc_f16_d64",
+        "attention_tc_f16_d128",
+        "attention_tc_bf16_d32",
+        "attention_tc_bf16_d64",
+        "attention_tc_bf16_d128",
+        "attention_w8_f32_d32",
+        "attention_w8_f32_d64",
     ]
 );
 
