@@ -2,46 +2,13 @@
 //! of shared tensors, each on its own stream; every result checked against a host gather.
 
 mod common;
+mod strided;
 
 use common::device;
-use streampool_cpu::CpuBackend;
-use streampool_tensor::{Layout, Tensor};
+use streampool_tensor::Tensor;
+use strided::{gather, views, SHAPE};
 
 const THREADS: usize = 64;
-const SHAPE: [usize; 3] = [6, 10, 14];
-
-/// Host gather of `layout` over `data`, row-major.
-fn gather<T: Copy>(data: &[T], layout: &Layout) -> Vec<T> {
-    let shape = layout.shape();
-    let mut idx = vec![0usize; shape.len()];
-    let mut out = Vec::with_capacity(layout.numel());
-    for _ in 0..layout.numel() {
-        let at =
-            layout.offset() + idx.iter().zip(layout.strides()).map(|(i, s)| i * s).sum::<usize>();
-        out.push(data[at]);
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
-}
-
-fn views(t: &Tensor<CpuBackend>) -> Vec<Tensor<CpuBackend>> {
-    vec![
-        t.transpose(0, 2).unwrap(),
-        t.permute(&[1, 2, 0]).unwrap(),
-        t.narrow(1, 3, 5).unwrap(),
-        t.narrow(2, 1, 9).unwrap().transpose(0, 1).unwrap(),
-        t.reshape(&[60, 14]).unwrap().transpose(0, 1).unwrap().narrow(0, 2, 7).unwrap(),
-        t.narrow(0, 5, 1).unwrap().permute(&[2, 0, 1]).unwrap(),
-        t.narrow(1, 0, 0).unwrap().transpose(1, 2).unwrap(),
-    ]
-}
-
 #[test]
 fn sixty_four_threads_gather_strided_views() {
     let n: usize = SHAPE.iter().product();

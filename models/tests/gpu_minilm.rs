@@ -6,6 +6,7 @@
 #![cfg(feature = "cuda")]
 
 mod gpu_support;
+mod strided;
 
 use std::time::Instant;
 
@@ -16,7 +17,8 @@ use streampool_core::Stream;
 use streampool_cuda::CudaBackend;
 use streampool_models::synthetic::{values, write_conv1d, write_mlp};
 use streampool_models::{Conv1dNet, Mlp};
-use streampool_tensor::{Activation, DType, Layout, OpError, Ops, Tensor};
+use streampool_tensor::{Activation, DType, OpError, Ops, Tensor};
+use strided::{gather, views, SHAPE};
 
 /// The 30 reference cases, in one batch. Two comparisons:
 /// - **GPU vs CPU backend on the same weight file** (also when it is the f16-converted file):
@@ -215,40 +217,6 @@ fn three_models_at_once_match_cpu() {
             });
         }
     });
-}
-
-const SHAPE: [usize; 3] = [6, 10, 14];
-
-/// Host gather of `layout` over `data`, row-major.
-fn gather<T: Copy>(data: &[T], layout: &Layout) -> Vec<T> {
-    let shape = layout.shape();
-    let mut idx = vec![0usize; shape.len()];
-    let mut out = Vec::with_capacity(layout.numel());
-    for _ in 0..layout.numel() {
-        let at =
-            layout.offset() + idx.iter().zip(layout.strides()).map(|(i, s)| i * s).sum::<usize>();
-        out.push(data[at]);
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
-}
-
-fn views(t: &Tensor<CudaBackend>) -> Vec<Tensor<CudaBackend>> {
-    vec![
-        t.transpose(0, 2).unwrap(),
-        t.permute(&[1, 2, 0]).unwrap(),
-        t.narrow(1, 3, 5).unwrap(),
-        t.narrow(2, 1, 9).unwrap().transpose(0, 1).unwrap(),
-        t.reshape(&[60, 14]).unwrap().transpose(0, 1).unwrap().narrow(0, 2, 7).unwrap(),
-        t.narrow(0, 5, 1).unwrap().permute(&[2, 0, 1]).unwrap(),
-        t.narrow(1, 0, 0).unwrap().transpose(1, 2).unwrap(),
-    ]
 }
 
 /// 64 threads at once calling `contiguous()` (and `to_host` of the view itself) on strided
