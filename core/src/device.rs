@@ -168,6 +168,11 @@ impl<B: Backend> Device<B> {
         self.shared.backend.alloc(bytes)
     }
 
+    /// Slots owned by a lease right now (one relaxed atomic load: cheap enough for every call).
+    pub fn in_use(&self) -> usize {
+        self.shared.slots.in_use()
+    }
+
     /// Counters of the pool.
     pub fn stats(&self) -> PoolStats {
         self.shared.slots.stats()

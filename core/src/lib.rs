@@ -49,4 +49,4 @@ pub use backend::{Backend, DeviceKind, Event, MemoryUsage, Stream, Timing};
 pub use cache::{CacheError, CompileCache};
 pub use device::Device;
 pub use error::{BackendError, EventError, PoolError};
-pub use pool::{CurrentGuard, Lease, PoolConfig, PoolStats};
+pub use pool::{load_class, CurrentGuard, Lease, PoolConfig, PoolStats, LOAD_CLASS_MAX};

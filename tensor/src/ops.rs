@@ -112,6 +112,14 @@ pub trait Ops: Backend {
         false
     }
 
+    /// A hint for the ops that follow on `stream`: `streams` streams (the caller's included)
+    /// are running work on the device at the same time, so kernels may be chosen for a share
+    /// of it (the CUDA backend plans its GEMMs so). Results are the same whatever the hint;
+    /// the default ignores it.
+    fn plan_for_load(stream: &Self::Stream, streams: usize) {
+        let _ = (stream, streams);
+    }
+
     /// [`Ops::linear`] with the products computed as `math` says. The default runs
     /// [`MatMath::Exact`] as [`Ops::linear`] and refuses [`MatMath::Tf32`] with
     /// [`OpError::Unsupported`] (after the usual checks).

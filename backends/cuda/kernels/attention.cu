@@ -5,10 +5,13 @@
 //
 // Grid (query tiles of ROWS, heads, batch); 4 warps per block (8 in the w8 kernels), each
 // owning RPW query rows.
-// Keys stream through shared memory in chunks of 32 (one key per lane) with an online softmax
-// (running max and sum per row), so any sequence length works with fixed shared memory and the
-// scores never reach device memory. A masked key gets (1 - m) * -FLT_MAX added, as Hugging Face
-// BERT; a row whose keys are all masked becomes uniform, as in PyTorch.
+// Keys go through shared memory 4096 / HD at a time (all 128 keys of a batch-1 sequence at head
+// size 32: one load phase), each thread issuing all of its 16-byte loads before its first shared
+// store, so the phase costs one memory latency rather than one per key chunk; the scores are
+// then computed 32 keys at a time (one key per lane) with an online softmax (running max and sum
+// per row), so any sequence length works with fixed shared memory and the scores never reach
+// device memory. A masked key gets (1 - m) * -FLT_MAX added, as Hugging Face BERT; a row whose
+// keys are all masked becomes uniform, as in PyTorch.
 
 #define WARPS 4
 #define RPW 4 // query rows per warp
@@ -21,10 +24,11 @@ template <typename T, int HD, int W = WARPS>
 __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v, u64 ld_v,
                           const float *mask, T *out, u64 ld_o, int seq, float scale, int q0) {
     constexpr int D = HD / 32; // output dims per lane
+    constexpr int KL = 4096 / HD; // keys per load phase
     __shared__ __align__(16) float q_s[W * RPW][HD]; // rows read as float4 (HD % 32 == 0)
-    __shared__ float k_s[KC][HD + 1]; // +1: lanes read k_s[lane][c] without bank conflicts
-    __shared__ float v_s[KC][HD];
-    __shared__ float m_s[KC];
+    __shared__ float k_s[KL][HD + 1]; // +1: lanes read k_s[lane][c] without bank conflicts
+    __shared__ float v_s[KL][HD];
+    __shared__ float m_s[KL];
     __shared__ __align__(16) float p_s[W][KC][RPW]; // a warp's P, read back as float4s
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -47,75 +51,108 @@ __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v
         for (int d = 0; d < D; d++) acc[r][d] = 0.0f;
     }
 
-    for (int k0 = 0; k0 < seq; k0 += KC) {
-        __syncthreads(); // the previous chunk is no longer read (and q_s is written)
-        for (int i = tid; i < KC * HD; i += W * 32) {
-            int j = i / HD, c = i % HD, key = k0 + j;
-            bool in = key < seq;
-            k_s[j][c] = in ? to_f(k[(base + key) * ld_k + col + c]) : 0.0f;
-            v_s[j][c] = in ? to_f(v[(base + key) * ld_v + col + c]) : 0.0f;
+    // 16-byte loads when every K / V row start is 16-byte aligned (col is: HD % 32 == 0).
+    constexpr int VE = 16 / sizeof(T);             // elements per vector
+    constexpr int PER = KL * HD / VE / (W * 32);   // vectors of K (and of V) per thread
+    const bool vec = (((u64)k | (u64)v) & 15) == 0 && ld_k % VE == 0 && ld_v % VE == 0;
+
+    for (int k0 = 0; k0 < seq; k0 += KL) {
+        __syncthreads(); // the previous keys are no longer read (and q_s is written)
+        if (vec) {
+            uint4 kv[PER], vv[PER];
+#pragma unroll
+            for (int p = 0; p < PER; p++) {
+                const int i = tid + p * W * 32, key = k0 + i / (HD / VE), c = (i % (HD / VE)) * VE;
+                kv[p] = vv[p] = make_uint4(0u, 0u, 0u, 0u);
+                if (key < seq) {
+                    kv[p] = *reinterpret_cast<const uint4 *>(k + (base + key) * ld_k + col + c);
+                    vv[p] = *reinterpret_cast<const uint4 *>(v + (base + key) * ld_v + col + c);
+                }
+            }
+#pragma unroll
+            for (int p = 0; p < PER; p++) {
+                const int i = tid + p * W * 32, j = i / (HD / VE), c = (i % (HD / VE)) * VE;
+                union { uint4 u; T e[VE]; } ku, vu;
+                ku.u = kv[p];
+                vu.u = vv[p];
+#pragma unroll
+                for (int e = 0; e < VE; e++) {
+                    k_s[j][c + e] = to_f(ku.e[e]);
+                    v_s[j][c + e] = to_f(vu.e[e]);
+                }
+            }
+        } else {
+            for (int i = tid; i < KL * HD; i += W * 32) {
+                int j = i / HD, c = i % HD, key = k0 + j;
+                bool in = key < seq;
+                k_s[j][c] = in ? to_f(k[(base + key) * ld_k + col + c]) : 0.0f;
+                v_s[j][c] = in ? to_f(v[(base + key) * ld_v + col + c]) : 0.0f;
+            }
         }
-        if (tid < KC) {
-            int key = k0 + tid;
-            m_s[tid] = key >= seq ? -INFINITY
-                       : mask     ? (1.0f - mask[base + key]) * -3.402823466e38f
-                                  : 0.0f;
+        for (int j = tid; j < KL; j += W * 32) {
+            int key = k0 + j;
+            m_s[j] = key >= seq ? -INFINITY
+                     : mask     ? (1.0f - mask[base + key]) * -3.402823466e38f
+                                : 0.0f;
         }
         __syncthreads();
 
-        // Scores of key `lane` for this warp's rows: the key row goes through registers 32
-        // values at a time, the query rows are read as broadcast float4s.
-        const bool key_in = k0 + lane < seq;
-        float s[RPW];
+        for (int kc = 0; kc < KL && k0 + kc < seq; kc += KC) {
+            // Scores of key `lane` for this warp's rows: the key row goes through registers 32
+            // values at a time, the query rows are read as broadcast float4s.
+            const bool key_in = k0 + kc + lane < seq;
+            float s[RPW];
 #pragma unroll
-        for (int r = 0; r < RPW; r++) s[r] = 0.0f;
+            for (int r = 0; r < RPW; r++) s[r] = 0.0f;
 #pragma unroll
-        for (int cc = 0; cc < HD; cc += 32) {
-            float kr[32];
+            for (int cc = 0; cc < HD; cc += 32) {
+                float kr[32];
 #pragma unroll
-            for (int c = 0; c < 32; c++) kr[c] = k_s[lane][cc + c];
+                for (int c = 0; c < 32; c++) kr[c] = k_s[kc + lane][cc + c];
 #pragma unroll
-            for (int r = 0; r < RPW; r++) {
-                const float4 *qv = reinterpret_cast<const float4 *>(&q_s[warp * RPW + r][cc]);
+                for (int r = 0; r < RPW; r++) {
+                    const float4 *qv = reinterpret_cast<const float4 *>(&q_s[warp * RPW + r][cc]);
 #pragma unroll
-                for (int c4 = 0; c4 < 8; c4++) {
-                    const float4 qq = qv[c4];
-                    s[r] = fmaf(qq.x, kr[4 * c4], s[r]);
-                    s[r] = fmaf(qq.y, kr[4 * c4 + 1], s[r]);
-                    s[r] = fmaf(qq.z, kr[4 * c4 + 2], s[r]);
-                    s[r] = fmaf(qq.w, kr[4 * c4 + 3], s[r]);
+                    for (int c4 = 0; c4 < 8; c4++) {
+                        const float4 qq = qv[c4];
+                        s[r] = fmaf(qq.x, kr[4 * c4], s[r]);
+                        s[r] = fmaf(qq.y, kr[4 * c4 + 1], s[r]);
+                        s[r] = fmaf(qq.z, kr[4 * c4 + 2], s[r]);
+                        s[r] = fmaf(qq.w, kr[4 * c4 + 3], s[r]);
+                    }
                 }
             }
-        }
-        // Online softmax: rescale what was accumulated when the running max grows.
-        float p[RPW];
-#pragma unroll
-        for (int r = 0; r < RPW; r++) {
-            const float sc = key_in ? s[r] + m_s[lane] : -INFINITY;
-            const float m_new = fmaxf(m_run[r], warp_max(sc)); // finite: chunk 0 has a key
-            const float corr = __expf(m_run[r] - m_new);
-            p[r] = key_in ? __expf(sc - m_new) : 0.0f;
-            l_run[r] = l_run[r] * corr + warp_sum(p[r]);
-            m_run[r] = m_new;
-#pragma unroll
-            for (int d = 0; d < D; d++) acc[r][d] *= corr;
-        }
-        // acc += P V: each V row is read once from shared memory for all of the warp's rows;
-        // key j's probabilities for the warp's rows come back as one broadcast float4.
-        static_assert(RPW == 4, "p_s rows are read as float4");
-        *reinterpret_cast<float4 *>(&p_s[warp][lane][0]) = make_float4(p[0], p[1], p[2], p[3]);
-        __syncwarp();
-#pragma unroll 4
-        for (int j = 0; j < KC; j++) {
-            float vr[D];
-#pragma unroll
-            for (int d = 0; d < D; d++) vr[d] = v_s[j][lane + 32 * d];
-            const float4 pv = *reinterpret_cast<const float4 *>(&p_s[warp][j][0]);
-            const float pj[RPW] = {pv.x, pv.y, pv.z, pv.w};
+            // Online softmax: rescale what was accumulated when the running max grows.
+            float p[RPW];
 #pragma unroll
             for (int r = 0; r < RPW; r++) {
+                const float sc = key_in ? s[r] + m_s[kc + lane] : -INFINITY;
+                const float m_new = fmaxf(m_run[r], warp_max(sc)); // finite: chunk 0 has a key
+                const float corr = __expf(m_run[r] - m_new);
+                p[r] = key_in ? __expf(sc - m_new) : 0.0f;
+                l_run[r] = l_run[r] * corr + warp_sum(p[r]);
+                m_run[r] = m_new;
 #pragma unroll
-                for (int d = 0; d < D; d++) acc[r][d] = fmaf(pj[r], vr[d], acc[r][d]);
+                for (int d = 0; d < D; d++) acc[r][d] *= corr;
+            }
+            // acc += P V: each V row is read once from shared memory for all of the warp's rows;
+            // key j's probabilities for the warp's rows come back as one broadcast float4.
+            static_assert(RPW == 4, "p_s rows are read as float4");
+            __syncwarp(); // the warp's lanes are done reading the previous keys' P
+            *reinterpret_cast<float4 *>(&p_s[warp][lane][0]) = make_float4(p[0], p[1], p[2], p[3]);
+            __syncwarp();
+#pragma unroll 4
+            for (int j = 0; j < KC; j++) {
+                float vr[D];
+#pragma unroll
+                for (int d = 0; d < D; d++) vr[d] = v_s[kc + j][lane + 32 * d];
+                const float4 pv = *reinterpret_cast<const float4 *>(&p_s[warp][j][0]);
+                const float pj[RPW] = {pv.x, pv.y, pv.z, pv.w};
+#pragma unroll
+                for (int r = 0; r < RPW; r++) {
+#pragma unroll
+                    for (int d = 0; d < D; d++) acc[r][d] = fmaf(pj[r], vr[d], acc[r][d]);
+                }
             }
         }
     }

@@ -1,22 +1,42 @@
 // Sentence-transformers pooling. `mean_pool`: out[b] = sum_s hidden[b, s] * mask[b, s] /
 // max(sum_s mask[b, s], 1e-9) (mask null: every position), then, when `normalize`, divided by
-// max(||out[b]||_2, 1e-12). One block per sequence, threads over the hidden dimension (coalesced
-// reads of each token row), the pooled row in registers (VPT per thread).
+// max(||out[b]||_2, 1e-12). One block per sequence: threadIdx.x over the hidden dimension
+// (coalesced reads of each token row, VPT values per thread), threadIdx.y over groups of tokens
+// (group y sums tokens y, y + blockDim.y, ...: the loads of a sequence's rows overlap instead of
+// running one token after another); the groups' partial sums meet in dynamic shared memory
+// (blockDim.y * dim floats), added in group order (the same result on every run).
 // `l2_normalize`: each row of x divided by max(||row||_2, 1e-12), one block per row.
+
+// Sum over a block of any shape (blockDim.x * blockDim.y a multiple of 32); every thread gets it.
+__device__ __forceinline__ float block_sum_2d(float v, float *scratch) {
+    const int t = threadIdx.y * blockDim.x + threadIdx.x;
+    const int lane = t & 31, warp = t >> 5, warps = (blockDim.x * blockDim.y) >> 5;
+    v = warp_sum(v);
+    __syncthreads(); // scratch may still be read by a previous call
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < warps ? scratch[lane] : 0.0f;
+    return warp_sum(v);
+}
 
 template <typename T>
 __device__ void mean_pool(const T *hidden, const float *mask, T *out, int seq, int dim,
                           int normalize) {
+    extern __shared__ float part[]; // [blockDim.y][dim]
     __shared__ float scratch[32];
     const u64 b = blockIdx.x;
-    float count = 0.0f;
+    const int nt = blockDim.x * blockDim.y, t = threadIdx.y * blockDim.x + threadIdx.x;
+    float cnt = 0.0f;
+    for (int s = t; s < seq; s += nt) cnt += mask ? mask[b * seq + s] : 1.0f;
     float acc[VPT];
 #pragma unroll
     for (int i = 0; i < VPT; i++) acc[i] = 0.0f;
-    for (int s = 0; s < seq; s++) {
+    // hidden * mask for every token, padding included (0 * a finite value is 0, as in
+    // sentence-transformers' `token_embeddings * input_mask_expanded`): no branch on the mask,
+    // so the loads of several tokens are in flight at once.
+#pragma unroll 4
+    for (int s = threadIdx.y; s < seq; s += blockDim.y) {
         const float m = mask ? mask[b * seq + s] : 1.0f;
-        count += m;
-        if (m == 0.0f) continue;
         const T *row = hidden + (b * seq + s) * dim;
 #pragma unroll
         for (int i = 0; i < VPT; i++) {
@@ -24,19 +44,32 @@ __device__ void mean_pool(const T *hidden, const float *mask, T *out, int seq, i
             if (c < dim) acc[i] = fmaf(to_f(row[c]), m, acc[i]);
         }
     }
-    const float inv_count = 1.0f / fmaxf(count, 1e-9f);
-    float sq = 0.0f;
-#pragma unroll
-    for (int i = 0; i < VPT; i++) {
-        acc[i] *= inv_count;
-        sq += acc[i] * acc[i]; // 0 past dim
-    }
-    float scale = 1.0f;
-    if (normalize) scale = 1.0f / fmaxf(sqrtf(block_sum(sq, scratch)), 1e-12f);
 #pragma unroll
     for (int i = 0; i < VPT; i++) {
         int c = threadIdx.x + i * blockDim.x;
-        if (c < dim) out[b * dim + c] = from_f<T>(acc[i] * scale);
+        if (c < dim) part[threadIdx.y * dim + c] = acc[i];
+    }
+    // block_sum_2d synchronises the block: every partial sum is in `part` after it.
+    const float inv_count = 1.0f / fmaxf(block_sum_2d(cnt, scratch), 1e-9f);
+    // Thread t finishes columns t, t + nt, ... (nt >= blockDim.x, so at most VPT of them).
+    float r[VPT], sq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < VPT; i++) {
+        int c = t + i * nt;
+        float v = 0.0f;
+        if (c < dim) {
+            for (int g = 0; g < (int)blockDim.y; g++) v += part[g * dim + c];
+            v *= inv_count;
+        }
+        r[i] = v;
+        sq += v * v;
+    }
+    float scale = 1.0f;
+    if (normalize) scale = 1.0f / fmaxf(sqrtf(block_sum_2d(sq, scratch)), 1e-12f);
+#pragma unroll
+    for (int i = 0; i < VPT; i++) {
+        int c = t + i * nt;
+        if (c < dim) out[b * dim + c] = from_f<T>(r[i] * scale);
     }
 }
 

@@ -18,6 +18,8 @@ pub struct BlasHandle {
     // Declared before `workspace`: the handle is destroyed before its workspace is freed.
     blas: CudaBlas,
     workspace: CudaBuffer,
+    /// The handle's `cublasSetSmCountTarget` setting (0: the whole GPU).
+    sm_target: u32,
 }
 
 impl BlasHandle {
@@ -52,12 +54,27 @@ impl BlasHandle {
         unsafe { blas_sys::cublasSetMathMode(handle, blas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH) }
             .result()
             .map_err(|e| error::library("cublasSetMathMode", format!("{e:?}")))?;
-        Ok(Self { blas, workspace })
+        Ok(Self { blas, workspace, sm_target: 0 })
     }
 
     /// The cudarc handle (already bound to the stream), for gemm and friends.
     pub fn cublas(&self) -> &CudaBlas {
         &self.blas
+    }
+
+    /// Plan the handle's next GEMMs for `sms` multiprocessors (0: the whole GPU); a call only
+    /// when the setting changes.
+    pub(crate) fn set_sm_target(&mut self, sms: u32) -> Result<(), BackendError> {
+        if sms != self.sm_target {
+            let handle = *self.blas.handle();
+            // SAFETY: live handle, used by this thread alone (the caller holds the stream's state
+            // lock); sets a per-handle planning hint.
+            unsafe { blas_sys::cublasSetSmCountTarget(handle, sms as i32) }
+                .result()
+                .map_err(|e| error::library("cublasSetSmCountTarget", format!("{e:?}")))?;
+            self.sm_target = sms;
+        }
+        Ok(())
     }
 
     /// Size of the handle's workspace in bytes.

@@ -68,6 +68,16 @@ pub struct CudaOptions {
     /// allocates: graph capture needs that). `None`: 32 MiB on Hopper and newer (NVIDIA's
     /// recommendation there), 4 MiB before.
     pub blas_workspace_bytes: Option<usize>,
+    /// Multiprocessors that cuBLAS and cuBLASLt plan every GEMM for
+    /// (`cublasSetSmCountTarget`, `CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET`), whatever the load.
+    /// `None`: planned by load (see `CudaStream::set_gemm_load`). Default:
+    /// `$STREAMPOOL_GEMM_SMS` if set and not 0 (for experiments).
+    pub gemm_sm_target: Option<u32>,
+}
+
+/// `$STREAMPOOL_GEMM_SMS` as a multiprocessor count (unset, unparsable or 0: `None`).
+fn gemm_sm_target_from_env() -> Option<u32> {
+    std::env::var("STREAMPOOL_GEMM_SMS").ok()?.trim().parse().ok().filter(|&n| n > 0)
 }
 
 impl Default for CudaOptions {
@@ -76,6 +86,7 @@ impl Default for CudaOptions {
             kernel_cache_dir: disk_cache::default_dir(),
             host_wait: HostWait::from_env(),
             blas_workspace_bytes: None,
+            gemm_sm_target: gemm_sm_target_from_env(),
         }
     }
 }
@@ -93,6 +104,8 @@ pub(crate) struct Shared {
     pub(crate) pools: Arc<Registry>,
     /// Bytes of each stream's cuBLAS workspace.
     pub(crate) blas_workspace: usize,
+    /// [`CudaOptions::gemm_sm_target`], 0 for none.
+    pub(crate) gemm_sm_target: u32,
 }
 
 /// The CUDA backend for one GPU: its (primary) context, the NVRTC-compiled kernels of the
@@ -156,6 +169,7 @@ impl CudaBackend {
             kernels,
             pools: Arc::new(Registry::default()),
             blas_workspace: options.blas_workspace_bytes.unwrap_or(default_workspace),
+            gemm_sm_target: options.gemm_sm_target.unwrap_or(0),
         };
         Ok(Self { shared: Arc::new(shared) })
     }

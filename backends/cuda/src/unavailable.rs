@@ -22,6 +22,8 @@ pub struct CudaOptions {
     pub host_wait: Option<HostWait>,
     /// Bytes of each stream's cuBLAS workspace.
     pub blas_workspace_bytes: Option<usize>,
+    /// Multiprocessors each GEMM is planned for.
+    pub gemm_sm_target: Option<u32>,
 }
 
 /// How a host thread waits for the GPU (accepted and ignored without the `cuda` feature).

@@ -255,7 +255,11 @@ fn linear_bias_epilogue_shapes_offsets_threads() {
 #[ignore = "needs a CUDA GPU"]
 fn add_layer_norm_all_types() {
     let (_b, s) = stream();
-    for (rows, dim) in [(256, 384), (3, 1000), (2, 8192), (5, 31)] {
+    // The last three run the warp-per-row kernels (rows >= WARP_ROWS), widths 16, 32 and 8.
+    let w = ops::WARP_ROWS;
+    for (rows, dim) in
+        [(256, 384), (3, 1000), (2, 8192), (5, 31), (w + 3, 384), (w, 1000), (w + 1, 31)]
+    {
         let (x, r, bias) = (rand(rows * dim, 11), rand(rows * dim, 12), rand(dim, 13));
         let gamma: Vec<f32> = rand(dim, 14).iter().map(|v| 1.0 + 0.5 * v).collect();
         let beta = rand(dim, 15);

@@ -47,6 +47,16 @@ impl PoolConfig {
     }
 }
 
+/// Concurrency classes for load-dependent plans (the CUDA backend's GEMM kernel choice, graph
+/// mode's captures): `streams` busy at once rounded up to a power of two, between 1 and
+/// [`LOAD_CLASS_MAX`], so that a handful of plans cover every load.
+pub fn load_class(streams: usize) -> usize {
+    streams.clamp(1, LOAD_CLASS_MAX).next_power_of_two()
+}
+
+/// The largest [`load_class`].
+pub const LOAD_CLASS_MAX: usize = 32;
+
 /// A snapshot of a pool's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {

@@ -141,6 +141,10 @@ impl<S> Slots<S> {
         }
     }
 
+    pub(crate) fn in_use(&self) -> usize {
+        self.counters.in_use.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn stats(&self) -> crate::PoolStats {
         let c = &self.counters;
         crate::PoolStats {

@@ -5,7 +5,7 @@ use std::collections::hash_map::{self, HashMap};
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock, Weak};
 
-use streampool_core::{BackendError, Stream};
+use streampool_core::{load_class, BackendError, Stream};
 use streampool_cuda::SlotGraphs;
 use streampool_cuda::{CaptureError, CudaBackend, CudaGraph, CudaStream, HostElem, PinnedBuffer};
 use streampool_tensor::Tensor;
@@ -29,6 +29,17 @@ pub const ROW_BUCKETS: [usize; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 fn rows_bucket(n: usize) -> usize {
     ROW_BUCKETS.iter().copied().find(|&r| r >= n).unwrap_or(n)
 }
+
+/// Serialises the warm-up run + capture of new graphs across threads (only first uses of a
+/// (bucket, load class) on a slot take it; replays never do), so that captures do not overlap
+/// one another's first kernel launches.
+static CAPTURES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Captures of one graph at most. The driver sometimes invalidates a capture while other
+/// threads work on the GPU (on an H200, the 16-thread graph test lost about one capture in a few
+/// hundred, with or without `CAPTURES`, lazy or eager module loading; the cause is not known):
+/// nothing of an invalidated capture ran, so it is simply captured again.
+const CAPTURE_TRIES: usize = 4;
 
 /// Every graph entry of the process, per slot and keyed by device id (slot numbers are per
 /// device). A slot's entries are reached only under its lock, by the thread using its stream.
@@ -70,10 +81,13 @@ impl SlotEntries {
     }
 }
 
-/// One captured forward of `rows` sequences of `seq` tokens on one slot.
+/// The captured forwards of `rows` sequences of `seq` tokens on one slot: one graph per load
+/// class met so far ([`streampool_core::load_class`] of the slots in use when the call began:
+/// the GEMM kernels are chosen for it, see `CudaStream::set_gemm_load`), all on the same
+/// buffers (one slot's graphs run one after another, on its stream).
 struct Entry {
-    /// Declared first, so dropped before the buffers its nodes use.
-    graph: CudaGraph,
+    /// (load class, graph). Declared first, so dropped before the buffers their nodes use.
+    graphs: Vec<(usize, CudaGraph)>,
     /// The entry's own activations (exactly this bucket; never reallocated).
     acts: Activations<Cuda>,
     /// Staging for `acts.ids`, `acts.type_ids`, `acts.mask` and `acts.pooled`.
@@ -86,9 +100,8 @@ struct Entry {
 }
 
 impl Entry {
-    /// Allocate the bucket's buffers, run the forward eagerly once on them (kernels loaded,
-    /// cuBLAS plans made), then capture it.
-    fn capture(
+    /// Allocate the bucket's buffers (no graph yet).
+    fn new(
         model: &MiniLm<Cuda>,
         stream: &CudaStream,
         (rows, seq): (usize, usize),
@@ -101,30 +114,52 @@ impl Entry {
         let pin = |t: &Tensor<Cuda>| PinnedBuffer::new(backend, t.buffer().len());
         let (ids, type_ids) = (pin(&acts.ids)?, pin(&acts.type_ids)?);
         let (mask, pooled) = (pin(&acts.mask)?, pin(&acts.pooled)?);
-        // Warm-up input: every token a (zero) [PAD] id, attended.
+        Ok(Self { graphs: Vec::new(), acts, ids, type_ids, mask, pooled, rows, seq })
+    }
+
+    /// The index in `graphs` of the graph for load class `load`: captured on first use (the stream's GEMMs already
+    /// planned for that load) after one eager run of the forward on the entry's buffers
+    /// (kernels loaded, cuBLAS plans made).
+    fn graph(
+        &mut self,
+        model: &MiniLm<Cuda>,
+        stream: &CudaStream,
+        load: usize,
+    ) -> Result<usize, ModelError> {
+        if let Some(i) = self.graphs.iter().position(|(l, _)| *l == load) {
+            return Ok(i);
+        }
+        // One warm-up + capture at a time in the process (first uses only; replays never take
+        // this lock): see `CAPTURES`.
+        let _one_at_a_time = CAPTURES.lock().unwrap_or_else(|p| p.into_inner());
+        let c = &model.config.bert;
+        let Self { acts, ids, type_ids, mask, pooled, .. } = &*self;
+        // Warm-up input: every token a (zero) [PAD] id, attended (overwritten by each call).
         mask.lock()?.as_mut_slice::<f32>().fill(1.0);
         let forward = || -> Result<(), ModelError> {
-            stream.copy_from_pinned(acts.ids.buffer(), &ids)?;
-            stream.copy_from_pinned(acts.type_ids.buffer(), &type_ids)?;
-            stream.copy_from_pinned(acts.mask.buffer(), &mask)?;
-            embeddings::embed(stream, &model.weights.embeddings, &acts)?;
+            stream.copy_from_pinned(acts.ids.buffer(), ids)?;
+            stream.copy_from_pinned(acts.type_ids.buffer(), type_ids)?;
+            stream.copy_from_pinned(acts.mask.buffer(), mask)?;
+            embeddings::embed(stream, &model.weights.embeddings, acts)?;
             for layer in &model.weights.layers {
-                encoder::layer(
-                    stream,
-                    layer,
-                    c.num_attention_heads,
-                    model.precision.math(),
-                    &acts,
-                )?;
+                encoder::layer(stream, layer, c.num_attention_heads, model.precision.math(), acts)?;
             }
-            pooling::pool(stream, &acts)?;
-            stream.copy_to_pinned(acts.pooled.buffer(), &pooled)?;
+            pooling::pool(stream, acts)?;
+            stream.copy_to_pinned(acts.pooled.buffer(), pooled)?;
             Ok(())
         };
         forward()?;
         stream.synchronize()?;
-        let (graph, ()) = stream.capture(forward).map_err(capture_error)?;
-        Ok(Self { graph, acts, ids, type_ids, mask, pooled, rows, seq })
+        let mut tries = 1;
+        let graph = loop {
+            match stream.capture(forward) {
+                Ok((graph, ())) => break graph,
+                Err(CaptureError::Invalidated(_)) if tries < CAPTURE_TRIES => tries += 1,
+                Err(e) => return Err(capture_error(e)),
+            }
+        };
+        self.graphs.push((load, graph));
+        Ok(self.graphs.len() - 1)
     }
 
     /// Stage `chunk` (of at most `rows` sequences padded to `seq`), replay, and return its
@@ -132,6 +167,7 @@ impl Entry {
     fn run(
         &self,
         stream: &CudaStream,
+        graph: &CudaGraph,
         chunk: &Padded,
         hidden: usize,
     ) -> Result<Vec<Vec<f32>>, ModelError> {
@@ -141,7 +177,7 @@ impl Entry {
         stage(&self.ids, &chunk.ids, n, self.rows)?;
         stage(&self.type_ids, &chunk.type_ids, n, self.rows)?;
         stage(&self.mask, &chunk.mask, n, self.rows)?;
-        stream.replay(&self.graph)?;
+        stream.replay(graph)?;
         // Waits for the replay.
         let out = self.pooled.lock()?;
         let dtype = self.acts.pooled.dtype();
@@ -192,6 +228,8 @@ pub(super) fn embed(
     }
     let chunks = batch::chunks(encodings, model.config.max_seq_length);
     let hidden = model.dim();
+    let load = load_class(model.device.in_use());
+    stream.set_gemm_load(load);
     let run = |entries: &mut SlotEntries| -> Result<Vec<Vec<f32>>, ModelError> {
         let buckets = entries.of(&model.weights);
         let mut results = vec![Vec::new(); encodings.len()];
@@ -200,10 +238,12 @@ pub(super) fn embed(
                 hash_map::Entry::Occupied(e) => e.into_mut(),
                 hash_map::Entry::Vacant(e) => {
                     let key = *e.key();
-                    e.insert(Entry::capture(model, stream, key)?)
+                    e.insert(Entry::new(model, stream, key)?)
                 }
             };
-            for (&i, row) in chunk.order.iter().zip(entry.run(stream, chunk, hidden)?) {
+            let i = entry.graph(model, stream, load)?;
+            let graph = &entry.graphs[i].1;
+            for (&i, row) in chunk.order.iter().zip(entry.run(stream, graph, chunk, hidden)?) {
                 results[i] = row;
             }
         }
@@ -217,10 +257,12 @@ pub(super) fn embed(
 }
 
 impl MiniLm<CudaBackend> {
-    /// Graphs ([`crate::graph::ExecMode::Graph`]: one per shape bucket) this model has
-    /// captured on `slot`.
+    /// Graphs ([`crate::graph::ExecMode::Graph`]: one per shape bucket and load class met) this
+    /// model has captured on `slot`.
     pub fn graph_count(&self, slot: usize) -> usize {
-        let count = |entries: &mut SlotEntries| entries.of(&self.weights).len();
+        let count = |entries: &mut SlotEntries| {
+            entries.of(&self.weights).values().map(|e| e.graphs.len()).sum()
+        };
         let new = || Ok::<_, Infallible>(SlotEntries::default());
         match registry().with(slot, self.device.id(), new, count) {
             Ok(n) => n,

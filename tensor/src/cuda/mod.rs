@@ -72,6 +72,10 @@ impl Ops for CudaBackend {
         true
     }
 
+    fn plan_for_load(stream: &CudaStream, streams: usize) {
+        stream.set_gemm_load(streams);
+    }
+
     fn linear(
         stream: &CudaStream,
         x: &T,

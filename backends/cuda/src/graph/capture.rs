@@ -46,8 +46,10 @@ pub enum CaptureError<E> {
     /// reached `cuMemAlloc`, a synchronisation) shows up here as the error the driver gave that
     /// call.
     Body(E),
-    /// The body succeeded, but the driver invalidated the capture (a capture-unsafe call whose
-    /// error the body did not return, or work enqueued on the stream from another thread).
+    /// The driver invalidated the capture (a capture-unsafe call, or work enqueued on the stream
+    /// from another thread), whether or not the body noticed: once invalidated, every launch of
+    /// the capture fails, so a body error is then only a consequence and this is returned
+    /// instead. Nothing of the capture ran; capturing again is safe.
     Invalidated(BackendError),
     /// Beginning the capture, or instantiating the captured graph, failed.
     Driver(BackendError),
@@ -165,8 +167,13 @@ impl CudaStream {
             .map_err(|e| CaptureError::Driver(error::driver("cuStreamBeginCapture")(e)))?;
         let mut capture = Capture::enter(self);
         let value = body();
+        let invalidated = matches!(
+            self.raw().capture_status(),
+            Ok(sys::CUstreamCaptureStatus::CU_STREAM_CAPTURE_STATUS_INVALIDATED)
+        );
         let (ended, pinned) = capture.end();
         match (value, ended) {
+            (Err(_), Err(e)) if invalidated => Err(CaptureError::Invalidated(e)),
             (Err(e), ended) => {
                 if let Ok(graph) = ended {
                     destroy(self, graph);

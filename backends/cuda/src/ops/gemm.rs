@@ -195,7 +195,9 @@ pub fn gemm(
     let (alpha_p, beta_p) =
         (&alpha as *const f32 as *const c_void, &beta as *const f32 as *const c_void);
     stream.bind()?;
-    let state = stream.state();
+    let target = stream.gemm_sm_target(input != Elem::F32 || precision == Precision::Tf32);
+    let mut state = stream.state();
+    state.blas.set_sm_target(target)?;
     let handle = *state.blas.cublas().handle();
     // SAFETY: `handle` is this stream's live cuBLAS handle, used by this thread alone while we
     // hold the stream's state lock. Column-major view: C^T[n, m] = op(B)^T[n, k] op(A)^T[k, m];

@@ -57,6 +57,8 @@ struct Key {
     /// algorithms that work with pointers this aligned.
     align: [u16; 4],
     workspace: usize,
+    /// Multiprocessors to plan for (0: the whole GPU).
+    sm_target: u32,
 }
 
 /// A cuBLASLt object, destroyed with its function.
@@ -176,6 +178,13 @@ fn plan(handle: lt::cublasLtHandle_t, key: &Key) -> Result<Option<Plan>, Backend
     set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_TRANSA, &op(key.tb))?;
     set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_TRANSB, &op(key.ta))?;
     set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_EPILOGUE, &Epilogue::CUBLASLT_EPILOGUE_BIAS)?;
+    if key.sm_target > 0 {
+        set_desc(
+            desc.raw,
+            DescAttr::CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET,
+            &(key.sm_target as i32),
+        )?;
+    }
     let dt = data_type(key.elem);
     // Stored column-major shapes: a row-major [r, c] matrix is column-major [c, r].
     let (bl_rows, bl_cols) = if key.tb { (key.k, key.n) } else { (key.n, key.k) };
@@ -278,6 +287,7 @@ pub(crate) fn matmul_bias(
         tf32: precision == Precision::Tf32,
         align: [align(pa), align(pb), align(pc), align(pbias)],
         workspace: workspace_len,
+        sm_target: stream.gemm_sm_target(elem != Elem::F32 || precision == Precision::Tf32),
     };
     let cu_stream = stream.cu_stream() as lt::cudaStream_t;
     DEVICES.with(|devices| {

@@ -38,7 +38,7 @@ pub use embedding::{bert_embeddings, embedding_gather, BertEmbeddings};
 pub use gemm::{gemm, gemm_f32, GemmDims, MatArg, Precision};
 pub use linear::{bias_act, linear};
 pub use lt::lt_launches;
-pub use norm::{add_layer_norm, layer_norm, LayerNormArgs};
+pub use norm::{add_layer_norm, layer_norm, LayerNormArgs, WARP_ROWS};
 pub use pooling::{l2_normalize, mean_pool};
 pub use softmax::softmax_mask;
 pub use strided::{strided_copy, MAX_DIMS};

@@ -18,8 +18,23 @@ macro_rules! module {
 pub(crate) const ACTIVATION: Module =
     module!("activation.cu", ["bias_act_f32", "bias_act_f16", "bias_act_bf16"]);
 
-pub(crate) const LAYER_NORM: Module =
-    module!("layer_norm.cu", ["add_layer_norm_f32", "add_layer_norm_f16", "add_layer_norm_bf16"]);
+pub(crate) const LAYER_NORM: Module = module!(
+    "layer_norm.cu",
+    [
+        "add_layer_norm_f32",
+        "add_layer_norm_f16",
+        "add_layer_norm_bf16",
+        "add_layer_norm_w8_f32",
+        "add_layer_norm_w16_f32",
+        "add_layer_norm_w32_f32",
+        "add_layer_norm_w8_f16",
+        "add_layer_norm_w16_f16",
+        "add_layer_norm_w32_f16",
+        "add_layer_norm_w8_bf16",
+        "add_layer_norm_w16_bf16",
+        "add_layer_norm_w32_bf16",
+    ]
+);
 
 pub(crate) const SOFTMAX: Module =
     module!("softmax.cu", ["softmax_mask_f32", "softmax_mask_f16", "softmax_mask_bf16"]);

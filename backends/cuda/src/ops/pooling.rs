@@ -26,7 +26,12 @@ pub fn mean_pool(
         return Ok(());
     }
     let es = elem.size();
-    let config = row_config(batch, dim, "mean_pool")?;
+    let mut config = row_config(batch, dim, "mean_pool")?;
+    // Token groups: as many as fit in 1,024 threads and 48 KiB of partial sums, at most 16.
+    let groups =
+        (1024 / config.block_dim.0 as usize).min(12_288 / dim).clamp(1, 16).min(seq.max(1));
+    config.block_dim.1 = groups as u32;
+    config.shared_mem_bytes = (groups * dim * 4) as u32;
     let args = [
         KArg::U64(ptr(
             stream,
@@ -45,7 +50,8 @@ pub fn mean_pool(
     // SAFETY: mean_pool_T(const T* hidden, const float* mask, T* out, int seq, int dim,
     // int normalize) takes these six arguments; block b reads hidden[b, 0..seq, 0..dim] and
     // mask[b, 0..seq] and writes out[b, 0..dim], inside the ranges checked above; row_config
-    // gives dim <= 8 * threads.
+    // gives dim <= 8 * threads; the dynamic shared memory holds blockDim.y rows of dim floats
+    // (at most 48 KiB: dim <= 8192 gives at least one group).
     unsafe { launch(stream, &POOLING, name, config, &args) }
 }
 
