@@ -53,10 +53,12 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-// `scratch` holds 32 floats of shared memory; safe to call repeatedly with the same scratch.
+// Sum over the block (blockDim.x * blockDim.y a multiple of 32, at most 1024; threads numbered
+// x first); every thread gets the result. `scratch` holds 32 floats of shared memory; safe to
+// call repeatedly with the same scratch.
 __device__ __forceinline__ float block_sum(float v, float *scratch) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    const int t = threadIdx.y * blockDim.x + threadIdx.x;
+    const int lane = t & 31, warp = t >> 5, warps = (blockDim.x * blockDim.y) >> 5;
     v = warp_sum(v);
     __syncthreads(); // scratch may still be read by a previous call
     if (lane == 0) scratch[warp] = v;

@@ -7,18 +7,6 @@
 // (blockDim.y * dim floats), added in group order (the same result on every run).
 // `l2_normalize`: each row of x divided by max(||row||_2, 1e-12), one block per row.
 
-// Sum over a block of any shape (blockDim.x * blockDim.y a multiple of 32); every thread gets it.
-__device__ __forceinline__ float block_sum_2d(float v, float *scratch) {
-    const int t = threadIdx.y * blockDim.x + threadIdx.x;
-    const int lane = t & 31, warp = t >> 5, warps = (blockDim.x * blockDim.y) >> 5;
-    v = warp_sum(v);
-    __syncthreads(); // scratch may still be read by a previous call
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    v = lane < warps ? scratch[lane] : 0.0f;
-    return warp_sum(v);
-}
-
 template <typename T>
 __device__ void mean_pool(const T *hidden, const float *mask, T *out, int seq, int dim,
                           int normalize) {
@@ -49,8 +37,8 @@ __device__ void mean_pool(const T *hidden, const float *mask, T *out, int seq, i
         int c = threadIdx.x + i * blockDim.x;
         if (c < dim) part[threadIdx.y * dim + c] = acc[i];
     }
-    // block_sum_2d synchronises the block: every partial sum is in `part` after it.
-    const float inv_count = 1.0f / fmaxf(block_sum_2d(cnt, scratch), 1e-9f);
+    // block_sum synchronises the block: every partial sum is in `part` after it.
+    const float inv_count = 1.0f / fmaxf(block_sum(cnt, scratch), 1e-9f);
     // Thread t finishes columns t, t + nt, ... (nt >= blockDim.x, so at most VPT of them).
     float r[VPT], sq = 0.0f;
 #pragma unroll
@@ -65,7 +53,7 @@ __device__ void mean_pool(const T *hidden, const float *mask, T *out, int seq, i
         sq += v * v;
     }
     float scale = 1.0f;
-    if (normalize) scale = 1.0f / fmaxf(sqrtf(block_sum_2d(sq, scratch)), 1e-12f);
+    if (normalize) scale = 1.0f / fmaxf(sqrtf(block_sum(sq, scratch)), 1e-12f);
 #pragma unroll
     for (int i = 0; i < VPT; i++) {
         int c = t + i * nt;

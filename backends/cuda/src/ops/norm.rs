@@ -13,20 +13,6 @@ use crate::stream::CudaStream;
 /// (too few blocks), while large batches ran faster a warp per row.
 pub const WARP_ROWS: usize = 2048;
 
-/// The warp-per-row kernels (`add_layer_norm_w{8,16,32}_T`: rows of up to 256, 512, 1,024), by
-/// element type, then width.
-const WARP_NAMES: [&str; 9] = [
-    "add_layer_norm_w8_f32",
-    "add_layer_norm_w16_f32",
-    "add_layer_norm_w32_f32",
-    "add_layer_norm_w8_f16",
-    "add_layer_norm_w16_f16",
-    "add_layer_norm_w32_f16",
-    "add_layer_norm_w8_bf16",
-    "add_layer_norm_w16_bf16",
-    "add_layer_norm_w32_bf16",
-];
-
 /// The layer norm's parameters: `gamma`, `beta` (`[dim]`, of the op's element type) and `eps`.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerNormArgs<'a> {
@@ -88,7 +74,8 @@ pub fn add_layer_norm(
             KArg::I32(dim_arg),
             KArg::F32(norm.eps),
         ];
-        let name = WARP_NAMES[elem as usize * 3 + width];
+        // LAYER_NORM lists the three block kernels, then the warp kernels by type and width.
+        let name = LAYER_NORM.functions[3 + elem as usize * 3 + width];
         // SAFETY: add_layer_norm_wWV_T(const T* x, const T* residual, const T* bias,
         // const T* gamma, const T* beta, T* out, u64 rows, int dim, float eps) takes these nine
         // arguments; warp w of block b handles row 4b + w < rows, reading/writing dim elements
