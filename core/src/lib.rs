@@ -42,6 +42,7 @@ pub mod conformance;
 mod device;
 mod error;
 mod pool;
+mod shapes;
 mod sync;
 pub mod testing;
 
@@ -50,3 +51,4 @@ pub use cache::{CacheError, CompileCache};
 pub use device::Device;
 pub use error::{BackendError, EventError, PoolError};
 pub use pool::{load_class, CurrentGuard, Lease, PoolConfig, PoolStats, LOAD_CLASS_MAX};
+pub use shapes::{AttentionDims, Conv1dError, Conv1dParams, Conv1dShape};

@@ -347,6 +347,19 @@ pub struct ConvDims {
     pub out_len: usize,
 }
 
+impl ConvDims {
+    /// The extents the backends' conv1d kernels take (all but the output length).
+    pub fn shape(&self) -> streampool_core::Conv1dShape {
+        streampool_core::Conv1dShape {
+            batch: self.batch,
+            in_channels: self.in_channels,
+            length: self.length,
+            out_channels: self.out_channels,
+            kernel: self.kernel,
+        }
+    }
+}
+
 /// Checks [`Ops::conv1d`]'s operands.
 pub fn conv1d<B: Ops>(
     x: &Tensor<B>,

@@ -32,37 +32,9 @@ pub enum MatMath {
     Tf32,
 }
 
-/// Hyper-parameters of [`Ops::conv1d`], as PyTorch's `nn.Conv1d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv1dParams {
-    /// Step between output positions (>= 1).
-    pub stride: usize,
-    /// Zeros added on each side.
-    pub padding: usize,
-    /// Spacing between kernel taps (>= 1).
-    pub dilation: usize,
-    /// Channel groups (divides both channel counts).
-    pub groups: usize,
-}
-
-impl Default for Conv1dParams {
-    fn default() -> Self {
-        Self { stride: 1, padding: 0, dilation: 1, groups: 1 }
-    }
-}
-
-impl Conv1dParams {
-    /// Output length for an input of `length` and a kernel of `kernel` taps, or `None` when the
-    /// parameters are invalid or leave no output.
-    pub fn out_len(&self, length: usize, kernel: usize) -> Option<usize> {
-        if self.stride == 0 || self.dilation == 0 || self.groups == 0 || kernel == 0 {
-            return None;
-        }
-        let span = self.dilation * (kernel - 1) + 1;
-        let padded = length + 2 * self.padding;
-        (padded >= span).then(|| (padded - span) / self.stride + 1)
-    }
-}
+// The hyper-parameters of [`Ops::conv1d`] are defined once in the core, shared with the
+// backends' conv1d kernels; re-exported here (and from the crate root) under their old path.
+pub use streampool_core::Conv1dParams;
 
 /// Layer-norm parameters: `gamma`, `beta` (`[dim]`) and epsilon.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! conv1d on the CPU (im2col + GEMM kernel) with a fused activation.
 
-use streampool_cpu::kernels::{self, Conv1dShape};
+use streampool_cpu::kernels;
 use streampool_cpu::CpuStream;
 
 use super::access::{kernel, par, slice_mut, CpuTensor, Reads};
@@ -15,26 +15,14 @@ pub(super) fn conv1d(
     out: &CpuTensor,
 ) -> Result<(), OpError> {
     let d = check::conv1d(x, w, bias, &params, out)?;
-    let shape = Conv1dShape {
-        batch: d.batch,
-        in_channels: d.in_channels,
-        length: d.length,
-        out_channels: d.out_channels,
-        kernel: d.kernel,
-    };
-    let p = kernels::Conv1dParams {
-        stride: params.stride,
-        padding: params.padding,
-        dilation: params.dilation,
-        groups: params.groups,
-    };
+    let shape = d.shape();
     let (x, w, bias, out) = (x.clone(), w.clone(), bias.cloned(), out.clone());
     Ok(stream.enqueue(move || {
         let reads = Reads::lock([Some(&x), Some(&w), bias.as_ref()]);
         let mut guard = out.buffer().write();
         let o = slice_mut(guard.as_f32_mut(), &out)?;
         let bs = reads.opt_f32(bias.as_ref())?;
-        kernel(kernels::conv1d(reads.f32(&x)?, reads.f32(&w)?, bs, o, shape, p, par()))?;
+        kernel(kernels::conv1d(reads.f32(&x)?, reads.f32(&w)?, bs, o, shape, params, par()))?;
         if act == Activation::Gelu {
             kernels::gelu_erf_inplace(o);
         }

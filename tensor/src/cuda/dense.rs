@@ -1,7 +1,7 @@
 //! Row-wise and dense ops on CUDA: linear (cuBLAS + fused bias/GELU), residual add + layer norm,
 //! L2 normalisation, conv1d, strided copy.
 
-use streampool_cuda::ops::{self, Conv1dShape, LayerNormArgs, Precision};
+use streampool_cuda::ops::{self, LayerNormArgs, Precision};
 use streampool_cuda::CudaStream;
 
 use super::{act, elem, opt_slice, slice, T};
@@ -64,22 +64,10 @@ pub(super) fn conv1d(
     out: &T,
 ) -> Result<(), OpError> {
     let d = check::conv1d(x, w, bias, &p, out)?;
-    let shape = Conv1dShape {
-        batch: d.batch,
-        in_channels: d.in_channels,
-        length: d.length,
-        out_channels: d.out_channels,
-        kernel: d.kernel,
-    };
-    let params = ops::Conv1dParams {
-        stride: p.stride,
-        padding: p.padding,
-        dilation: p.dilation,
-        groups: p.groups,
-    };
+    let shape = d.shape();
     let e = elem(x);
     let (x, w, b, o) = (slice(x), slice(w), opt_slice(bias), slice(out));
-    Ok(ops::conv1d(stream, x, w, b, o, shape, params, act(a), e)?)
+    Ok(ops::conv1d(stream, x, w, b, o, shape, p, act(a), e)?)
 }
 
 pub(super) fn copy_strided(stream: &CudaStream, src: &T, dst: &T) -> Result<(), OpError> {

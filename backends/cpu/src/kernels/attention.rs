@@ -4,25 +4,13 @@
 
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::{Accum, MatMut, MatRef, Par};
+use streampool_core::AttentionDims;
 
 use super::error::{check_len, check_min_len, prod, KernelError};
 use super::math::simd;
 use super::matmul::{row_major_mut, Parallelism};
 use super::parallel::{run, workers};
 use super::softmax::softmax_row;
-
-/// Extents of an attention call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttentionDims {
-    /// Sequences in the batch.
-    pub batch: usize,
-    /// Tokens per sequence (queries and keys).
-    pub seq: usize,
-    /// Attention heads.
-    pub heads: usize,
-    /// Size of one head; the model width is `heads * head_dim`.
-    pub head_dim: usize,
-}
 
 /// Scratch length [`attention`] needs: one `seq x seq` score block per thread it may use.
 pub fn attention_scratch_len(dims: AttentionDims, par: Parallelism) -> usize {

@@ -1,67 +1,14 @@
 //! 1-D convolution with PyTorch `nn.Conv1d` semantics (stride, zero padding, dilation, groups),
 //! by im2col and one GEMM per (batch, group).
 
+use streampool_core::{Conv1dParams, Conv1dShape};
+
 use super::error::{check_len, prod, KernelError};
 use super::matmul::{matmul, GemmDims, MatLayout, MatView, MatViewMut, Parallelism};
 
-/// Extents of a conv1d call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv1dShape {
-    /// Batch size `B`.
-    pub batch: usize,
-    /// Input channels `Cin`.
-    pub in_channels: usize,
-    /// Input length `L`.
-    pub length: usize,
-    /// Output channels `Cout`.
-    pub out_channels: usize,
-    /// Kernel size `K`.
-    pub kernel: usize,
-}
-
-/// Conv1d hyper-parameters, as `nn.Conv1d`'s arguments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv1dParams {
-    /// Step between output positions (>= 1).
-    pub stride: usize,
-    /// Zeros added on each side.
-    pub padding: usize,
-    /// Spacing between kernel taps (>= 1).
-    pub dilation: usize,
-    /// Channel groups (divides both channel counts).
-    pub groups: usize,
-}
-
-impl Default for Conv1dParams {
-    fn default() -> Self {
-        Conv1dParams { stride: 1, padding: 0, dilation: 1, groups: 1 }
-    }
-}
-
-impl Conv1dShape {
-    /// `Lout = (L + 2p - d(K-1) - 1) / s + 1`, or an error when the parameters are invalid or
-    /// leave no output.
-    pub fn out_len(&self, p: &Conv1dParams) -> Result<usize, KernelError> {
-        if p.stride == 0 || p.dilation == 0 || p.groups == 0 || self.kernel == 0 {
-            return Err(KernelError::Shape(
-                "conv1d: stride, dilation, groups, kernel must be >= 1".into(),
-            ));
-        }
-        if self.in_channels % p.groups != 0 || self.out_channels % p.groups != 0 {
-            return Err(KernelError::Shape(format!(
-                "conv1d: channels {} -> {} not divisible by groups {}",
-                self.in_channels, self.out_channels, p.groups
-            )));
-        }
-        let span = p.dilation * (self.kernel - 1) + 1;
-        let padded = self.length + 2 * p.padding;
-        if padded < span {
-            return Err(KernelError::Shape(format!(
-                "conv1d: input {padded} shorter than kernel span {span}"
-            )));
-        }
-        Ok((padded - span) / p.stride + 1)
-    }
+/// `Lout` of `shape` under `params` (the one definition, in the core), as a kernel error.
+fn out_len(shape: &Conv1dShape, params: &Conv1dParams) -> Result<usize, KernelError> {
+    shape.out_len(params).map_err(|e| KernelError::Shape(format!("conv1d: {e}")))
 }
 
 /// `out[B, Cout, Lout] = conv1d(input[B, Cin, L], weight[Cout, Cin/groups, K]) + bias[Cout]`.
@@ -76,7 +23,7 @@ pub fn conv1d(
     par: Parallelism,
 ) -> Result<(), KernelError> {
     let Conv1dShape { batch, in_channels, length, out_channels, kernel } = shape;
-    let lout = shape.out_len(&params)?;
+    let lout = out_len(&shape, &params)?;
     let g = params.groups;
     let (cin_g, cout_g) = (in_channels / g, out_channels / g);
     check_len("conv1d input", input.len(), prod(&[batch, in_channels, length])?)?;
@@ -219,6 +166,6 @@ mod tests {
         )
         .is_err());
         let p = Conv1dParams { groups: 2, ..Conv1dParams::default() };
-        assert!(matches!(s.out_len(&p), Err(KernelError::Shape(_))));
+        assert!(matches!(out_len(&s, &p), Err(KernelError::Shape(_))));
     }
 }

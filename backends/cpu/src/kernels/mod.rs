@@ -26,8 +26,8 @@ mod softmax;
 mod strided;
 
 pub use activation::{bias_gelu_inplace, gelu_erf, gelu_erf_inplace};
-pub use attention::{attention, attention_scratch_len, AttentionDims};
-pub use conv1d::{conv1d, Conv1dParams, Conv1dShape};
+pub use attention::{attention, attention_scratch_len};
+pub use conv1d::conv1d;
 pub use convert::{
     bf16_le_bytes_to_f32, bf16_to_f32, f16_le_bytes_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16,
 };
@@ -39,3 +39,6 @@ pub use matmul::{matmul, GemmDims, MatLayout, MatView, MatViewMut, Parallelism};
 pub use pooling::{l2_normalize_rows, mean_pool};
 pub use softmax::softmax_rows;
 pub use strided::strided_copy;
+// Defined once in the core (shared with the CUDA ops and the tensor layer); re-exported here
+// under their old paths.
+pub use streampool_core::{AttentionDims, Conv1dParams, Conv1dShape};

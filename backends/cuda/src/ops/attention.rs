@@ -1,24 +1,11 @@
 //! Fused masked multi-head self-attention (no scores in device memory): `kernels/attention.cu`.
 
 use cudarc::driver::LaunchConfig;
-use streampool_core::BackendError;
+use streampool_core::{AttentionDims, BackendError};
 
 use super::args::{int, invalid, launch, mul, opt_ptr, ptr, Elem, KArg, Slice};
 use super::modules::ATTENTION;
 use crate::stream::CudaStream;
-
-/// Extents of an attention call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttentionDims {
-    /// Sequences.
-    pub batch: usize,
-    /// Tokens per sequence (queries and keys).
-    pub seq: usize,
-    /// Heads.
-    pub heads: usize,
-    /// Size of a head: 32, 64 or 128.
-    pub head_dim: usize,
-}
 
 /// Row strides (elements) of Q, K, V and the output: token `t` of sequence `b` is row
 /// `b * seq + t`, head `h` its columns `h * head_dim ..`. Dense `[batch, seq, heads * head_dim]`
@@ -64,7 +51,7 @@ const TC_MIN_BLOCKS: usize = 128;
 /// per 16 queries of a (sequence, head); keys stream through shared memory 32 at a time with an
 /// online softmax, so any `seq` works. `mask` is `[batch, seq]` f32 of 1 (token) / 0 (padding:
 /// gets `f32::MIN` added, as Hugging Face BERT; a row of only padding becomes uniform).
-/// `scale`: `None` for `1 / sqrt(head_dim)`.
+/// `scale`: `None` for `1 / sqrt(head_dim)`. `dims.head_dim` must be 32, 64 or 128.
 ///
 /// f16 / bf16 with at least [`TC_MIN_BLOCKS`] blocks of 64 queries (large batches) run a
 /// tensor-core variant instead: blocks of 64 queries, Q K^T and P V as `mma.sync` products with

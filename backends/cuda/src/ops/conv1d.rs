@@ -1,71 +1,11 @@
 //! 1-D convolution (PyTorch `nn.Conv1d`) with bias and activation, as a direct kernel.
 
 use cudarc::driver::DeviceRepr;
-use streampool_core::BackendError;
+use streampool_core::{BackendError, Conv1dParams, Conv1dShape};
 
-use super::args::{grid_stride, invalid, launch, mul, opt_ptr, prod, ptr, Act, Elem, KArg, Slice};
+use super::args::{grid_stride, invalid, launch, opt_ptr, prod, ptr, Act, Elem, KArg, Slice};
 use super::modules::CONV1D;
 use crate::stream::CudaStream;
-
-/// Extents of a conv1d call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv1dShape {
-    /// Batch size.
-    pub batch: usize,
-    /// Input channels.
-    pub in_channels: usize,
-    /// Input length.
-    pub length: usize,
-    /// Output channels.
-    pub out_channels: usize,
-    /// Kernel taps.
-    pub kernel: usize,
-}
-
-/// Hyper-parameters, as `nn.Conv1d`'s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv1dParams {
-    /// Step between outputs (>= 1).
-    pub stride: usize,
-    /// Zeros on each side.
-    pub padding: usize,
-    /// Spacing of taps (>= 1).
-    pub dilation: usize,
-    /// Channel groups (divides both channel counts).
-    pub groups: usize,
-}
-
-impl Default for Conv1dParams {
-    fn default() -> Self {
-        Self { stride: 1, padding: 0, dilation: 1, groups: 1 }
-    }
-}
-
-impl Conv1dShape {
-    /// `(length + 2 padding - dilation (kernel - 1) - 1) / stride + 1`, or an error for invalid
-    /// parameters or no output.
-    pub fn out_len(&self, p: &Conv1dParams) -> Result<usize, BackendError> {
-        if p.stride == 0 || p.dilation == 0 || p.groups == 0 || self.kernel == 0 {
-            return Err(invalid("conv1d: stride, dilation, groups and kernel must be >= 1"));
-        }
-        if self.in_channels % p.groups != 0 || self.out_channels % p.groups != 0 {
-            return Err(invalid(format!(
-                "conv1d: channels {} -> {} not divisible by {} groups",
-                self.in_channels, self.out_channels, p.groups
-            )));
-        }
-        let span = mul("conv1d", p.dilation, self.kernel - 1)? + 1;
-        let padded = mul("conv1d", 2, p.padding)?
-            .checked_add(self.length)
-            .ok_or_else(|| invalid("conv1d: length"))?;
-        if padded < span {
-            return Err(invalid(format!(
-                "conv1d: input of {padded} shorter than the kernel span {span}"
-            )));
-        }
-        Ok((padded - span) / p.stride + 1)
-    }
-}
 
 /// `ConvParams` of conv1d.cu, passed by value.
 #[repr(C)]
@@ -103,7 +43,7 @@ pub fn conv1d(
     act: Act,
     elem: Elem,
 ) -> Result<(), BackendError> {
-    let lout = shape.out_len(&params)?;
+    let lout = shape.out_len(&params).map_err(|e| invalid(format!("conv1d: {e}")))?;
     let Conv1dShape { batch, in_channels, length, out_channels, kernel } = shape;
     let n = prod("conv1d", &[batch, out_channels, lout])?;
     if n == 0 {

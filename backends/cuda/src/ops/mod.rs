@@ -31,9 +31,9 @@ mod softmax;
 mod strided;
 
 pub use args::{Act, Elem, Slice};
-pub use attention::{attention, AttentionDims, AttentionLayout};
+pub use attention::{attention, AttentionLayout};
 pub use cast::cast;
-pub use conv1d::{conv1d, Conv1dParams, Conv1dShape};
+pub use conv1d::conv1d;
 pub use embedding::{bert_embeddings, embedding_gather, BertEmbeddings};
 pub use gemm::{gemm, gemm_f32, GemmDims, MatArg, Precision};
 pub use linear::{bias_act, linear};
@@ -42,3 +42,6 @@ pub use norm::{add_layer_norm, layer_norm, LayerNormArgs, WARP_ROWS};
 pub use pooling::{l2_normalize, mean_pool};
 pub use softmax::softmax_mask;
 pub use strided::{strided_copy, MAX_DIMS};
+// Defined once in the core (shared with the CPU kernels and the tensor layer); re-exported here
+// under their old paths.
+pub use streampool_core::{AttentionDims, Conv1dParams, Conv1dShape};
