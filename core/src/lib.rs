@@ -45,6 +45,7 @@ mod pool;
 mod shapes;
 mod sync;
 pub mod testing;
+mod unavailable;
 
 pub use backend::{Backend, DeviceKind, Event, MemoryUsage, Stream, Timing};
 pub use cache::{CacheError, CompileCache};

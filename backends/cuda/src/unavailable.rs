@@ -3,15 +3,10 @@
 //! types can exist.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use streampool_core::{Backend, BackendError, DeviceKind, Event, EventError, Stream, Timing};
+use streampool_core::BackendError;
 
 const REASON: &str = "built without the `cuda` feature; rebuild with --features cuda";
-
-/// Has no values: what the stand-ins hold, so that none can be built.
-#[derive(Debug, Clone, Copy)]
-enum Never {}
 
 /// How to open a device (accepted and ignored without the `cuda` feature).
 #[derive(Debug, Clone, Default)]
@@ -40,21 +35,22 @@ pub enum HostWait {
     Block,
 }
 
-/// The CUDA backend; this build has no CUDA support, so it cannot be opened.
-#[derive(Debug)]
-pub struct CudaBackend(Never);
-
-/// Stream of the CUDA backend (no values in this build).
-#[derive(Debug)]
-pub struct CudaStream(Never);
-
-/// Event of the CUDA backend (no values in this build).
-#[derive(Debug)]
-pub struct CudaEvent(Never);
-
-/// Device memory of the CUDA backend (no values in this build).
-#[derive(Debug, Clone)]
-pub struct CudaBuffer(Never);
+// The four types and their trait impls, whose methods can never be called (no value exists).
+streampool_core::unavailable_backend! {
+    kind: Cuda;
+    /// The CUDA backend; this build has no CUDA support, so it cannot be opened.
+    #[derive(Debug)]
+    pub struct CudaBackend;
+    /// Stream of the CUDA backend (no values in this build).
+    #[derive(Debug)]
+    pub struct CudaStream;
+    /// Event of the CUDA backend (no values in this build).
+    #[derive(Debug)]
+    pub struct CudaEvent;
+    /// Device memory of the CUDA backend (no values in this build).
+    #[derive(Debug, Clone)]
+    pub struct CudaBuffer;
+}
 
 impl CudaBackend {
     /// Always [`BackendError::Unavailable`]: this build has no CUDA support.
@@ -70,78 +66,5 @@ impl CudaBackend {
     /// Number of usable CUDA GPUs: none in this build.
     pub fn device_count() -> usize {
         0
-    }
-}
-
-impl Backend for CudaBackend {
-    type Stream = CudaStream;
-    type Event = CudaEvent;
-    type Buffer = CudaBuffer;
-
-    fn kind(&self) -> DeviceKind {
-        DeviceKind::Cuda
-    }
-    fn name(&self) -> String {
-        match self.0 {}
-    }
-    fn new_stream(&self, _: usize) -> Result<CudaStream, BackendError> {
-        match self.0 {}
-    }
-    fn new_event(&self, _: Timing) -> Result<CudaEvent, BackendError> {
-        match self.0 {}
-    }
-    fn alloc(&self, _: usize) -> Result<CudaBuffer, BackendError> {
-        match self.0 {}
-    }
-    fn buffer_len(buffer: &CudaBuffer) -> usize {
-        match buffer.0 {}
-    }
-}
-
-impl Stream<CudaBackend> for CudaStream {
-    fn slot(&self) -> usize {
-        match self.0 {}
-    }
-    fn record(&self, _: &CudaEvent) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-    fn wait_event(&self, _: &CudaEvent) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-    fn synchronize(&self) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-    fn write(&self, _: &CudaBuffer, _: usize, _: &[u8]) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-    fn read(&self, _: &CudaBuffer, _: usize, _: &mut [u8]) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-    fn fill_u32(&self, _: &CudaBuffer, _: u32) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-    fn mul_add_u32(&self, _: &CudaBuffer, _: u32, _: u32) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-    fn copy(&self, _: &CudaBuffer, _: &CudaBuffer) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-    fn hold(&self, _: Duration) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-}
-
-impl Event for CudaEvent {
-    fn timing(&self) -> Timing {
-        match self.0 {}
-    }
-    fn synchronize(&self) -> Result<(), BackendError> {
-        match self.0 {}
-    }
-    fn query(&self) -> Result<bool, BackendError> {
-        match self.0 {}
-    }
-    fn elapsed_since(&self, _: &Self) -> Result<Duration, EventError> {
-        match self.0 {}
     }
 }
