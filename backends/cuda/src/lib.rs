@@ -69,7 +69,7 @@ pub use cudarc;
 #[cfg(feature = "cuda")]
 pub use event::CudaEvent;
 #[cfg(feature = "cuda")]
-pub use graph::{CaptureError, CudaGraph, SlotGraphs};
+pub use graph::{CaptureError, CudaGraph, SlotGraphs, CAPTURE_TRIES};
 #[cfg(feature = "cuda")]
 pub use pinned::{HostElem, PinnedBuffer, PinnedGuard};
 #[cfg(feature = "cuda")]

@@ -132,7 +132,7 @@ fn capture(backend: &CudaBackend, s: &CudaStream, w: &Weights) -> Result<Graphed
     };
     staged()?; // warm-up: kernels loaded, cuBLAS settled
     s.synchronize()?;
-    let (mut graph, ()) = s.capture(staged)?;
+    let (mut graph, ()) = s.capture_retrying(staged)?;
     for b in [&a.x, &a.mask, &a.qkv, &a.ctx, &a.hidden, &a.pooled] {
         graph.retain(b);
     }

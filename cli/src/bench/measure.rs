@@ -30,8 +30,10 @@ pub struct Sample {
     pub p50_ms: f64,
     /// 99th percentile request latency, ms.
     pub p99_ms: f64,
-    /// Device memory in use by the process after the point, MiB (backends that report it).
+    /// Device memory in use on the device after the point, MiB (backends that report it).
     pub device_mib: Option<f64>,
+    /// Of that, the streams' caching pools (blocks in use + cached), MiB.
+    pub pool_mib: Option<f64>,
 }
 
 /// Run `threads` workers, each on its own leased stream, for `warmup` then `duration`.
@@ -93,6 +95,8 @@ pub fn run_threads<B: Backend, W: Worker<B>>(
     device.synchronize().map_err(|e| e.to_string())?;
     latencies.sort_by(f64::total_cmp);
     let seconds = duration.as_secs_f64();
+    let memory = device.backend().memory();
+    let mib = |bytes: usize| bytes as f64 / (1 << 20) as f64;
     Ok(Sample {
         threads,
         requests: latencies.len(),
@@ -101,7 +105,8 @@ pub fn run_threads<B: Backend, W: Worker<B>>(
         items_per_s: items as f64 / seconds,
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
-        device_mib: device.backend().memory().map(|m| m.device_used as f64 / (1 << 20) as f64),
+        device_mib: memory.map(|m| mib(m.device_used)),
+        pool_mib: memory.map(|m| mib(m.pool_in_use + m.pool_cached)),
     })
 }
 

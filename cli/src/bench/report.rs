@@ -47,7 +47,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:>8} {:>10} {:>12} {:>9} {:>9} {:>11} {:>10} {:>9}",
+            "{:>8} {:>10} {:>12} {:>9} {:>9} {:>11} {:>10} {:>9} {:>9}",
             "threads",
             "requests",
             "items/s",
@@ -55,13 +55,14 @@ impl Report {
             "p99 ms",
             "efficiency",
             "ceiling %",
-            "dev MiB"
+            "dev MiB",
+            "pool MiB"
         );
         let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0));
         for s in &self.per_thread {
             let _ = writeln!(
                 out,
-                "{:>8} {:>10} {:>12.1} {:>9.3} {:>9.3} {:>11} {:>10} {:>9}",
+                "{:>8} {:>10} {:>12.1} {:>9.3} {:>9.3} {:>11} {:>10} {:>9} {:>9}",
                 s.threads,
                 s.requests,
                 s.items_per_s,
@@ -69,7 +70,8 @@ impl Report {
                 s.p99_ms,
                 self.efficiency(s).map_or("-".into(), |e| format!("{e:.2}")),
                 pct(self.share_of_ceiling(s)),
-                s.device_mib.map_or("-".into(), |m| format!("{m:.0}"))
+                s.device_mib.map_or("-".into(), |m| format!("{m:.0}")),
+                s.pool_mib.map_or("-".into(), |m| format!("{m:.0}"))
             );
         }
         if let Some(b) = &self.batched {

@@ -35,12 +35,6 @@ fn rows_bucket(n: usize) -> usize {
 /// one another's first kernel launches.
 static CAPTURES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Captures of one graph at most. The driver sometimes invalidates a capture while other
-/// threads work on the GPU (on an H200, the 16-thread graph test lost about one capture in a few
-/// hundred, with or without `CAPTURES`, lazy or eager module loading; the cause is not known):
-/// nothing of an invalidated capture ran, so it is simply captured again.
-const CAPTURE_TRIES: usize = 4;
-
 /// Every graph entry of the process, per slot and keyed by device id (slot numbers are per
 /// device). A slot's entries are reached only under its lock, by the thread using its stream.
 fn registry() -> &'static SlotGraphs<u64, SlotEntries> {
@@ -150,14 +144,7 @@ impl Entry {
         };
         forward()?;
         stream.synchronize()?;
-        let mut tries = 1;
-        let graph = loop {
-            match stream.capture(forward) {
-                Ok((graph, ())) => break graph,
-                Err(CaptureError::Invalidated(_)) if tries < CAPTURE_TRIES => tries += 1,
-                Err(e) => return Err(capture_error(e)),
-            }
-        };
+        let (graph, ()) = stream.capture_retrying(forward).map_err(capture_error)?;
         self.graphs.push((load, graph));
         Ok(self.graphs.len() - 1)
     }

@@ -138,6 +138,9 @@ fn destroy(stream: &CudaStream, graph: sys::CUgraph) {
     }
 }
 
+/// Captures of one graph at most in [`CudaStream::capture_retrying`].
+pub const CAPTURE_TRIES: usize = 4;
+
 impl CudaStream {
     /// Capture the work `body` enqueues on this stream into a [`CudaGraph`] (nothing runs), and
     /// return it with `body`'s value. The capture is thread-local
@@ -185,6 +188,24 @@ impl CudaStream {
                 let graph = CudaGraph::instantiate(graph, self.raw(), pinned)
                     .map_err(CaptureError::Driver)?;
                 Ok((graph, value))
+            }
+        }
+    }
+
+    /// [`CudaStream::capture`], captured again (up to [`CAPTURE_TRIES`] times in all) while the
+    /// driver invalidates the capture ([`CaptureError::Invalidated`]: nothing of it ran, so
+    /// `body` simply enqueues its work again). With captures on many threads at once, an H200
+    /// invalidated about one capture in a few hundred, whether captures ran one at a time in the
+    /// process or not and with lazy or eager module loading; the cause is not known.
+    pub fn capture_retrying<R, E>(
+        &self,
+        mut body: impl FnMut() -> Result<R, E>,
+    ) -> Result<(CudaGraph, R), CaptureError<E>> {
+        let mut tries = 1;
+        loop {
+            match self.capture(&mut body) {
+                Err(CaptureError::Invalidated(_)) if tries < CAPTURE_TRIES => tries += 1,
+                done => return done,
             }
         }
     }

@@ -53,6 +53,6 @@ pub use cache::SlotGraphs;
 #[cfg(feature = "cuda")]
 pub(crate) use capture::retain_in_capture;
 #[cfg(feature = "cuda")]
-pub use capture::CaptureError;
+pub use capture::{CaptureError, CAPTURE_TRIES};
 #[cfg(feature = "cuda")]
 pub use exec::CudaGraph;

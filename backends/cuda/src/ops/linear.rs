@@ -41,9 +41,16 @@ pub fn bias_act(
         KArg::U64(cols as u64),
         KArg::I32(act.code()),
     ];
+    // A thread per 16-byte vector on the kernel's vector path (rows of whole vectors, x and out
+    // 16-byte aligned), else per element: no blocks without work (at batch 1, a grid sized by
+    // elements left 7 blocks in 8 idle, and concurrent forwards ran 9% slower on an H200).
+    let vector = 16 / es;
+    let vectorized = cols % vector == 0 && (px | po) % 16 == 0;
+    let threads = if vectorized { n.div_ceil(vector) } else { n };
     // SAFETY: bias_act_T(const T*, const T*, T*, u64 n, u64 cols, int act) takes these six
-    // arguments; x and out hold n elements, bias (or null) cols, all checked above.
-    unsafe { launch(stream, &ACTIVATION, name, grid_stride(stream, n), &args) }
+    // arguments; x and out hold n elements, bias (or null) cols, all checked above; the kernel
+    // is a grid-stride loop, correct for any grid.
+    unsafe { launch(stream, &ACTIVATION, name, grid_stride(stream, threads), &args) }
 }
 
 /// `out[rows, out_features] = act(x[rows, in_features] . w[out_features, in_features]^T + bias)`,
