@@ -137,6 +137,21 @@ impl<B: Ops> MiniLm<B> {
         self.parameters().iter().map(|t| t.numel() * t.dtype().size()).sum()
     }
 
+    /// The device the model's weights live on.
+    pub fn device(&self) -> &Device<B> {
+        &self.device
+    }
+
+    /// Checks one pre-tokenised input against the model's limits (what
+    /// [`MiniLm::embed_encodings`] checks for each input of a batch), without running anything.
+    pub fn check_encoding(&self, encoding: &Encoding) -> Result<(), ModelError> {
+        batch::validate(
+            std::slice::from_ref(encoding),
+            &self.config.bert,
+            self.config.max_seq_length,
+        )
+    }
+
     /// Bytes of activation memory held for `slot` (grows to the largest batch it has run).
     pub fn workspace_bytes(&self, slot: usize) -> Result<usize, ModelError> {
         Ok(self.workspaces.lock(slot)?.capacity() * 4)

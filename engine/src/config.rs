@@ -1,0 +1,64 @@
+//! How an engine runs.
+
+use std::time::Duration;
+
+/// Settings of an [`crate::Engine`]. `EngineConfig::default()` then the builder methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Workers, each leasing one pool slot (stream) for the engine's life (default 4).
+    pub workers: usize,
+    /// Requests per batch at most (default 64).
+    pub max_batch: usize,
+    /// How long a worker that has a request waits for more before running (default zero: it
+    /// runs what has queued; batches grow under load while the workers are busy).
+    pub max_wait: Duration,
+    /// Requests the queue holds (default 4,096).
+    pub queue_capacity: usize,
+    /// How long a submit waits for room in a full queue before
+    /// [`crate::EngineError::Overloaded`] (default 30 s, as the pool's acquire).
+    pub submit_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            max_batch: 64,
+            max_wait: Duration::ZERO,
+            queue_capacity: 4096,
+            submit_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Set [`EngineConfig::workers`] (at least 1).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Set [`EngineConfig::max_batch`] (at least 1).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+
+    /// Set [`EngineConfig::max_wait`].
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+
+    /// Set [`EngineConfig::queue_capacity`] (at least 1).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n.max(1);
+        self
+    }
+
+    /// Set [`EngineConfig::submit_timeout`].
+    pub fn submit_timeout(mut self, timeout: Duration) -> Self {
+        self.submit_timeout = timeout;
+        self
+    }
+}

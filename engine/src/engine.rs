@@ -1,0 +1,148 @@
+//! The engine's front: submit from any thread, wait for your own answer.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
+
+use crate::stats::Counters;
+use crate::worker::{self, Job};
+use crate::{BatchModel, EngineConfig, EngineError, EngineStats};
+
+/// A shared model, its request queue and its workers. `Sync`: call it from any number of threads
+/// through `&Engine`. Dropping it stops intake, runs what is queued, and joins the workers.
+///
+/// Locks: none of the engine's own. The queue is a bounded crossbeam channel (lock-free send and
+/// receive while it is neither full nor empty); each request's answer comes back on its own
+/// one-slot channel; the counters are relaxed atomics.
+pub struct Engine<M: BatchModel> {
+    model: Arc<M>,
+    config: EngineConfig,
+    /// `None` once stopping: dropping the last sender lets the workers drain the queue and exit.
+    queue: Option<Sender<Job<M>>>,
+    workers: Vec<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+/// A submitted request: [`Pending::wait`] blocks until its answer is there.
+#[must_use = "a submitted request is only answered through its Pending"]
+pub struct Pending<O> {
+    answer: Receiver<Result<O, EngineError>>,
+}
+
+impl<O> Pending<O> {
+    /// The request's result, or why it has none.
+    pub fn wait(self) -> Result<O, EngineError> {
+        // A worker answers every job it takes; the channel only closes unanswered if the
+        // worker's thread died, which catching the model's panics rules out.
+        self.answer.recv().unwrap_or(Err(EngineError::Stopped))
+    }
+}
+
+impl<M: BatchModel> Engine<M> {
+    /// Lease one pool slot per worker (now, so that a pool too small fails here, not on a
+    /// request) and start the workers.
+    pub fn start(model: Arc<M>, config: EngineConfig) -> Result<Self, EngineError> {
+        let device = model.device();
+        let mut leases = Vec::with_capacity(config.workers);
+        for i in 0..config.workers {
+            match device.try_acquire() {
+                Ok(Some(lease)) => leases.push(lease),
+                Ok(None) => {
+                    return Err(EngineError::Start(format!(
+                        "worker {} of {}: no free slot in the pool of {}",
+                        i + 1,
+                        config.workers,
+                        device.capacity()
+                    )))
+                }
+                Err(e) => return Err(EngineError::Start(e.to_string())),
+            }
+        }
+        let (queue, jobs) = bounded(config.queue_capacity);
+        let counters = Arc::new(Counters::default());
+        let mut workers = Vec::with_capacity(leases.len());
+        for (i, lease) in leases.into_iter().enumerate() {
+            let (model, jobs, counters) = (model.clone(), jobs.clone(), counters.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("streampool-engine-{i}"))
+                .spawn(move || worker::run(&*model, &lease, &jobs, config, &counters));
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(e) => {
+                    // The workers already started exit once the queue's sender is dropped.
+                    drop(queue);
+                    workers.into_iter().for_each(|w: JoinHandle<()>| drop(w.join()));
+                    return Err(EngineError::Start(format!("spawning worker {i}: {e}")));
+                }
+            }
+        }
+        Ok(Self { model, config, queue: Some(queue), workers, counters })
+    }
+
+    /// Check `input`, queue it and return at once; [`Pending::wait`] gives the answer. Waits
+    /// for room at most [`EngineConfig::submit_timeout`] when the queue is full.
+    pub fn submit(&self, input: M::Input) -> Result<Pending<M::Output>, EngineError> {
+        self.model.check(&input).map_err(EngineError::Invalid)?;
+        let queue = self.queue.as_ref().ok_or(EngineError::Stopped)?;
+        let (reply, answer) = bounded(1);
+        match queue.send_timeout(Job { input, reply }, self.config.submit_timeout) {
+            Ok(()) => Ok(Pending { answer }),
+            Err(SendTimeoutError::Timeout(_)) => Err(EngineError::Overloaded {
+                capacity: self.config.queue_capacity,
+                waited: self.config.submit_timeout,
+            }),
+            Err(SendTimeoutError::Disconnected(_)) => Err(EngineError::Stopped),
+        }
+    }
+
+    /// Submit one request and wait for its answer.
+    pub fn call(&self, input: M::Input) -> Result<M::Output, EngineError> {
+        self.submit(input)?.wait()
+    }
+
+    /// Submit every input (they may run in different batches, on different workers), then wait
+    /// for all: one answer per input, in order.
+    pub fn call_many(
+        &self,
+        inputs: impl IntoIterator<Item = M::Input>,
+    ) -> Vec<Result<M::Output, EngineError>> {
+        let pending: Vec<_> = inputs.into_iter().map(|x| self.submit(x)).collect();
+        pending.into_iter().map(|p| p.and_then(Pending::wait)).collect()
+    }
+
+    /// The model the engine runs.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> EngineStats {
+        self.counters.snapshot()
+    }
+}
+
+impl<M: BatchModel> Drop for Engine<M> {
+    fn drop(&mut self) {
+        self.queue = None;
+        for worker in self.workers.drain(..) {
+            // A worker's panics are caught around the model; a join error can only come from a
+            // bug in the loop itself, and there is nobody left to report it to.
+            let _ = worker.join();
+        }
+    }
+}
+
+impl<M: BatchModel> std::fmt::Debug for Engine<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

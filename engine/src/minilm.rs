@@ -1,0 +1,58 @@
+//! MiniLM as a [`BatchModel`]: pre-tokenised inputs (callers tokenise in their own threads), one
+//! embedding each.
+
+use std::sync::Arc;
+
+use streampool_core::{Backend, Device};
+use streampool_models::graph::ExecMode;
+use streampool_models::loading::Encoding;
+use streampool_models::{MiniLm, ModelError};
+use streampool_tensor::Ops;
+
+use crate::BatchModel;
+
+/// A shared [`MiniLm`] run eagerly or by graph replays ([`ExecMode`]).
+#[derive(Debug, Clone)]
+pub struct MiniLmBatches<B: Ops> {
+    model: Arc<MiniLm<B>>,
+    mode: ExecMode,
+}
+
+impl<B: Ops> MiniLmBatches<B> {
+    /// Batches of `model`, run in `mode` ([`ExecMode::Graph`]: CUDA only; elsewhere every batch
+    /// fails with the model's `Unsupported` error).
+    pub fn new(model: Arc<MiniLm<B>>, mode: ExecMode) -> Self {
+        Self { model, mode }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &MiniLm<B> {
+        &self.model
+    }
+
+    /// Tokenise `text` (truncated to the model's maximum length), in the caller's thread.
+    pub fn encode(&self, text: &str) -> Result<Encoding, ModelError> {
+        Ok(self.model.tokenizer().encode(text)?)
+    }
+}
+
+impl<B: Ops + Backend> BatchModel for MiniLmBatches<B>
+where
+    B: 'static,
+{
+    type Backend = B;
+    type Input = Encoding;
+    type Output = Vec<f32>;
+
+    fn device(&self) -> &Device<B> {
+        self.model.device()
+    }
+
+    fn check(&self, input: &Encoding) -> Result<(), String> {
+        self.model.check_encoding(input).map_err(|e| e.to_string())
+    }
+
+    fn run(&self, stream: &B::Stream, inputs: &[Encoding]) -> Result<Vec<Vec<f32>>, String> {
+        self.model.embed_encodings_mode(stream, inputs, self.mode).map_err(|e| e.to_string())
+    }
+}

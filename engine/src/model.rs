@@ -1,0 +1,29 @@
+//! What the engine runs: a model that takes a batch of inputs on a stream.
+
+use streampool_core::{Backend, Device};
+
+/// A model the engine can run in batches. Shared by every worker (so `Sync`); each call gets
+/// the worker's own stream.
+pub trait BatchModel: Send + Sync + 'static {
+    /// The backend the model runs on.
+    type Backend: Backend;
+    /// One request.
+    type Input: Send + 'static;
+    /// One result.
+    type Output: Send + 'static;
+
+    /// The device whose pool the workers lease their streams from.
+    fn device(&self) -> &Device<Self::Backend>;
+
+    /// Refuse an input that the model would refuse, before it is queued, so that a bad request
+    /// fails alone instead of failing the batch it would have joined. The message is the
+    /// caller's [`crate::EngineError::Invalid`].
+    fn check(&self, input: &Self::Input) -> Result<(), String>;
+
+    /// Run `inputs` as one batch on `stream`: exactly one output per input, in order.
+    fn run(
+        &self,
+        stream: &<Self::Backend as Backend>::Stream,
+        inputs: &[Self::Input],
+    ) -> Result<Vec<Self::Output>, String>;
+}

@@ -1,0 +1,55 @@
+//! Counters of an engine (relaxed atomics: written by the workers, read at any time).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// A snapshot of an engine's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineStats {
+    /// Requests answered (results and batch errors).
+    pub requests: u64,
+    /// Batches run.
+    pub batches: u64,
+    /// The largest batch run.
+    pub max_batch: usize,
+    /// Batches that failed.
+    pub failed_batches: u64,
+}
+
+impl EngineStats {
+    /// Requests per batch on average (0 before the first batch).
+    pub fn mean_batch(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.requests as f64 / self.batches as f64
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    requests: AtomicU64,
+    batches: AtomicU64,
+    max_batch: AtomicUsize,
+    failed_batches: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn batch(&self, size: usize, ok: bool) {
+        self.requests.fetch_add(size as u64, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.max_batch.fetch_max(size, Ordering::Relaxed);
+        if !ok {
+            self.failed_batches.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> EngineStats {
+        EngineStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            max_batch: self.max_batch.load(Ordering::Relaxed),
+            failed_batches: self.failed_batches.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! A worker: owns one pool slot, takes what has queued, runs it as one batch, answers each job.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use streampool_core::Lease;
+
+use crate::stats::Counters;
+use crate::{BatchModel, EngineConfig, EngineError};
+
+/// One queued request and where its answer goes.
+pub(crate) struct Job<M: BatchModel> {
+    pub(crate) input: M::Input,
+    pub(crate) reply: Sender<Result<M::Output, EngineError>>,
+}
+
+/// Runs until the engine drops the queue's sender and the queue is empty: every job taken is
+/// answered, whatever the model does.
+pub(crate) fn run<M: BatchModel>(
+    model: &M,
+    lease: &Lease<M::Backend>,
+    jobs: &Receiver<Job<M>>,
+    config: EngineConfig,
+    counters: &Counters,
+) {
+    let stream = lease.stream();
+    let mut batch = Vec::with_capacity(config.max_batch);
+    while let Ok(first) = jobs.recv() {
+        batch.push(first);
+        collect(jobs, &mut batch, config);
+        let (inputs, replies): (Vec<_>, Vec<_>) =
+            batch.drain(..).map(|j| (j.input, j.reply)).unzip();
+        let n = inputs.len();
+        let outputs = match catch_unwind(AssertUnwindSafe(|| model.run(stream, &inputs))) {
+            Ok(Ok(out)) if out.len() == n => Ok(out),
+            Ok(Ok(out)) => Err(format!("the model returned {} results for {n} inputs", out.len())),
+            Ok(Err(message)) => Err(message),
+            Err(panic) => Err(format!("the model panicked: {}", panic_text(&*panic))),
+        };
+        // Counted before answering: a caller who has its answer sees its request counted.
+        counters.batch(n, outputs.is_ok());
+        match outputs {
+            Ok(out) => {
+                for (reply, output) in replies.into_iter().zip(out) {
+                    // The caller may have dropped its Pending: nobody to tell.
+                    let _ = reply.send(Ok(output));
+                }
+            }
+            Err(message) => {
+                for reply in replies {
+                    let _ =
+                        reply.send(Err(EngineError::Batch { batch: n, message: message.clone() }));
+                }
+            }
+        }
+    }
+}
+
+/// Add to `batch` what has queued, up to `max_batch`, waiting at most `max_wait` for more.
+fn collect<M: BatchModel>(jobs: &Receiver<Job<M>>, batch: &mut Vec<Job<M>>, config: EngineConfig) {
+    let deadline = Instant::now() + config.max_wait;
+    while batch.len() < config.max_batch {
+        match jobs.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => match jobs.recv_deadline(deadline) {
+                Ok(job) => batch.push(job),
+                Err(_) => break, // the deadline passed (at once when max_wait is zero)
+            },
+        }
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
