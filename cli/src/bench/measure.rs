@@ -1,10 +1,11 @@
-//! Timing many threads that each run requests on their own stream: warm-up, then a fixed
-//! duration, per-request latencies kept per thread (no shared state while timing).
+//! Timing many threads that each run requests (on their own stream, or through an engine):
+//! warm-up, then a fixed duration, per-request latencies kept per thread (no shared state while
+//! timing).
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use streampool_core::{Backend, Device};
+use streampool_core::{Backend, Device, Lease};
 
 /// One request-running worker, owned by one thread.
 pub trait Worker<B: Backend> {
@@ -44,27 +45,44 @@ pub fn run_threads<B: Backend, W: Worker<B>>(
     duration: Duration,
     make_worker: impl Fn(usize) -> Result<W, String> + Sync,
 ) -> Result<Sample, String> {
+    let setup = |t| {
+        let lease = device.acquire().map_err(|e| e.to_string())?;
+        Ok((lease, make_worker(t)?))
+    };
+    let request = |(lease, worker): &mut (Lease<B>, W)| worker.request(lease.stream());
+    run_callers(device, threads, warmup, duration, setup, request)
+}
+
+/// Run `threads` threads for `warmup` then `duration`: thread `t` makes its state with
+/// `setup(t)`, then repeats `request` (which returns the items it processed), keeping its own
+/// latencies. `device` is synchronised and its memory read at the end.
+pub fn run_callers<B: Backend, S>(
+    device: &Device<B>,
+    threads: usize,
+    warmup: Duration,
+    duration: Duration,
+    setup: impl Fn(usize) -> Result<S, String> + Sync,
+    request: impl Fn(&mut S) -> Result<usize, String> + Sync,
+) -> Result<Sample, String> {
     let barrier = Barrier::new(threads);
     let results: Vec<Result<(Vec<f64>, usize), String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (barrier, make_worker) = (&barrier, &make_worker);
+                let (barrier, setup, request) = (&barrier, &setup, &request);
                 s.spawn(move || -> Result<(Vec<f64>, usize), String> {
-                    let lease = device.acquire().map_err(|e| e.to_string());
-                    let worker = lease.as_ref().map_err(Clone::clone).and_then(|_| make_worker(t));
-                    // Every thread reaches the barriers, also after a failure, so none hangs.
-                    let mut ready = lease.and_then(|l| worker.map(|w| (l, w)));
+                    // Every thread reaches the barrier, also after a failure, so none hangs.
+                    let mut ready = setup(t);
                     let warm_until = Instant::now() + warmup;
-                    if let Ok((lease, worker)) = &mut ready {
+                    if let Ok(state) = &mut ready {
                         while Instant::now() < warm_until {
-                            if let Err(e) = worker.request(lease.stream()) {
+                            if let Err(e) = request(state) {
                                 ready = Err(e);
                                 break;
                             }
                         }
                     }
                     barrier.wait();
-                    let (lease, mut worker) = ready?;
+                    let mut state = ready?;
                     let stop = Instant::now() + duration;
                     let mut latencies = Vec::with_capacity(4096);
                     let mut items = 0;
@@ -73,7 +91,7 @@ pub fn run_threads<B: Backend, W: Worker<B>>(
                         if start >= stop {
                             break;
                         }
-                        items += worker.request(lease.stream())?;
+                        items += request(&mut state)?;
                         latencies.push(start.elapsed().as_secs_f64() * 1e3);
                     }
                     Ok((latencies, items))

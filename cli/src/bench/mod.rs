@@ -1,16 +1,20 @@
-//! `streampool bench`: requests per second as threads grow, each thread on its own stream;
-//! a batched call on one stream as the ceiling. Table on stdout, `--json`, `--plot` (SVG).
+//! `streampool bench`: requests per second as threads grow, each thread on its own stream (or,
+//! with `--engine N`, each submitting to an engine of N workers); a batched call on one stream
+//! as the ceiling. Table on stdout, `--json`, `--plot` (SVG).
 
 mod measure;
 mod report;
 mod workloads;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use streampool_core::{Device, PoolConfig};
+use streampool_engine::{Engine, EngineConfig, MiniLmBatches};
 use streampool_models::graph::ExecMode;
+use streampool_models::loading::Encoding;
 use streampool_models::{synthetic, Conv1dNet, MiniLm, Mlp, Precision};
 use streampool_tensor::Ops;
 
@@ -96,6 +100,11 @@ pub struct BenchArgs {
     /// Precision.
     #[arg(long, value_enum, default_value_t = BenchDtype::F32)]
     pub dtype: BenchDtype,
+    /// MiniLM through an engine of this many workers (each its own stream): every thread submits
+    /// batch-1 requests and the workers run what has queued as one batch. 0: every thread runs
+    /// its own forwards on its own stream.
+    #[arg(long, default_value_t = 0)]
+    pub engine: usize,
     /// Batch size of the batched ceiling (0: skip it).
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -138,12 +147,26 @@ impl OnDevice for Bench<'_> {
                 .progress_chars("=> "),
         );
         let loaded = Loaded::load(&device, args)?;
+        let engine = match (&loaded, args.engine) {
+            (_, 0) => None,
+            (Loaded::Minilm(m), workers) => {
+                let batches = Arc::new(MiniLmBatches::new(m.clone(), mode));
+                let config = EngineConfig::default().workers(workers);
+                Some(Engine::start(batches, config)?)
+            }
+            _ => return Err("--engine: MiniLM only (--model minilm)".into()),
+        };
         let mut per_thread = Vec::new();
         for &threads in &args.threads {
             bar.set_message(format!("{threads} thread(s)"));
-            per_thread.push(loaded.measure(&device, args, threads, 1, warmup, duration)?);
+            per_thread.push(match &engine {
+                Some(engine) => engine_point(&device, engine, args, threads, warmup, duration)?,
+                None => loaded.measure(&device, args, threads, 1, warmup, duration)?,
+            });
             bar.inc(1);
         }
+        let engine_stats = engine.as_ref().map(|e| e.stats());
+        drop(engine); // gives its slots back before the batched ceiling
         let batched = if args.batch > 0 {
             bar.set_message(format!("batched ({})", args.batch));
             let sample = loaded.measure(&device, args, 1, args.batch, warmup, duration)?;
@@ -155,9 +178,15 @@ impl OnDevice for Bench<'_> {
         bar.finish_and_clear();
         Ok(Report {
             device: device.backend().name(),
-            model: match args.model {
-                BenchModel::Minilm => format!("minilm ({mode})"),
-                other => format!("{other:?}").to_lowercase(),
+            model: match (args.model, engine_stats) {
+                (BenchModel::Minilm, Some(s)) => format!(
+                    "minilm ({mode}, engine of {} workers, mean batch {:.1}, largest {})",
+                    args.engine,
+                    s.mean_batch(),
+                    s.max_batch
+                ),
+                (BenchModel::Minilm, None) => format!("minilm ({mode})"),
+                (other, _) => format!("{other:?}").to_lowercase(),
             },
             seq: args.seq,
             dtype: args.dtype.precision().name().into(),
@@ -170,7 +199,7 @@ impl OnDevice for Bench<'_> {
 
 /// The model under test, loaded once and shared by every thread.
 enum Loaded<B: Ops> {
-    Minilm(Box<MiniLm<B>>),
+    Minilm(Arc<MiniLm<B>>),
     Mlp(Mlp<B>),
     Conv1d(Conv1dNet<B>),
     Demo,
@@ -189,7 +218,7 @@ impl<B: Ops> Loaded<B> {
                     .into());
                 }
                 let files = crate::fetch::fetch(None, true)?;
-                Loaded::Minilm(Box::new(MiniLm::load_with(device, &files, precision)?))
+                Loaded::Minilm(Arc::new(MiniLm::load_with(device, &files, precision)?))
             }
             BenchModel::Mlp => {
                 let dir = tempfile::tempdir()?;
@@ -234,6 +263,22 @@ impl<B: Ops> Loaded<B> {
         };
         run(threads)
     }
+}
+
+/// One point through the engine: `threads` callers, each submitting batch-1 requests (a text of
+/// `--seq` tokens) and waiting for each answer.
+fn engine_point<B: Ops>(
+    device: &Device<B>,
+    engine: &Engine<MiniLmBatches<B>>,
+    args: &BenchArgs,
+    threads: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<measure::Sample, String> {
+    let encoding = workloads::encoding_of_len(engine.model().model(), args.seq)?;
+    let setup = |_| Ok(encoding.clone());
+    let request = |e: &mut Encoding| engine.call(e.clone()).map(|_| 1).map_err(|e| e.to_string());
+    measure::run_callers(device, threads, warmup, duration, setup, request)
 }
 
 /// Run `streampool bench`.
