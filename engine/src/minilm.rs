@@ -52,6 +52,15 @@ where
         self.model.check_encoding(input).map_err(|e| e.to_string())
     }
 
+    /// Graph mode pads a batch to a power of two rows (its graph buckets): take the largest power
+    /// of two that has queued, so that no row is padding.
+    fn batch_size(&self, available: usize) -> usize {
+        match self.mode {
+            ExecMode::Graph => 1 << available.max(1).ilog2(),
+            ExecMode::Eager => available,
+        }
+    }
+
     fn run(&self, stream: &B::Stream, inputs: &[Encoding]) -> Result<Vec<Vec<f32>>, String> {
         self.model.embed_encodings_mode(stream, inputs, self.mode).map_err(|e| e.to_string())
     }

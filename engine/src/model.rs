@@ -20,6 +20,13 @@ pub trait BatchModel: Send + Sync + 'static {
     /// caller's [`crate::EngineError::Invalid`].
     fn check(&self, input: &Self::Input) -> Result<(), String>;
 
+    /// How many of the `available` queued requests (at least 1, at most the engine's
+    /// `max_batch`) to run as one batch. Default: all of them. A model that pads batches to
+    /// fixed sizes can take a size that pads nothing and leave the rest to the next worker.
+    fn batch_size(&self, available: usize) -> usize {
+        available
+    }
+
     /// Run `inputs` as one batch on `stream`: exactly one output per input, in order.
     fn run(
         &self,

@@ -28,7 +28,9 @@ pub(crate) fn run<M: BatchModel>(
     let mut batch = Vec::with_capacity(config.max_batch);
     while let Ok(first) = jobs.recv() {
         batch.push(first);
-        collect(jobs, &mut batch, config);
+        let available = (1 + jobs.len()).min(config.max_batch);
+        let take = model.batch_size(available).clamp(1, config.max_batch);
+        collect(jobs, &mut batch, take, config);
         let (inputs, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|j| (j.input, j.reply)).unzip();
         let n = inputs.len();
@@ -57,10 +59,15 @@ pub(crate) fn run<M: BatchModel>(
     }
 }
 
-/// Add to `batch` what has queued, up to `max_batch`, waiting at most `max_wait` for more.
-fn collect<M: BatchModel>(jobs: &Receiver<Job<M>>, batch: &mut Vec<Job<M>>, config: EngineConfig) {
+/// Add to `batch` what has queued, up to `take` jobs, waiting at most `max_wait` for more.
+fn collect<M: BatchModel>(
+    jobs: &Receiver<Job<M>>,
+    batch: &mut Vec<Job<M>>,
+    take: usize,
+    config: EngineConfig,
+) {
     let deadline = Instant::now() + config.max_wait;
-    while batch.len() < config.max_batch {
+    while batch.len() < take {
         match jobs.try_recv() {
             Ok(job) => batch.push(job),
             Err(TryRecvError::Disconnected) => break,

@@ -166,3 +166,51 @@ fn a_pool_too_small_for_the_workers_fails_the_start() {
     drop(held);
     assert!(Engine::start(model, EngineConfig::default().workers(3)).is_ok());
 }
+
+/// Takes only powers of two, as MiniLM's graph mode does.
+struct PowersOfTwo {
+    inner: Arc<Stand>,
+    sizes: std::sync::Mutex<Vec<usize>>,
+}
+
+impl BatchModel for PowersOfTwo {
+    type Backend = CpuBackend;
+    type Input = u64;
+    type Output = u64;
+    fn device(&self) -> &Device<CpuBackend> {
+        self.inner.device()
+    }
+    fn check(&self, x: &u64) -> Result<(), String> {
+        self.inner.check(x)
+    }
+    fn batch_size(&self, available: usize) -> usize {
+        1 << available.ilog2()
+    }
+    fn run(&self, stream: &CpuStream, xs: &[u64]) -> Result<Vec<u64>, String> {
+        self.sizes.lock().unwrap().push(xs.len());
+        self.inner.run(stream, xs)
+    }
+}
+
+#[test]
+fn batches_take_the_size_the_model_asks_for() {
+    let model = Arc::new(PowersOfTwo {
+        inner: stand(Duration::from_micros(200)),
+        sizes: std::sync::Mutex::new(Vec::new()),
+    });
+    let engine = Engine::start(model.clone(), EngineConfig::default().workers(2)).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..24u64 {
+            let engine = &engine;
+            s.spawn(move || {
+                for i in 0..50 {
+                    assert_eq!(engine.call(t * 50 + i), Ok(f(t * 50 + i)));
+                }
+            });
+        }
+    });
+    let sizes = model.sizes.lock().unwrap();
+    assert_eq!(sizes.iter().sum::<usize>(), 24 * 50);
+    assert!(sizes.iter().all(|n| n.is_power_of_two()), "{sizes:?}");
+    assert!(sizes.iter().any(|&n| n > 1), "no batch formed: {sizes:?}");
+}
