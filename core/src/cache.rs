@@ -206,7 +206,7 @@ where
                     Ok(())
                 }
                 Ok(Err(e)) => Err(CacheError::Failed(std::sync::Arc::new(e))),
-                Err(panic) => Err(CacheError::Panicked(panic_message(&panic))),
+                Err(panic) => Err(CacheError::Panicked(crate::panic_text(&*panic))),
             };
             if let Err(err) = &outcome {
                 progress.failure = Some((attempt, err.clone()));
@@ -218,15 +218,5 @@ where
                 Err(err) => Err(err),
             };
         }
-    }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
     }
 }

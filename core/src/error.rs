@@ -81,3 +81,14 @@ pub enum PoolError {
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
+
+/// The text of a caught panic's payload (`panic!` with a message gives a `&str` or a `String`).
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

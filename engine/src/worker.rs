@@ -4,7 +4,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use streampool_core::Lease;
+use streampool_core::{panic_text, Lease};
 
 use crate::stats::Counters;
 use crate::{BatchModel, EngineConfig, EngineError};
@@ -76,15 +76,5 @@ fn collect<M: BatchModel>(
                 Err(_) => break, // the deadline passed (at once when max_wait is zero)
             },
         }
-    }
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
     }
 }

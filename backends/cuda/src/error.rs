@@ -44,13 +44,4 @@ pub(crate) fn library(call: &'static str, message: impl Into<String>) -> Backend
     BackendError::Driver { backend: BACKEND, call, message: message.into() }
 }
 
-/// The text of a caught panic.
-pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
-    }
-}
+pub(crate) use streampool_core::panic_text;
