@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 
@@ -28,14 +29,15 @@ pub struct Engine<M: BatchModel> {
 #[must_use = "a submitted request is only answered through its Pending"]
 pub struct Pending<O> {
     answer: Receiver<Result<O, EngineError>>,
+    spin: Duration,
 }
 
 impl<O> Pending<O> {
-    /// The request's result, or why it has none.
+    /// The request's result, or why it has none (polls for [`EngineConfig::spin`], then sleeps).
     pub fn wait(self) -> Result<O, EngineError> {
         // A worker answers every job it takes; the channel only closes unanswered if the
         // worker's thread died, which catching the model's panics rules out.
-        self.answer.recv().unwrap_or(Err(EngineError::Stopped))
+        crate::worker::recv_polling(&self.answer, self.spin).unwrap_or(Err(EngineError::Stopped))
     }
 }
 
@@ -87,7 +89,7 @@ impl<M: BatchModel> Engine<M> {
         let queue = self.queue.as_ref().ok_or(EngineError::Stopped)?;
         let (reply, answer) = bounded(1);
         match queue.send_timeout(Job { input, reply }, self.config.submit_timeout) {
-            Ok(()) => Ok(Pending { answer }),
+            Ok(()) => Ok(Pending { answer, spin: self.config.spin }),
             Err(SendTimeoutError::Timeout(_)) => Err(EngineError::Overloaded {
                 capacity: self.config.queue_capacity,
                 waited: self.config.submit_timeout,

@@ -1,9 +1,9 @@
 //! A worker: owns one pool slot, takes what has queued, runs it as one batch, answers each job.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
 use streampool_core::{panic_text, Lease};
 
 use crate::stats::Counters;
@@ -26,7 +26,7 @@ pub(crate) fn run<M: BatchModel>(
 ) {
     let stream = lease.stream();
     let mut batch = Vec::with_capacity(config.max_batch);
-    while let Ok(first) = jobs.recv() {
+    while let Ok(first) = recv_polling(jobs, config.spin) {
         batch.push(first);
         let available = (1 + jobs.len()).min(config.max_batch);
         let take = model.batch_size(available).clamp(1, config.max_batch);
@@ -55,6 +55,20 @@ pub(crate) fn run<M: BatchModel>(
                         reply.send(Err(EngineError::Batch { batch: n, message: message.clone() }));
                 }
             }
+        }
+    }
+}
+
+/// `rx.recv()`, after polling it for `spin` (yielding the core between polls): a message that
+/// comes within `spin` is taken without the sleep and wake-up of a blocking receive.
+pub(crate) fn recv_polling<T>(rx: &Receiver<T>, spin: Duration) -> Result<T, RecvError> {
+    let until = Instant::now() + spin;
+    loop {
+        match rx.try_recv() {
+            Ok(message) => return Ok(message),
+            Err(TryRecvError::Disconnected) => return Err(RecvError),
+            Err(TryRecvError::Empty) if Instant::now() < until => std::thread::yield_now(),
+            Err(TryRecvError::Empty) => return rx.recv(),
         }
     }
 }

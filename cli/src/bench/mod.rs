@@ -105,6 +105,9 @@ pub struct BenchArgs {
     /// its own forwards on its own stream.
     #[arg(long, default_value_t = 0)]
     pub engine: usize,
+    /// With `--engine`: microseconds an idle worker or a waiting caller polls before sleeping.
+    #[arg(long, default_value_t = 1000)]
+    pub engine_spin_us: u64,
     /// Batch size of the batched ceiling (0: skip it).
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -151,7 +154,8 @@ impl OnDevice for Bench<'_> {
             (_, 0) => None,
             (Loaded::Minilm(m), workers) => {
                 let batches = Arc::new(MiniLmBatches::new(m.clone(), mode));
-                let config = EngineConfig::default().workers(workers);
+                let spin = Duration::from_micros(args.engine_spin_us);
+                let config = EngineConfig::default().workers(workers).spin(spin);
                 Some(Engine::start(batches, config)?)
             }
             _ => return Err("--engine: MiniLM only (--model minilm)".into()),
