@@ -3,13 +3,12 @@
 //! padding `(kernel - 1) / 2`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use streampool_core::{Device, Stream};
 use streampool_tensor::{Activation, Conv1dParams, DType, Ops, Tensor};
 
-use crate::mlp::{load_layers, Layer};
-use crate::workspace::{Arena, SlotWorkspaces};
+use crate::stack::LayerStack;
+use crate::workspace::Arena;
 use crate::ModelError;
 
 struct ConvWorkspace<B: Ops> {
@@ -30,30 +29,23 @@ impl<B: Ops> Default for ConvWorkspace<B> {
 
 /// A 1-D convolutional encoder: convolutions with GELU between them, then the mean over length.
 pub struct Conv1dNet<B: Ops> {
-    device: Device<B>,
-    layers: Arc<Vec<Layer<B>>>,
-    workspaces: SlotWorkspaces<ConvWorkspace<B>>,
+    stack: LayerStack<B, ConvWorkspace<B>>,
 }
 
 impl<B: Ops> Conv1dNet<B> {
     /// Loads `convs.{i}.weight`/`.bias` from a safetensors file and uploads them.
     pub fn load(device: &Device<B>, path: &Path) -> Result<Self, ModelError> {
-        let layers = load_layers(device, path, "convs", 3)?;
-        Ok(Self {
-            device: device.clone(),
-            layers: Arc::new(layers),
-            workspaces: SlotWorkspaces::new(device.capacity()),
-        })
+        Ok(Self { stack: LayerStack::load(device, path, "convs", 3)? })
     }
 
     /// Input channels.
     pub fn in_channels(&self) -> usize {
-        self.layers[0].0.shape()[1]
+        self.stack.inputs()
     }
 
     /// Output channels (the length of each result).
     pub fn out_channels(&self) -> usize {
-        self.layers[self.layers.len() - 1].0.shape()[0]
+        self.stack.outputs()
     }
 
     /// The padding each layer uses.
@@ -63,7 +55,7 @@ impl<B: Ops> Conv1dNet<B> {
 
     /// Every parameter tensor.
     pub fn parameters(&self) -> Vec<&Tensor<B>> {
-        self.layers.iter().flat_map(|(w, b)| [w, b]).collect()
+        self.stack.parameters()
     }
 
     /// `input` `[batch, in_channels, length]` → `[batch, out_channels]`, on `stream`.
@@ -85,26 +77,27 @@ impl<B: Ops> Conv1dNet<B> {
                 shape: format!("[{batch}, {cin}, {length}]"),
             });
         }
-        let mut ws = self.workspaces.lock(stream.slot())?;
+        let LayerStack { device, layers, .. } = &self.stack;
+        let mut ws = self.stack.workspace(stream)?;
         let ConvWorkspace { input: arena, act, pooled } = &mut *ws;
-        let mut x = arena.view(&self.device, &[batch, cin, length], DType::F32)?;
+        let mut x = arena.view(device, &[batch, cin, length], DType::F32)?;
         x.write_host(stream, input)?;
-        let last = self.layers.len() - 1;
-        for (i, (w, b)) in self.layers.iter().enumerate() {
+        let last = layers.len() - 1;
+        for (i, (w, b)) in layers.iter().enumerate() {
             let p = Self::params(w.shape()[2]);
             let len = x.shape()[2];
             let out_len = p.out_len(len, w.shape()[2]).ok_or_else(|| ModelError::InvalidInput {
                 index: 0,
                 reason: format!("length {len} is too short for layer {i}'s kernel"),
             })?;
-            let y = act[i % 2].view(&self.device, &[batch, w.shape()[0], out_len], DType::F32)?;
+            let y = act[i % 2].view(device, &[batch, w.shape()[0], out_len], DType::F32)?;
             let f = if i == last { Activation::Identity } else { Activation::Gelu };
             B::conv1d(stream, &x, w, Some(b), p, f, &y)?;
             x = y;
         }
         // Mean over length: [batch * channels, length, 1] pooled to [batch * channels, 1].
         let (c, l) = (x.shape()[1], x.shape()[2]);
-        let out = pooled.view(&self.device, &[batch * c, 1], DType::F32)?;
+        let out = pooled.view(device, &[batch * c, 1], DType::F32)?;
         B::mean_pool(stream, &x.reshape(&[batch * c, l, 1])?, None, &out)?;
         let host = out.to_host(stream)?;
         stream.synchronize()?;

@@ -18,6 +18,7 @@ pub mod minilm;
 mod mlp;
 mod params;
 mod precision;
+mod stack;
 pub mod synthetic;
 pub mod workspace;
 
