@@ -52,4 +52,4 @@ pub use cache::{CacheError, CompileCache};
 pub use device::Device;
 pub use error::{panic_text, BackendError, EventError, PoolError};
 pub use pool::{load_class, CurrentGuard, Lease, PoolConfig, PoolStats, LOAD_CLASS_MAX};
-pub use shapes::{AttentionDims, Conv1dError, Conv1dParams, Conv1dShape};
+pub use shapes::{AttentionDims, Conv1dError, Conv1dParams, Conv1dShape, GemmDims};

@@ -125,6 +125,20 @@ impl Conv1dShape {
     }
 }
 
+/// Extents of a batched GEMM: `batch` products of `op(A)` `[m, k]` by `op(B)` `[k, n]` into `C`
+/// `[m, n]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmDims {
+    /// Independent products.
+    pub batch: usize,
+    /// Rows of `op(A)` and `C`.
+    pub m: usize,
+    /// Columns of `op(B)` and `C`.
+    pub n: usize,
+    /// Columns of `op(A)`, rows of `op(B)`.
+    pub k: usize,
+}
+
 /// Extents of a multi-head attention call: Q, K, V and the output are
 /// `[batch, seq, heads * head_dim]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

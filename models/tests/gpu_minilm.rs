@@ -18,7 +18,7 @@ use streampool_cuda::CudaBackend;
 use streampool_models::synthetic::{values, write_conv1d, write_mlp};
 use streampool_models::{Conv1dNet, Mlp};
 use streampool_tensor::{Activation, DType, OpError, Ops, Tensor};
-use strided::{gather, views, SHAPE};
+use strided::stress_contiguous;
 
 /// The 30 reference cases, in one batch. Two comparisons:
 /// - **GPU vs CPU backend on the same weight file** (also when it is the f16-converted file):
@@ -225,40 +225,9 @@ fn three_models_at_once_match_cpu() {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn sixty_four_threads_gather_strided_views() {
-    let n: usize = SHAPE.iter().product();
-    let floats: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 7.0).collect();
-    let words: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
-    let (f, u) = {
-        let lease = gpu().acquire().unwrap();
-        let f = Tensor::from_host(gpu(), lease.stream(), &floats, &SHAPE).unwrap();
-        let u = Tensor::from_host_u32(gpu(), lease.stream(), &words, &SHAPE).unwrap();
-        lease.stream().synchronize().unwrap();
-        (f, u)
-    };
-    let (fv, uv) = (views(&f), views(&u));
-    std::thread::scope(|s| {
-        for t in 0..THREADS {
-            let (fv, uv, floats, words) = (&fv, &uv, &floats, &words);
-            s.spawn(move || {
-                let lease = gpu().acquire().unwrap();
-                let stream = lease.stream();
-                for round in 0..20 {
-                    let k = (t + round) % fv.len();
-                    let dense = fv[k].contiguous(stream).unwrap();
-                    assert!(dense.is_contiguous());
-                    assert!(dense.numel() == 0 || dense.buffer().is_pooled(), "stream_alloc");
-                    let want = gather(floats, fv[k].layout());
-                    assert_eq!(dense.to_host(stream).unwrap(), want, "thread {t} f32 view {k}");
-                    assert_eq!(fv[k].to_host(stream).unwrap(), want, "thread {t} to_host view {k}");
-                    let du = uv[k].contiguous(stream).unwrap();
-                    let want = gather(words, uv[k].layout());
-                    assert_eq!(du.to_host_u32(stream).unwrap(), want, "thread {t} u32 view {k}");
-                }
-            });
-        }
+    stress_contiguous(gpu(), THREADS, 20, |dense, _| {
+        assert!(dense.numel() == 0 || dense.buffer().is_pooled(), "stream_alloc");
     });
-    let lease = gpu().acquire().unwrap();
-    assert_eq!(f.to_host(lease.stream()).unwrap(), floats, "the shared source was only read");
 }
 
 /// Bad arguments are refused before anything is enqueued, with the same [`OpError`]s as on the

@@ -30,11 +30,6 @@ fn rows_bucket(n: usize) -> usize {
     ROW_BUCKETS.iter().copied().find(|&r| r >= n).unwrap_or(n)
 }
 
-/// Serialises the warm-up run + capture of new graphs across threads (only first uses of a
-/// (bucket, load class) on a slot take it; replays never do), so that captures do not overlap
-/// one another's first kernel launches.
-static CAPTURES: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Every graph entry of the process, per slot and keyed by device id (slot numbers are per
 /// device). A slot's entries are reached only under its lock, by the thread using its stream.
 fn registry() -> &'static SlotGraphs<u64, SlotEntries> {
@@ -123,9 +118,6 @@ impl Entry {
         if let Some(i) = self.graphs.iter().position(|(l, _)| *l == load) {
             return Ok(i);
         }
-        // One warm-up + capture at a time in the process (first uses only; replays never take
-        // this lock): see `CAPTURES`.
-        let _one_at_a_time = CAPTURES.lock().unwrap_or_else(|p| p.into_inner());
         let c = &model.config.bert;
         let Self { acts, ids, type_ids, mask, pooled, .. } = &*self;
         // Warm-up input: every token a (zero) [PAD] id, attended (overwritten by each call).

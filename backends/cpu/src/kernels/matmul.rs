@@ -9,6 +9,7 @@ use faer::linalg::matmul::matmul as faer_matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
 use super::error::{check_min_len, mul, KernelError};
+pub use streampool_core::GemmDims;
 
 /// How many threads a kernel may use. `Threads(n)` runs `n` tasks on rayon's global pool;
 /// `Threads(0 | 1)` means [`Parallelism::Sequential`].
@@ -100,19 +101,6 @@ impl MatLayout {
         .ok_or_else(|| KernelError::Shape("view extends past usize::MAX".into()))?;
         Ok(last)
     }
-}
-
-/// Extents of a batched GEMM: `batch` products of `[m, k] x [k, n] -> [m, n]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GemmDims {
-    /// Number of independent products.
-    pub batch: usize,
-    /// Rows of `A` and `C`.
-    pub m: usize,
-    /// Columns of `B` and `C`.
-    pub n: usize,
-    /// Columns of `A`, rows of `B`.
-    pub k: usize,
 }
 
 /// A read-only operand: a slice and the layout of the matrices in it.

@@ -6,23 +6,11 @@ use std::ffi::c_void;
 
 use cudarc::cublas::sys::{self as blas, cublasOperation_t as Op, cudaDataType as Dt};
 use streampool_core::BackendError;
+pub use streampool_core::GemmDims;
 
 use super::args::{int, invalid, ptr, Elem, Slice};
 use crate::error;
 use crate::stream::CudaStream;
-
-/// Extents: `batch` products of `op(A)` `[m, k]` by `op(B)` `[k, n]` into `C` `[m, n]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GemmDims {
-    /// Independent products (strided-batched when > 1).
-    pub batch: usize,
-    /// Rows of `op(A)` and `C`.
-    pub m: usize,
-    /// Columns of `op(B)` and `C`.
-    pub n: usize,
-    /// Columns of `op(A)`, rows of `op(B)`.
-    pub k: usize,
-}
 
 /// One operand: element `(b, i, j)` of the stored row-major matrix is at `offset + b *
 /// batch_stride + i * ld + j`. With `transposed`, the operand is the transpose of what is stored
