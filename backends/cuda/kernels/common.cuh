@@ -77,6 +77,15 @@ template <typename T>
 __device__ __forceinline__ void row_layer_norm(float (&v)[VPT], int dim, const T *gamma,
                                                const T *beta, float eps, T *out,
                                                float *scratch) {
+    // gamma and beta are loaded first, so their memory latency overlaps the row's and the two
+    // reductions' instead of following them (the barriers keep later loads from moving up).
+    float g[VPT], bt[VPT];
+#pragma unroll
+    for (int i = 0; i < VPT; i++) {
+        int c = threadIdx.x + i * blockDim.x;
+        g[i] = c < dim ? to_f(gamma[c]) : 0.0f;
+        bt[i] = c < dim ? to_f(beta[c]) : 0.0f;
+    }
     float s = 0.0f;
 #pragma unroll
     for (int i = 0; i < VPT; i++) s += v[i]; // elements past dim hold 0
@@ -92,7 +101,7 @@ __device__ __forceinline__ void row_layer_norm(float (&v)[VPT], int dim, const T
 #pragma unroll
     for (int i = 0; i < VPT; i++) {
         int c = threadIdx.x + i * blockDim.x;
-        if (c < dim) out[c] = from_f<T>((v[i] - mean) * inv * to_f(gamma[c]) + to_f(beta[c]));
+        if (c < dim) out[c] = from_f<T>((v[i] - mean) * inv * g[i] + bt[i]);
     }
 }
 

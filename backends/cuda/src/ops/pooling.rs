@@ -1,14 +1,19 @@
-//! Sentence-transformers pooling: masked mean over the tokens, fused with L2 normalisation.
+//! Sentence-transformers pooling: masked mean over the tokens, then L2 normalisation.
 
+use cudarc::driver::LaunchConfig;
 use streampool_core::BackendError;
 
-use super::args::{int, launch, mul, opt_ptr, prod, ptr, row_config, Elem, KArg, Slice};
+use super::args::{int, invalid, launch, mul, opt_ptr, prod, ptr, row_config, Elem, KArg, Slice};
 use super::modules::POOLING;
 use crate::stream::CudaStream;
 
+/// Token groups per block of the mean pool (`POOL_GROUPS` in pooling.cu).
+const POOL_GROUPS: usize = 16;
+
 /// `out[b] = sum_s hidden[b, s] * mask[b, s] / max(sum_s mask[b, s], 1e-9)`, then, when
-/// `normalize`, `out[b] / max(||out[b]||_2, 1e-12)`. `hidden` `[batch, seq, dim]`, `mask`
-/// `[batch, seq]` f32 0/1 (`None`: every token), `out` `[batch, dim]`, `dim` at most 8192.
+/// `normalize`, `out[b] / max(||out[b]||_2, 1e-12)` ([`l2_normalize`], a second launch).
+/// `hidden` `[batch, seq, dim]`, `mask` `[batch, seq]` f32 0/1 (`None`: every token), `out`
+/// `[batch, dim]`; `batch` at most 65,535 (and `dim` at most 8192 with `normalize`).
 #[allow(clippy::too_many_arguments)] // operands, extents, the normalise flag and type
 pub fn mean_pool(
     stream: &CudaStream,
@@ -26,12 +31,20 @@ pub fn mean_pool(
         return Ok(());
     }
     let es = elem.size();
-    let mut config = row_config(batch, dim, "mean_pool")?;
-    // Token groups: as many as fit in 1,024 threads and 48 KiB of partial sums, at most 16.
-    let groups =
-        (1024 / config.block_dim.0 as usize).min(12_288 / dim).clamp(1, 16).min(seq.max(1));
-    config.block_dim.1 = groups as u32;
-    config.shared_mem_bytes = (groups * dim * 4) as u32;
+    let sequences = u32::try_from(batch)
+        .ok()
+        .filter(|&b| b <= 65_535)
+        .ok_or_else(|| invalid(format!("mean_pool: batch {batch} > 65535")))?;
+    if normalize {
+        // The normalisation's limit, checked before anything is enqueued.
+        row_config(batch, dim, "mean_pool")?;
+    }
+    let tiles = u32::try_from(dim.div_ceil(32)).map_err(|_| invalid("mean_pool: dim"))?;
+    let config = LaunchConfig {
+        grid_dim: (tiles, sequences, 1),
+        block_dim: (32, seq.clamp(1, POOL_GROUPS) as u32, 1),
+        shared_mem_bytes: 0,
+    };
     let args = [
         KArg::U64(ptr(
             stream,
@@ -44,15 +57,17 @@ pub fn mean_pool(
         KArg::U64(ptr(stream, out, n, es, "mean_pool out")?),
         KArg::I32(int("mean_pool seq", seq)?),
         KArg::I32(int("mean_pool dim", dim)?),
-        KArg::I32(i32::from(normalize)),
     ];
     let name = ["mean_pool_f32", "mean_pool_f16", "mean_pool_bf16"][elem as usize];
-    // SAFETY: mean_pool_T(const T* hidden, const float* mask, T* out, int seq, int dim,
-    // int normalize) takes these six arguments; block b reads hidden[b, 0..seq, 0..dim] and
-    // mask[b, 0..seq] and writes out[b, 0..dim], inside the ranges checked above; row_config
-    // gives dim <= 8 * threads; the dynamic shared memory holds blockDim.y rows of dim floats
-    // (at most 48 KiB: dim <= 8192 gives at least one group).
-    unsafe { launch(stream, &POOLING, name, config, &args) }
+    // SAFETY: mean_pool_T(const T* hidden, const float* mask, T* out, int seq, int dim) takes
+    // these five arguments; block (tile, b) reads hidden[b, 0..seq, tile*32 .. tile*32+31] and
+    // mask[b, 0..seq] and writes out[b, the same columns], columns past dim skipped: inside the
+    // ranges checked above; blockDim.y <= POOL_GROUPS, the rows of its static shared memory.
+    unsafe { launch(stream, &POOLING, name, config, &args) }?;
+    if normalize {
+        l2_normalize(stream, out, batch, dim, out, elem)?;
+    }
+    Ok(())
 }
 
 /// Each of `rows` dense rows of `dim` divided by `max(||row||_2, 1e-12)`
