@@ -1,7 +1,7 @@
 //! Argument checks shared by every backend's [`crate::Ops`] implementation: each returns the
 //! extents the kernel needs, or the [`OpError`] to hand back before anything is enqueued.
 
-use crate::{DType, OpError, Ops, Tensor};
+use crate::{DType, LayerNorm, OpError, Ops, Tensor};
 
 /// Extents of a checked [`Ops::linear`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +206,23 @@ pub fn add_layer_norm<B: Ops>(
     }
     norm_params(OP, gamma, beta, d.dim, dt)?;
     shape_is(OP, "out", out, x.shape())?;
+    Ok(d)
+}
+
+/// Checks [`Ops::linear_add_layer_norm`]'s operands: the linear into `scratch`, the layer norm
+/// from `scratch` into `out`, and `out` apart from `x` and `w`.
+pub fn linear_add_layer_norm<B: Ops>(
+    x: &Tensor<B>,
+    w: &Tensor<B>,
+    bias: Option<&Tensor<B>>,
+    residual: Option<&Tensor<B>>,
+    norm: &LayerNorm<'_, B>,
+    scratch: &Tensor<B>,
+    out: &Tensor<B>,
+) -> Result<LinearDims, OpError> {
+    let d = linear(x, w, None, scratch)?;
+    add_layer_norm(scratch, residual, bias, norm.gamma, norm.beta, out)?;
+    no_alias("linear_add_layer_norm", out, &[("x", Some(x)), ("w", Some(w))])?;
     Ok(d)
 }
 

@@ -139,6 +139,29 @@ pub trait Ops: Backend {
         out: &Tensor<Self>,
     ) -> Result<(), OpError>;
 
+    /// `out = LayerNorm(x . w^T + bias + residual)`: a linear without bias (products as `math`
+    /// says) whose result, with `bias` and `residual` added, is layer-normalised (BERT's
+    /// projection + residual block). `scratch` (`[.., out]`, like `out`) may receive the linear's
+    /// result. The default is [`Ops::linear_math`] into `scratch`, then [`Ops::add_layer_norm`]
+    /// (all operands checked first, so a bad one enqueues nothing); a backend may fuse the two
+    /// (CUDA, at batch-1 sizes: the GEMM split along K, the layer norm adding up its parts).
+    #[allow(clippy::too_many_arguments)] // the fused op's operands, math mode and scratch
+    fn linear_add_layer_norm(
+        stream: &Self::Stream,
+        x: &Tensor<Self>,
+        w: &Tensor<Self>,
+        math: MatMath,
+        bias: Option<&Tensor<Self>>,
+        residual: Option<&Tensor<Self>>,
+        norm: LayerNorm<'_, Self>,
+        scratch: &Tensor<Self>,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError> {
+        crate::check::linear_add_layer_norm(x, w, bias, residual, &norm, scratch, out)?;
+        Self::linear_math(stream, x, w, None, Activation::Identity, math, scratch)?;
+        Self::add_layer_norm(stream, scratch, residual, bias, norm, out)
+    }
+
     /// Masked multi-head self-attention `softmax(Q K^T / sqrt(d) + mask) V` per sequence and
     /// head. `q`, `k`, `v`, `out`: `[batch, seq, heads * head_dim]`; `mask`: `[batch, seq]` of
     /// 1 (token) / 0 (padding: gets no weight).

@@ -73,6 +73,15 @@ pub struct CudaOptions {
     /// `None`: planned by load (see `CudaStream::set_gemm_load`). Default:
     /// `$STREAMPOOL_GEMM_SMS` if set and not 0 (for experiments).
     pub gemm_sm_target: Option<u32>,
+    /// Whether a small f32 linear on a stream that has the GPU to itself is split along K into
+    /// partial products that the next kernel adds up (see `ops::split_k`). Default: on, unless
+    /// `$STREAMPOOL_SPLIT_K` is `0`.
+    pub split_k: bool,
+}
+
+/// `$STREAMPOOL_SPLIT_K` is not `0`.
+fn split_k_from_env() -> bool {
+    std::env::var("STREAMPOOL_SPLIT_K").map_or(true, |v| v.trim() != "0")
 }
 
 /// `$STREAMPOOL_GEMM_SMS` as a multiprocessor count (unset, unparsable or 0: `None`).
@@ -87,6 +96,7 @@ impl Default for CudaOptions {
             host_wait: HostWait::from_env(),
             blas_workspace_bytes: None,
             gemm_sm_target: gemm_sm_target_from_env(),
+            split_k: split_k_from_env(),
         }
     }
 }
@@ -106,6 +116,8 @@ pub(crate) struct Shared {
     pub(crate) blas_workspace: usize,
     /// [`CudaOptions::gemm_sm_target`], 0 for none.
     pub(crate) gemm_sm_target: u32,
+    /// [`CudaOptions::split_k`].
+    pub(crate) split_k: bool,
 }
 
 /// The CUDA backend for one GPU: its (primary) context, the NVRTC-compiled kernels of the
@@ -170,6 +182,7 @@ impl CudaBackend {
             pools: Arc::new(Registry::default()),
             blas_workspace: options.blas_workspace_bytes.unwrap_or(default_workspace),
             gemm_sm_target: options.gemm_sm_target.unwrap_or(0),
+            split_k: options.split_k,
         };
         Ok(Self { shared: Arc::new(shared) })
     }

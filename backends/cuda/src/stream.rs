@@ -24,6 +24,10 @@ const BLOCK: u32 = 256;
 pub struct StreamState {
     /// cuBLAS handle bound to this stream.
     pub blas: BlasHandle,
+    /// The partial products of split-K linears (`ops::split_k`): allocated from the stream's
+    /// pool at the first one, never reallocated (captured graphs keep its address). Written by a
+    /// split-K GEMM and read by the kernel after it, both enqueued under this lock.
+    pub(crate) parts: Option<crate::buffer::CudaBuffer>,
 }
 
 /// Stream of the CUDA backend.
@@ -50,7 +54,7 @@ impl CudaStream {
         let workspace = CudaBuffer::alloc(&shared.ctx, shared.blas_workspace)?;
         let blas = BlasHandle::new(&raw, workspace)?;
         let arena = Arena::new(slot, raw.clone(), &shared.pools);
-        let state = Mutex::new(StreamState { blas });
+        let state = Mutex::new(StreamState { blas, parts: None });
         let gemm_load = AtomicUsize::new(1);
         Ok(Self { slot, raw, shared: shared.clone(), arena, state, gemm_load })
     }
@@ -94,6 +98,11 @@ impl CudaStream {
         }
         let floor = if tensor_cores { 4 } else { 16 };
         (self.shared.multiprocessors / load).max(floor)
+    }
+
+    /// Whether linears may be split along K ([`crate::CudaOptions::split_k`]).
+    pub(crate) fn split_k_enabled(&self) -> bool {
+        self.shared.split_k
     }
 
     pub(crate) fn kernels(&self) -> &crate::kernels::Kernels {

@@ -19,6 +19,8 @@ pub struct CudaOptions {
     pub blas_workspace_bytes: Option<usize>,
     /// Multiprocessors each GEMM is planned for.
     pub gemm_sm_target: Option<u32>,
+    /// Whether small linears may be split along K.
+    pub split_k: bool,
 }
 
 /// How a host thread waits for the GPU (accepted and ignored without the `cuda` feature).

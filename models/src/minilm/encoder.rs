@@ -1,9 +1,9 @@
 //! MiniLM's encoder: post-norm BERT layers (self-attention, then a GELU feed-forward block),
 //! each sub-block closed by a residual add and layer norm.
 
-use streampool_tensor::{Activation, MatMath, Ops};
+use streampool_tensor::{Activation, MatMath, Ops, Tensor};
 
-use super::weights::LayerWeights;
+use super::weights::{LayerWeights, LinearWeights, NormWeights};
 use super::workspace::Activations;
 use crate::ModelError;
 
@@ -16,17 +16,18 @@ pub(crate) fn layer<B: Ops>(
     a: &Activations<B>,
 ) -> Result<(), ModelError> {
     let id = Activation::Identity;
+    // A projection closing a sub-block: `out = LayerNorm(x . W^T + b + residual)`, the bias
+    // added inside the layer norm (`a.projected` is scratch for the projection).
+    let close = |x: &Tensor<B>, p: &LinearWeights<B>, n: &NormWeights<B>, res, out| {
+        let (bias, norm) = (Some(&p.bias), n.as_op());
+        B::linear_add_layer_norm(stream, x, &p.weight, math, bias, res, norm, &a.projected, out)
+    };
     // Query, key and value in one projection, read in place by the attention.
     B::linear_math(stream, &a.hidden, &w.qkv.weight, Some(&w.qkv.bias), id, math, &a.qkv)?;
     B::attention_qkv(stream, &a.qkv, Some(&a.mask), heads, &a.context)?;
-    // Output projection without its bias: the bias is fused into the residual layer norm.
-    B::linear_math(stream, &a.context, &w.attn_out.weight, None, id, math, &a.projected)?;
-    let (res, bias) = (Some(&a.hidden), Some(&w.attn_out.bias));
-    B::add_layer_norm(stream, &a.projected, res, bias, w.attn_norm.as_op(), &a.attn_hidden)?;
+    close(&a.context, &w.attn_out, &w.attn_norm, Some(&a.hidden), &a.attn_hidden)?;
     let (wi, bi) = (&w.intermediate.weight, Some(&w.intermediate.bias));
     B::linear_math(stream, &a.attn_hidden, wi, bi, Activation::Gelu, math, &a.intermediate)?;
-    B::linear_math(stream, &a.intermediate, &w.output.weight, None, id, math, &a.projected)?;
-    let (res, bias) = (Some(&a.attn_hidden), Some(&w.output.bias));
-    B::add_layer_norm(stream, &a.projected, res, bias, w.out_norm.as_op(), &a.hidden)?;
+    close(&a.intermediate, &w.output, &w.out_norm, Some(&a.attn_hidden), &a.hidden)?;
     Ok(())
 }

@@ -21,18 +21,41 @@ pub(super) fn linear(
     let e = elem(x);
     // Exact: full f32 products (no TF32), as the CPU backend and PyTorch's default; f16 / bf16
     // operands always run on tensor cores with f32 accumulation.
-    let p = match math {
-        MatMath::Exact => Precision::F32,
-        MatMath::Tf32 if x.dtype() == DType::F32 => Precision::Tf32,
-        MatMath::Tf32 => {
-            return Err(OpError::Unsupported {
-                op: "linear",
-                reason: format!("TF32 math needs f32 operands, got {}", x.dtype()),
-            })
-        }
-    };
+    let p = precision("linear", math, x.dtype())?;
     let (x, w, bias, o) = (slice(x), slice(w), opt_slice(bias), slice(out));
     Ok(ops::linear(stream, x, w, bias, act(a), d.rows, d.inputs, d.outputs, o, e, p)?)
+}
+
+/// The products of `math` for `dtype` operands (TF32 only for f32).
+fn precision(op: &'static str, math: MatMath, dtype: DType) -> Result<Precision, OpError> {
+    match math {
+        MatMath::Exact => Ok(Precision::F32),
+        MatMath::Tf32 if dtype == DType::F32 => Ok(Precision::Tf32),
+        MatMath::Tf32 => Err(OpError::Unsupported {
+            op,
+            reason: format!("TF32 math needs f32 operands, got {dtype}"),
+        }),
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the fused op's operands, math mode and scratch
+pub(super) fn linear_add_layer_norm(
+    stream: &CudaStream,
+    [x, w]: [&T; 2],
+    math: MatMath,
+    bias: Option<&T>,
+    residual: Option<&T>,
+    norm: LayerNorm<'_, streampool_cuda::CudaBackend>,
+    scratch: &T,
+    out: &T,
+) -> Result<(), OpError> {
+    let d = check::linear_add_layer_norm(x, w, bias, residual, &norm, scratch, out)?;
+    let p = precision("linear_add_layer_norm", math, x.dtype())?;
+    let args = LayerNormArgs { gamma: slice(norm.gamma), beta: slice(norm.beta), eps: norm.eps };
+    let (r, b) = (opt_slice(residual), opt_slice(bias));
+    let shape = [d.rows, d.inputs, d.outputs];
+    let (e, s, o) = (elem(x), slice(scratch), slice(out));
+    Ok(ops::linear_add_layer_norm(stream, slice(x), slice(w), b, r, args, shape, s, o, e, p)?)
 }
 
 pub(super) fn add_layer_norm(

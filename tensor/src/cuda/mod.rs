@@ -99,6 +99,20 @@ impl Ops for CudaBackend {
         dense::linear(stream, x, w, bias, act, math, out)
     }
 
+    fn linear_add_layer_norm(
+        stream: &CudaStream,
+        x: &T,
+        w: &T,
+        math: MatMath,
+        bias: Option<&T>,
+        residual: Option<&T>,
+        norm: LayerNorm<'_, Self>,
+        scratch: &T,
+        out: &T,
+    ) -> Result<(), OpError> {
+        dense::linear_add_layer_norm(stream, [x, w], math, bias, residual, norm, scratch, out)
+    }
+
     fn add_layer_norm(
         stream: &CudaStream,
         x: &T,

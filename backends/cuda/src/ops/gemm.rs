@@ -10,7 +10,7 @@ pub use streampool_core::GemmDims;
 
 use super::args::{int, invalid, ptr, Elem, Slice};
 use crate::error;
-use crate::stream::CudaStream;
+use crate::stream::{CudaStream, StreamState};
 
 /// One operand: element `(b, i, j)` of the stored row-major matrix is at `offset + b *
 /// batch_stride + i * ld + j`. With `transposed`, the operand is the transpose of what is stored
@@ -170,9 +170,41 @@ pub fn gemm(
     if batch == 0 || m == 0 || n == 0 {
         return Ok(());
     }
-    let (mi, ni, ki, bi) =
-        (int("gemm m", m)?, int("gemm n", n)?, int("gemm k", k)?, int("gemm batch", batch)?);
+    int("gemm m", m)?;
+    int("gemm n", n)?;
+    int("gemm k", k)?;
+    int("gemm batch", batch)?;
     let [pa, pb, pc] = checked_operands(stream, dims, &a, &b, &c, input, output)?;
+    stream.bind()?;
+    let mut state = stream.state();
+    let call = Checked { dims, alpha, beta, a: (pa, a), b: (pb, b), c: (pc, c), input, output };
+    enqueue(stream, &mut state, call, precision)
+}
+
+/// A GEMM whose operands were checked ([`checked_operands`]): device addresses with their
+/// layouts, and the scalars and types.
+pub(crate) struct Checked<'a> {
+    pub(crate) dims: GemmDims,
+    pub(crate) alpha: f32,
+    pub(crate) beta: f32,
+    pub(crate) a: (u64, MatArg<'a>),
+    pub(crate) b: (u64, MatArg<'a>),
+    pub(crate) c: (u64, MatArg<'a>),
+    pub(crate) input: Elem,
+    pub(crate) output: Elem,
+}
+
+/// Enqueue a checked GEMM on the stream's cuBLAS handle; the caller holds the stream's state
+/// lock (`state`, bound to the stream) and has bound the context.
+pub(crate) fn enqueue(
+    stream: &CudaStream,
+    state: &mut StreamState,
+    call: Checked<'_>,
+    precision: Precision,
+) -> Result<(), BackendError> {
+    let Checked { dims, alpha, beta, a: (pa, a), b: (pb, b), c: (pc, c), input, output } = call;
+    let GemmDims { batch, m, n, k } = dims;
+    let (mi, ni, ki, bi) = (m as i32, n as i32, k as i32, batch as i32);
     let compute = match (input, precision) {
         (Elem::F32, Precision::Tf32) => blas::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32,
         _ => blas::cublasComputeType_t::CUBLAS_COMPUTE_32F,
@@ -182,9 +214,7 @@ pub fn gemm(
     let stride = |x: &MatArg<'_>| x.batch_stride as i64;
     let (alpha_p, beta_p) =
         (&alpha as *const f32 as *const c_void, &beta as *const f32 as *const c_void);
-    stream.bind()?;
     let target = stream.gemm_sm_target(input != Elem::F32 || precision == Precision::Tf32);
-    let mut state = stream.state();
     state.blas.set_sm_target(target)?;
     let handle = *state.blas.cublas().handle();
     // SAFETY: `handle` is this stream's live cuBLAS handle, used by this thread alone while we

@@ -1,7 +1,9 @@
 //! PyTorch's `F.linear` followed by an activation. With a bias and no activation: one cuBLASLt
 //! matmul with the bias epilogue ([`super::lt`]). Otherwise a cuBLAS GEMM, then one fused
 //! bias + GELU pass (skipped when there is neither): cuBLASLt's GELU epilogue is the tanh
-//! approximation, not the exact (erf) GELU computed here.
+//! approximation, not the exact (erf) GELU computed here. On a stream that has the GPU to itself,
+//! at batch-1 sizes in f32: the GEMM split along K, its parts added up by the bias + activation
+//! pass ([`super::split_k`]).
 
 use streampool_core::BackendError;
 
@@ -58,7 +60,9 @@ pub fn bias_act(
 /// [`Precision::Tf32`]). With a bias and [`Act::Identity`]: one cuBLASLt launch (GEMM + bias
 /// epilogue, plans cached per thread and shape, the stream's cuBLAS workspace), falling back to
 /// the two launches below where cuBLASLt is absent or has no algorithm. Otherwise a GEMM with
-/// `beta = 0`, then [`bias_act`] in place when there is a bias or an activation.
+/// `beta = 0`, then [`bias_act`] in place when there is a bias or an activation. Before all
+/// that, where [`super::split_k`] applies: split along K, the parts (and bias, activation) added
+/// up by one pass.
 #[allow(clippy::too_many_arguments)] // F.linear's operands, its extents, activation and types
 pub fn linear(
     stream: &CudaStream,
@@ -76,6 +80,10 @@ pub fn linear(
     int("linear in_features", in_features)?;
     // Check the bias before the GEMM is enqueued: an error must leave nothing enqueued.
     opt_ptr(stream, bias, out_features, elem.size(), "linear bias")?;
+    let split = super::split_k::linear_act;
+    if split(stream, x, w, bias, act, rows, in_features, out_features, out, elem, precision)? {
+        return Ok(());
+    }
     let dims = GemmDims { batch: 1, m: rows, n: out_features, k: in_features };
     let a = MatArg { at: x, ld: in_features, transposed: false, batch_stride: 0 };
     let b = MatArg { at: w, ld: in_features, transposed: true, batch_stride: 0 };

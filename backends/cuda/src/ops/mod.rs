@@ -7,7 +7,9 @@
 //! - GEMM through cuBLAS on the stream's own handle ([`gemm`], [`gemm_f32`]; row-major, with
 //!   transposes, strided-batched), f32 without TF32 by default, TF32 on request
 //!   ([`Precision`]), f16/bf16 inputs with f32 accumulation; [`linear`] = GEMM + bias + GELU
-//!   (bias alone: one cuBLASLt launch with the bias epilogue).
+//!   (bias alone: one cuBLASLt launch with the bias epilogue); [`linear_add_layer_norm`] =
+//!   linear + residual + layer norm. At batch-1 sizes on a stream that has the GPU to itself,
+//!   f32 linears are split along K and the next kernel adds up the parts (`split_k`).
 //! - CUDA C kernels (`kernels/*.cu`, NVRTC at first use, cached on disk), f32 arithmetic with
 //!   f32/f16/bf16 storage: [`bias_act`], [`add_layer_norm`], [`softmax_mask`], fused
 //!   [`attention`], [`bert_embeddings`], [`embedding_gather`], [`mean_pool`] (+ L2),
@@ -28,6 +30,7 @@ mod modules;
 mod norm;
 mod pooling;
 mod softmax;
+mod split_k;
 mod strided;
 
 pub use args::{Act, Elem, Slice};
@@ -41,6 +44,7 @@ pub use lt::lt_launches;
 pub use norm::{add_layer_norm, layer_norm, LayerNormArgs, WARP_ROWS};
 pub use pooling::{l2_normalize, mean_pool};
 pub use softmax::softmax_mask;
+pub use split_k::{linear_add_layer_norm, split_k_launches};
 pub use strided::{strided_copy, MAX_DIMS};
 // Defined once in the core (shared with the CPU kernels and the tensor layer); re-exported here
 // under their old paths.

@@ -18,6 +18,18 @@ macro_rules! module {
 pub(crate) const ACTIVATION: Module =
     module!("activation.cu", ["bias_act_f32", "bias_act_f16", "bias_act_bf16"]);
 
+pub(crate) const SPLIT_K: Module = module!(
+    "split_k.cu",
+    [
+        "bias_act_parts_f32",
+        "bias_act_parts_f16",
+        "bias_act_parts_bf16",
+        "add_layer_norm_parts_f32",
+        "add_layer_norm_parts_f16",
+        "add_layer_norm_parts_bf16",
+    ]
+);
+
 pub(crate) const LAYER_NORM: Module = module!(
     "layer_norm.cu",
     [
