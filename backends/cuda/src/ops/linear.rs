@@ -80,8 +80,8 @@ pub fn linear(
     int("linear in_features", in_features)?;
     // Check the bias before the GEMM is enqueued: an error must leave nothing enqueued.
     opt_ptr(stream, bias, out_features, elem.size(), "linear bias")?;
-    let split = super::split_k::linear_act;
-    if split(stream, x, w, bias, act, rows, in_features, out_features, out, elem, precision)? {
+    let shape = [rows, in_features, out_features];
+    if super::split_k::linear_act(stream, [x, w], bias, act, shape, out, elem, precision)? {
         return Ok(());
     }
     let dims = GemmDims { batch: 1, m: rows, n: out_features, k: in_features };

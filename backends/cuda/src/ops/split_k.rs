@@ -113,16 +113,13 @@ fn split(
 /// `out = act(x . w^T + bias)` split along K, the parts added by the bias + activation pass;
 /// `Ok(false)` (nothing enqueued) when not split now. For [`super::linear`], which checked
 /// `in_features` and the bias.
-#[allow(clippy::too_many_arguments)] // F.linear's operands, extents, activation and types
+#[allow(clippy::too_many_arguments)] // F.linear's operands, activation, extents and types
 pub(crate) fn linear_act(
     stream: &CudaStream,
-    x: Slice<'_>,
-    w: Slice<'_>,
+    [x, w]: [Slice<'_>; 2],
     bias: Option<Slice<'_>>,
     act: Act,
-    rows: usize,
-    in_features: usize,
-    out_features: usize,
+    [rows, in_features, out_features]: [usize; 3],
     out: Slice<'_>,
     elem: Elem,
     precision: Precision,
