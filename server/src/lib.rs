@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod client;
 mod embedder;
 mod http;
 

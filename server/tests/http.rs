@@ -17,7 +17,7 @@ fn start(config: ServerConfig) -> (Server, Arc<StandIn>) {
 }
 
 fn embeddings(answer: &Answer) -> Vec<Vec<f32>> {
-    serde_json::from_value(answer.json()["embeddings"].clone()).unwrap()
+    serde_json::from_value(json(answer)["embeddings"].clone()).unwrap()
 }
 
 #[test]
@@ -27,7 +27,7 @@ fn embeds_in_request_order() {
     let answer = embed(server.addr(), &texts);
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     assert_eq!(answer.header("content-type"), Some("application/json"));
-    let json = answer.json();
+    let json = json(&answer);
     assert_eq!(json["model"], "stand-in");
     assert_eq!(json["dim"], 4);
     let want: Vec<Vec<f32>> = texts.iter().map(|t| stand_in_embedding(t)).collect();
@@ -82,11 +82,11 @@ fn errors_have_their_status_and_a_json_body() {
     ];
     for (i, (answer, status, kind)) in cases.iter().enumerate() {
         assert_eq!(answer.status, *status, "case {i}: {}", String::from_utf8_lossy(&answer.body));
-        let json = answer.json();
+        let json = json(answer);
         assert_eq!(json["error"]["kind"], *kind, "case {i}");
         assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "case {i}");
     }
-    assert_eq!(cases[5].0.json()["error"]["message"], "text 1: contains bad");
+    assert_eq!(json(&cases[5].0)["error"]["message"], "text 1: contains bad");
     assert_eq!(cases[9].0.header("allow"), Some("POST"));
     assert_eq!(cases[10].0.header("allow"), Some("GET"));
     // Only three requests reached the embedder (the refused text, "boom" and "busy"): the
@@ -106,7 +106,7 @@ fn health_reports_the_model_and_counts() {
     request(server.addr(), "GET", "/missing", b"");
     let answer = request(server.addr(), "GET", "/health?verbose=1", b"");
     assert_eq!(answer.status, 200);
-    let json = answer.json();
+    let json = json(&answer);
     assert_eq!(json["status"], "ok");
     assert_eq!(json["model"], "stand-in");
     assert_eq!(json["dim"], 4);

@@ -48,7 +48,7 @@ fn eight_clients_get_what_the_model_gives_each_text_alone() {
                     let texts: Vec<&str> = picked.iter().map(|&i| TEXTS[i]).collect();
                     let answer = embed(addr, &texts);
                     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
-                    let json = answer.json();
+                    let json = json(&answer);
                     assert_eq!(json["dim"], 384);
                     let got: Vec<Vec<f32>> =
                         serde_json::from_value(json["embeddings"].clone()).unwrap();
@@ -64,7 +64,7 @@ fn eight_clients_get_what_the_model_gives_each_text_alone() {
             });
         }
     });
-    let health = request(server.addr(), "GET", "/health", b"").json();
+    let health = json(&request(server.addr(), "GET", "/health", b""));
     assert_eq!(health["model"], "all-MiniLM-L6-v2");
     assert!(health["device"].as_str().unwrap().starts_with("cpu"), "{health}");
     assert_eq!(request(server.addr(), "POST", "/embed", b"[]").status, 400);

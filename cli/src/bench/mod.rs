@@ -71,7 +71,7 @@ pub enum BenchMode {
 
 impl BenchMode {
     /// The model's execution mode.
-    fn exec(self) -> ExecMode {
+    pub fn exec(self) -> ExecMode {
         match self {
             Self::Eager => ExecMode::Eager,
             Self::Graph => ExecMode::Graph,

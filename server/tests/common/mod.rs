@@ -1,54 +1,21 @@
-//! A minimal HTTP/1.1 client for the tests (one request per connection) and a stand-in embedder.
+//! The tests' client calls (the crate's own client, unwrapped) and a stand-in embedder.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use streampool_server::{EmbedError, Embedder};
 
-/// An answer: status, headers (lower-case names), body.
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
+pub use streampool_server::client::Answer;
 
-impl Answer {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
-
-/// Send `method path` with `body` on a new connection; read the whole answer.
+/// The crate's client, panicking on a transport error.
 pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Answer {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    // The server may answer (413) and close before reading a large body: a failed write is fine.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Answer { status, headers, body: raw[split + 4..].to_vec() }
+    streampool_server::client::request(addr, method, path, body).unwrap()
+}
+
+/// The answer's body as JSON (panics, with the body, when it is not).
+pub fn json(answer: &Answer) -> serde_json::Value {
+    answer.json().unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&answer.body)))
 }
 
 /// `POST /embed` of `texts`.
