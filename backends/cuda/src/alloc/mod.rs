@@ -1,6 +1,6 @@
 //! The stream-ordered caching allocator.
 //!
-//! Every stream has an [`Arena`]: free lists of blocks keyed by size class, behind the stream's
+//! Every stream has an `Arena`: free lists of blocks keyed by size class, behind the stream's
 //! own lock. [`CudaStream::alloc`](crate::CudaStream::alloc) takes a block of the right class
 //! from its own list first; a block freed by a buffer's drop goes back to the list of the stream
 //! that allocated it, with an event recorded on that stream at free time:

@@ -53,10 +53,10 @@ const TC_MIN_BLOCKS: usize = 128;
 /// gets `f32::MIN` added, as Hugging Face BERT; a row of only padding becomes uniform).
 /// `scale`: `None` for `1 / sqrt(head_dim)`. `dims.head_dim` must be 32, 64 or 128.
 ///
-/// f16 / bf16 with at least [`TC_MIN_BLOCKS`] blocks of 64 queries (large batches) run a
+/// f16 / bf16 with at least `TC_MIN_BLOCKS` (128) blocks of 64 queries (large batches) run a
 /// tensor-core variant instead: blocks of 64 queries, Q K^T and P V as `mma.sync` products with
 /// f32 accumulation (P rounded to the storage type), the same online softmax and masking. f32
-/// with head size 32 or 64 and at least [`TC_MIN_BLOCKS`] blocks of 32 queries runs blocks of 8
+/// with head size 32 or 64 and at least `TC_MIN_BLOCKS` blocks of 32 queries runs blocks of 8
 /// warps (32 queries per K / V chunk in shared memory), each row computed exactly as with 4.
 #[allow(clippy::too_many_arguments)] // q, k, v, mask, out, extents, layout, scale, type
 pub fn attention(
