@@ -3,7 +3,8 @@
 //!
 //! ```no_run
 //! let addr = "127.0.0.1:8080".parse().unwrap();
-//! let answer = streampool_server::client::request(addr, "POST", "/embed", br#"{"texts": ["hi"]}"#)?;
+//! let body = br#"{"texts": ["hi"]}"#;
+//! let answer = streampool_server::client::request(addr, "POST", "/embed", body)?;
 //! assert_eq!(answer.status, 200);
 //! println!("{}", answer.json()?["embeddings"][0][0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -61,8 +61,8 @@ pub fn bias_act(
 /// epilogue, plans cached per thread and shape, the stream's cuBLAS workspace), falling back to
 /// the two launches below where cuBLASLt is absent or has no algorithm. Otherwise a GEMM with
 /// `beta = 0`, then [`bias_act`] in place when there is a bias or an activation. Before all
-/// that, where the split-K path (`ops/split_k.rs`) applies: split along K, the parts (and bias, activation) added
-/// up by one pass.
+/// that, where the split-K path (`ops/split_k.rs`) applies: split along K, the parts (and bias,
+/// activation) added up by one pass.
 #[allow(clippy::too_many_arguments)] // F.linear's operands, its extents, activation and types
 pub fn linear(
     stream: &CudaStream,
