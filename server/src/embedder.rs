@@ -1,8 +1,6 @@
 //! What the server calls: an [`Embedder`], shared by every HTTP thread. [`EngineEmbedder`] is
 //! MiniLM behind the engine, so concurrent requests are batched onto the engine's streams.
 
-use std::sync::Arc;
-
 use streampool_engine::{Engine, EngineError, MiniLmBatches};
 use streampool_tensor::Ops;
 
@@ -93,20 +91,5 @@ fn engine_error(index: usize, e: EngineError) -> EmbedError {
         EngineError::Invalid(message) => EmbedError::Invalid { index, message },
         EngineError::Overloaded { .. } => EmbedError::Overloaded(e.to_string()),
         other => EmbedError::Failed(other.to_string()),
-    }
-}
-
-impl<E: Embedder + ?Sized> Embedder for Arc<E> {
-    fn model(&self) -> &str {
-        (**self).model()
-    }
-    fn dim(&self) -> usize {
-        (**self).dim()
-    }
-    fn device(&self) -> String {
-        (**self).device()
-    }
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        (**self).embed(texts)
     }
 }

@@ -84,13 +84,11 @@ fn split(
     }
     stream.bind()?;
     let mut state = stream.state();
-    if state.parts.is_none() {
-        if stream.is_capturing()? {
-            return Ok(false);
-        }
-        state.parts = Some(stream.alloc(PARTS_BYTES)?);
-    }
-    let Some(buffer) = state.parts.clone() else { return Ok(false) };
+    let buffer = match &state.parts {
+        Some(buffer) => buffer.clone(),
+        None if stream.is_capturing()? => return Ok(false),
+        None => state.parts.insert(stream.alloc(PARTS_BYTES)?).clone(),
+    };
     let (slice, stride) = (in_features / PARTS, rows * out_features);
     let dims = GemmDims { batch: PARTS, m: rows, n: out_features, k: slice };
     let a = MatArg { at: x, ld: in_features, transposed: false, batch_stride: slice };
