@@ -105,6 +105,11 @@ impl CudaStream {
         self.shared.split_k
     }
 
+    /// Whether the device has TF32 tensor cores and `cp.async` (compute capability 8.0 on).
+    pub(crate) fn has_tf32_mma(&self) -> bool {
+        self.shared.compute_capability.0 >= 8
+    }
+
     pub(crate) fn kernels(&self) -> &crate::kernels::Kernels {
         &self.shared.kernels
     }

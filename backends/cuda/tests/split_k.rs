@@ -1,5 +1,6 @@
 //! Split-K linears (`ops::linear` with an activation, `ops::linear_add_layer_norm`): split only
-//! where they should be (exact f32, at most 128 rows, a stream planned for the whole GPU), the
+//! where they should be (exact f32, at most 128 rows, a stream planned for the whole GPU), on
+//! tensor cores (3xTF32) where the shape allows and as accurate there as cuBLAS's f32 GEMM, the
 //! same results as the unsplit path and an f64 reference, per-stream partials (16 threads agree
 //! bitwise), and graph captures before and after the stream's partials buffer exists. Needs a
 //! GPU: ignored by default, run with `-- --include-ignored`.
@@ -81,13 +82,28 @@ impl Block {
     }
 }
 
-/// Runs `block` on `s`; returns its output and whether it ran split.
-fn run_block(s: &CudaStream, block: &Block) -> (Vec<f32>, bool) {
+/// Runs `block` on `s`; returns its output and how it ran.
+fn run_block(s: &CudaStream, block: &Block) -> (Vec<f32>, Split) {
     let (scratch, out) = block.outputs(s);
-    let before = ops::split_k_launches();
+    let before = (ops::split_k_launches(), ops::tf32x3_launches());
     block.run(s, &scratch, &out).unwrap();
-    let split = ops::split_k_launches() > before;
+    let split = match (ops::split_k_launches() - before.0, ops::tf32x3_launches() - before.1) {
+        (0, 0) => Split::No,
+        (1, 1) => Split::TensorCores,
+        (1, 0) => Split::Blas,
+        counts => panic!("one linear counted as {counts:?}"),
+    };
     (block.check("linear_add_layer_norm", s, &out), split)
+}
+
+/// How a linear ran.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Split {
+    No,
+    /// Split, the products on tensor cores (kernels/tf32x3.cu).
+    TensorCores,
+    /// Split, the products by cuBLAS.
+    Blas,
 }
 
 #[test]
@@ -97,29 +113,31 @@ fn split_where_it_should_be_and_the_same_results_as_unsplit() {
     let unsplit = CudaOptions { kernel_cache_dir: None, split_k: false, ..Default::default() };
     let plain = CudaBackend::open_with(0, unsplit).unwrap();
     let (s, p) = (backend.new_stream(0).unwrap(), plain.new_stream(0).unwrap());
-    // (shape, split): MiniLM's two blocks at batch 1, one row; too many rows; K slices under 32
-    // wide; N not a multiple of 4.
+    // (shape, split): MiniLM's two blocks at batch 1, one row, 37 rows; N not a multiple of 64
+    // (cuBLAS's products); too many rows; K slices under 32 wide; N not a multiple of 4.
     let cases = [
-        ([128, 384, 384], true),
-        ([128, 1536, 384], true),
-        ([1, 384, 384], true),
-        ([129, 384, 384], false),
-        ([128, 200, 384], false),
-        ([64, 384, 30], false),
+        ([128, 384, 384], Split::TensorCores),
+        ([128, 1536, 384], Split::TensorCores),
+        ([1, 384, 384], Split::TensorCores),
+        ([37, 384, 384], Split::TensorCores),
+        ([128, 384, 388], Split::Blas),
+        ([129, 384, 384], Split::No),
+        ([128, 200, 384], Split::No),
+        ([64, 384, 30], Split::No),
     ];
     for (shape, split) in cases {
         let block = Block::new(&s, shape, Elem::F32);
         let (got, was_split) = run_block(&s, &block);
         assert_eq!(was_split, split, "{shape:?}");
         let (plain_got, plain_split) = run_block(&p, &Block::new(&p, shape, Elem::F32));
-        assert!(!plain_split, "split_k: false never splits");
+        assert_eq!(plain_split, Split::No, "split_k: false never splits");
         let diff = got.iter().zip(&plain_got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(diff < 1e-4, "{shape:?}: split vs unsplit differ by {diff}");
     }
     // f16 and bf16 are never split.
     for elem in [Elem::F16, Elem::Bf16] {
         let (_, split) = run_block(&s, &Block::new(&s, [128, 384, 384], elem));
-        assert!(!split, "{elem:?}");
+        assert_eq!(split, Split::No, "{elem:?}");
     }
     // Linear + bias + GELU (MiniLM's intermediate projection) and linear + bias (its QKV
     // projection), split, vs the reference.
@@ -143,6 +161,57 @@ fn split_where_it_should_be_and_the_same_results_as_unsplit() {
     }
 }
 
+/// Largest error of `got` against `want`, relative to the sum of the magnitudes of the products
+/// that made each element (the scale of an f32 GEMM's rounding).
+fn gemm_error(got: &[f32], want: &[f64], magnitude: &[f64]) -> f64 {
+    let errors = got.iter().zip(want).zip(magnitude).map(|((g, w), m)| (*g as f64 - w).abs() / m);
+    errors.fold(0.0, f64::max)
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn tensor_core_products_are_as_accurate_as_cublas_f32() {
+    let backend = open();
+    let unsplit = CudaOptions { kernel_cache_dir: None, split_k: false, ..Default::default() };
+    let plain = CudaBackend::open_with(0, unsplit).unwrap();
+    let (s, p) = (backend.new_stream(0).unwrap(), plain.new_stream(0).unwrap());
+    // MiniLM's four projections at 128 and 37 rows (K split 4 to 8 ways).
+    for [rows, inf, outf] in [[128, 384, 1152], [128, 384, 384], [128, 384, 1536], [37, 1536, 384]]
+    {
+        let (x, w) = (rand(rows * inf, 41), rand(outf * inf, 42));
+        let want = matmul64(&x, false, &w, true, rows, outf, inf);
+        let abs = |v: &[f32]| v.iter().map(|a| a.abs()).collect::<Vec<f32>>();
+        let magnitude = matmul64(&abs(&x), false, &abs(&w), true, rows, outf, inf);
+        let mut errors = Vec::new();
+        for stream in [&s, &p] {
+            let (dx, dw) = (upload(stream, &x), upload(stream, &w));
+            let out = stream.alloc(rows * outf * 4).unwrap();
+            let before = ops::tf32x3_launches();
+            let (xs, ws, o) = ((&dx).into(), (&dw).into(), (&out).into());
+            ops::linear(
+                stream,
+                xs,
+                ws,
+                None,
+                Act::Identity,
+                rows,
+                inf,
+                outf,
+                o,
+                Elem::F32,
+                Precision::F32,
+            )
+            .unwrap();
+            let tensor_cores = ops::tf32x3_launches() > before;
+            assert_eq!(tensor_cores, std::ptr::eq(stream, &s), "{rows}x{inf}x{outf}");
+            errors.push(gemm_error(&download(stream, &out, rows * outf), &want, &magnitude));
+        }
+        let [tc, blas] = [errors[0], errors[1]];
+        eprintln!("{rows}x{inf}x{outf}: 3xTF32 error {tc:.2e}, cuBLAS f32 {blas:.2e}");
+        assert!(tc <= 2.0 * blas && tc < 2e-7, "{rows}x{inf}x{outf}: {tc:.2e} vs {blas:.2e}");
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn under_load_linears_are_not_split() {
@@ -151,10 +220,10 @@ fn under_load_linears_are_not_split() {
     let block = Block::new(&s, [128, 384, 384], Elem::F32);
     s.set_gemm_load(8);
     let (_, split) = run_block(&s, &block);
-    assert!(!split, "GEMMs planned for a share of the GPU are not split");
+    assert_eq!(split, Split::No, "GEMMs planned for a share of the GPU are not split");
     s.set_gemm_load(1);
     let (_, split) = run_block(&s, &block);
-    assert!(split);
+    assert_eq!(split, Split::TensorCores);
 }
 
 #[test]
@@ -173,7 +242,7 @@ fn captures_before_and_after_the_partials_buffer_exists() {
     block.check("graph, unsplit", &s, &out);
     // An eager call allocates the buffer (split); a capture after it splits too.
     let (_, split) = run_block(&s, &block);
-    assert!(split);
+    assert_eq!(split, Split::TensorCores);
     let before = ops::split_k_launches();
     let (graph, ()) = s.capture_retrying(|| block.run(&s, &scratch, &out)).unwrap();
     assert_eq!(ops::split_k_launches(), before + 1);
@@ -190,7 +259,7 @@ fn sixteen_threads_each_with_its_own_partials_agree_bitwise() {
     let s0 = backend.new_stream(0).unwrap();
     let block = Block::new(&s0, [128, 384, 384], Elem::F32);
     let (alone, split) = run_block(&s0, &block);
-    assert!(split);
+    assert_eq!(split, Split::TensorCores);
     let threads = 16;
     let start = Barrier::new(threads);
     std::thread::scope(|scope| {

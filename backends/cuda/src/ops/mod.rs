@@ -44,7 +44,7 @@ pub use lt::lt_launches;
 pub use norm::{add_layer_norm, layer_norm, LayerNormArgs, WARP_ROWS};
 pub use pooling::{l2_normalize, mean_pool};
 pub use softmax::softmax_mask;
-pub use split_k::{linear_add_layer_norm, split_k_launches};
+pub use split_k::{linear_add_layer_norm, split_k_launches, tf32x3_launches};
 pub use strided::{strided_copy, MAX_DIMS};
 // Defined once in the core (shared with the CPU kernels and the tensor layer); re-exported here
 // under their old paths.

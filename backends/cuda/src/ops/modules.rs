@@ -30,6 +30,8 @@ pub(crate) const SPLIT_K: Module = module!(
     ]
 );
 
+pub(crate) const TF32X3: Module = module!("tf32x3.cu", ["gemm_tf32x3_parts"]);
+
 pub(crate) const LAYER_NORM: Module = module!(
     "layer_norm.cu",
     [

@@ -2,12 +2,16 @@
 //!
 //! At batch-1 shapes (128 rows) an f32 GEMM has too few output tiles to fill the GPU, so cuBLAS
 //! splits K and runs two kernels: the products of each K slice, then a `split_k` reduction pass.
-//! Here the slices' products are one strided-batched GEMM into the stream's partials buffer, and
-//! the kernel that consumes the result anyway (the bias + GELU pass, the residual add + layer
-//! norm) adds the [`PARTS`] slices up as it reads them: one launch and one pass over the result
-//! fewer per linear. Measured on an H200 (f32, 128 rows, K and N of MiniLM's projections, CUDA
-//! graphs of 50 ops): 8 partial products took 4.3 to 9.2 µs where cuBLAS's GEMM took 7.6 to
-//! 12.8 µs (reduction included).
+//! Here the slices' products go to the stream's partials buffer, and the kernel that consumes
+//! the result anyway (the bias + GELU pass, the residual add + layer norm) adds the slices up as
+//! it reads them: one launch and one pass over the result fewer per linear.
+//!
+//! The products come from `kernels/tf32x3.cu` where it applies (compute capability 8.0 on, out
+//! features a multiple of 64, K slices a multiple of 32): f32 on tensor cores, three TF32
+//! products per f32 product, as accurate as cuBLAS's f32 GEMM. Measured on an H200 (128 rows,
+//! MiniLM's projections, CUDA graphs of 48 GEMMs): 3.7 to 7.8 µs where cuBLAS's GEMM took 7.5 to
+//! 12.5 and its strided-batched 8 slices 4.2 to 9.1. Elsewhere, that strided-batched cuBLAS GEMM
+//! of [`PARTS`] slices.
 //!
 //! Only where it pays: exact f32, at most [`MAX_ROWS`] rows, and while the stream has the GPU to
 //! itself (GEMMs planned for the whole GPU, [`CudaStream::gemm_sm_target`] 0). Under load the
@@ -20,52 +24,90 @@ use streampool_core::BackendError;
 use super::args::{grid_stride, launch, mul, opt_ptr, ptr, row_config, Act, Elem, KArg, Slice};
 use super::gemm::{self, checked_operands, Checked, GemmDims, MatArg, Precision};
 use super::linear::linear;
-use super::modules::SPLIT_K;
+use super::modules::{SPLIT_K, TF32X3};
 use super::norm::{add_layer_norm, LayerNormArgs};
 use crate::stream::CudaStream;
 
 thread_local! {
-    /// Split linears this thread has enqueued.
-    static SPLITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Split linears this thread has enqueued: all, and those on tensor cores.
+    static SPLITS: std::cell::Cell<[u64; 2]> = const { std::cell::Cell::new([0; 2]) };
 }
 
 /// Linears enqueued split along K by the calling thread so far (diagnostics, tests).
 pub fn split_k_launches() -> u64 {
-    SPLITS.with(std::cell::Cell::get)
+    SPLITS.with(std::cell::Cell::get)[0]
 }
 
-/// Partial products of a split linear (at most `MAX_PARTS` of split_k.cu).
+/// Of [`split_k_launches`], those whose products ran on tensor cores (`kernels/tf32x3.cu`).
+pub fn tf32x3_launches() -> u64 {
+    SPLITS.with(std::cell::Cell::get)[1]
+}
+
+/// Partial products of a split linear (`MAX_PARTS` of split_k.cu): cuBLAS's split, and the
+/// most slices of the tensor-core kernel.
 const PARTS: usize = 8;
+/// The tensor-core kernel's tile (rows, columns) and K step.
+const TILE: (usize, usize, usize) = (32, 64, 32);
+/// Its blocks per multiprocessor at most when choosing a split, in tenths: on an H200 the best
+/// splits of MiniLM's projections ran 1.1 to 3.3 blocks per multiprocessor (a 4-warp block per
+/// K slice of 64 to 192).
+const BLOCKS_PER_SM_X10: usize = 35;
 /// Rows up to which a linear is split.
 const MAX_ROWS: usize = 128;
 /// Bytes of a stream's partials buffer.
 const PARTS_BYTES: usize = 8 << 20;
 
-/// Whether a linear of this shape is split on `stream` now.
-fn splits(
+/// How a linear is split: into how many K slices, and by which kernel.
+#[derive(Clone, Copy)]
+enum Plan {
+    /// `kernels/tf32x3.cu`, this many slices.
+    TensorCores(usize),
+    /// cuBLAS strided-batched, [`PARTS`] slices.
+    Blas,
+}
+
+/// How a linear of this shape is split on `stream` now; `None` for not at all.
+fn plan(
     stream: &CudaStream,
     rows: usize,
     in_features: usize,
     out_features: usize,
     elem: Elem,
     precision: Precision,
-) -> bool {
-    let shape = (1..=MAX_ROWS).contains(&rows)
-        && out_features % 4 == 0
+) -> Option<Plan> {
+    let now = stream.split_k_enabled()
+        && elem == Elem::F32
+        && precision == Precision::F32
+        && (1..=MAX_ROWS).contains(&rows)
+        && stream.gemm_sm_target(false) == 0;
+    if !now {
+        return None;
+    }
+    let (tile_rows, tile_cols, step) = TILE;
+    if stream.has_tf32_mma() && out_features % tile_cols == 0 && in_features % step == 0 {
+        // The most slices (so the most blocks) within the budget of blocks, each slice a whole
+        // number of K steps.
+        let tiles = rows.div_ceil(tile_rows) * (out_features / tile_cols);
+        let budget = (stream.multiprocessors() as usize * BLOCKS_PER_SM_X10 / 10).max(tiles);
+        let slices = (1..=PARTS)
+            .rev()
+            .find(|&s| in_features % (s * step) == 0 && tiles * s <= budget)
+            .unwrap_or(1);
+        if slices * rows * out_features * 4 <= PARTS_BYTES {
+            return Some(Plan::TensorCores(slices));
+        }
+    }
+    let blas = out_features % 4 == 0
         && in_features % PARTS == 0
         && in_features / PARTS >= 32
         && PARTS * rows * out_features * 4 <= PARTS_BYTES;
-    stream.split_k_enabled()
-        && elem == Elem::F32
-        && precision == Precision::F32
-        && shape
-        && stream.gemm_sm_target(false) == 0
+    blas.then_some(Plan::Blas)
 }
 
-/// Enqueue the [`PARTS`] partial products of `x . w^T` (`x` `[rows, in]`, `w` `[out, in]`) into
-/// the stream's partials buffer, then `consume(parts, stride)` (which enqueues the kernel that
-/// adds them up, `stride` elements apart), both under the stream's state lock, which guards the
-/// buffer. `Ok(false)` without enqueueing anything when the linear is not split now (or the
+/// Enqueue the `parts` partial products of `x . w^T` (`x` `[rows, in]`, `w` `[out, in]`) into
+/// the stream's partials buffer, then `consume(parts, stride, parts)` (which enqueues the kernel
+/// that adds them up, `stride` elements apart), both under the stream's state lock, which guards
+/// the buffer. `Ok(false)` without enqueueing anything when the linear is not split now (or the
 /// buffer is still missing inside a graph capture, where nothing may be allocated).
 #[allow(clippy::too_many_arguments)] // the linear's operands, extents and types, and the consumer
 fn split(
@@ -77,11 +119,11 @@ fn split(
     out_features: usize,
     elem: Elem,
     precision: Precision,
-    consume: impl FnOnce(u64, usize) -> Result<(), BackendError>,
+    consume: impl FnOnce(u64, usize, usize) -> Result<(), BackendError>,
 ) -> Result<bool, BackendError> {
-    if !splits(stream, rows, in_features, out_features, elem, precision) {
+    let Some(plan) = plan(stream, rows, in_features, out_features, elem, precision) else {
         return Ok(false);
-    }
+    };
     stream.bind()?;
     let mut state = stream.state();
     let buffer = match &state.parts {
@@ -89,22 +131,67 @@ fn split(
         None if stream.is_capturing()? => return Ok(false),
         None => state.parts.insert(stream.alloc(PARTS_BYTES)?).clone(),
     };
-    let (slice, stride) = (in_features / PARTS, rows * out_features);
-    let dims = GemmDims { batch: PARTS, m: rows, n: out_features, k: slice };
-    let a = MatArg { at: x, ld: in_features, transposed: false, batch_stride: slice };
-    let b = MatArg { at: w, ld: in_features, transposed: true, batch_stride: slice };
-    let c = MatArg {
-        at: Slice::new(&buffer, 0),
-        ld: out_features,
-        transposed: false,
-        batch_stride: stride,
+    let stride = rows * out_features;
+    let (pc, parts) = match plan {
+        Plan::TensorCores(slices) => {
+            let px = ptr(stream, x, rows * in_features, 4, "linear x")?;
+            let pw = ptr(stream, w, out_features * in_features, 4, "linear w")?;
+            let pc = ptr(stream, Slice::new(&buffer, 0), slices * stride, 4, "partials")?;
+            if (px | pw) % 16 != 0 {
+                return Err(BackendError::InvalidArgument(
+                    "linear: x and w must be 16-byte aligned".into(),
+                ));
+            }
+            let (tile_rows, tile_cols, _) = TILE;
+            let config = LaunchConfig {
+                grid_dim: (
+                    (out_features / tile_cols) as u32,
+                    rows.div_ceil(tile_rows) as u32,
+                    slices as u32,
+                ),
+                block_dim: (128, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let args = [
+                KArg::U64(px),
+                KArg::U64(pw),
+                KArg::U64(pc),
+                KArg::I32(rows as i32),
+                KArg::I32(out_features as i32),
+                KArg::I32(in_features as i32),
+                KArg::I32((in_features / slices) as i32),
+            ];
+            // SAFETY: gemm_tf32x3_parts(const float* x, const float* w, float* parts, int m,
+            // int n, int k, int kslice) takes these seven arguments; x holds rows * in and w
+            // out * in f32s, 16-byte aligned (checked above); parts holds slices * rows * out
+            // (checked); out % 64 == 0 and kslice % 32 == 0 (the plan), the grid (out / 64,
+            // ceil(rows / 32), slices) and 128 threads as the kernel requires; sizes fit an int
+            // (rows <= 128, the partials buffer bounds rows * out).
+            unsafe { launch(stream, &TF32X3, "gemm_tf32x3_parts", config, &args)? };
+            (pc, slices)
+        }
+        Plan::Blas => {
+            let slice = in_features / PARTS;
+            let dims = GemmDims { batch: PARTS, m: rows, n: out_features, k: slice };
+            let a = MatArg { at: x, ld: in_features, transposed: false, batch_stride: slice };
+            let b = MatArg { at: w, ld: in_features, transposed: true, batch_stride: slice };
+            let c = MatArg {
+                at: Slice::new(&buffer, 0),
+                ld: out_features,
+                transposed: false,
+                batch_stride: stride,
+            };
+            let [pa, pb, pc] = checked_operands(stream, dims, &a, &b, &c, elem, Elem::F32)?;
+            let (a, b, c) = ((pa, a), (pb, b), (pc, c));
+            let call =
+                Checked { dims, alpha: 1.0, beta: 0.0, a, b, c, input: elem, output: Elem::F32 };
+            gemm::enqueue(stream, &mut state, call, precision)?;
+            (pc, PARTS)
+        }
     };
-    let [pa, pb, pc] = checked_operands(stream, dims, &a, &b, &c, elem, Elem::F32)?;
-    let (a, b, c) = ((pa, a), (pb, b), (pc, c));
-    let call = Checked { dims, alpha: 1.0, beta: 0.0, a, b, c, input: elem, output: Elem::F32 };
-    gemm::enqueue(stream, &mut state, call, precision)?;
-    consume(pc, stride)?;
-    SPLITS.with(|n| n.set(n.get() + 1));
+    consume(pc, stride, parts)?;
+    let tc = u64::from(matches!(plan, Plan::TensorCores(_)));
+    SPLITS.with(|n| n.set([n.get()[0] + 1, n.get()[1] + tc]));
     Ok(true)
 }
 
@@ -127,11 +214,11 @@ pub(crate) fn linear_act(
     let pb = opt_ptr(stream, bias, out_features, es, "linear bias")?;
     let po = ptr(stream, out, n, es, "linear out")?;
     let name = ["bias_act_parts_f32", "bias_act_parts_f16", "bias_act_parts_bf16"][elem as usize];
-    split(stream, x, w, rows, in_features, out_features, elem, precision, |parts, stride| {
+    split(stream, x, w, rows, in_features, out_features, elem, precision, |parts, stride, np| {
         let args = [
             KArg::U64(parts),
             KArg::U64(stride as u64),
-            KArg::I32(PARTS as i32),
+            KArg::I32(np as i32),
             KArg::U64(pb),
             KArg::U64(po),
             KArg::U64(n as u64),
@@ -140,7 +227,7 @@ pub(crate) fn linear_act(
         ];
         // SAFETY: bias_act_parts_T(const float* parts, u64 stride, int nparts, const T* bias,
         // T* out, u64 n, u64 cols, int act) takes these eight arguments; the parts buffer holds
-        // PARTS (<= MAX_PARTS) slices of n = stride f32s, 256-byte aligned with stride % 4 == 0
+        // np (<= PARTS = MAX_PARTS) slices of n = stride f32s, 256-byte aligned with stride % 4 == 0
         // (cols % 4 == 0), written just before in stream order; out holds n elements and the
         // bias (or null) cols, checked above; the kernel is a grid-stride loop over n / 4.
         unsafe { launch(stream, &SPLIT_K, name, grid_stride(stream, n / 4), &args) }
@@ -185,12 +272,20 @@ pub fn linear_add_layer_norm(
     let name =
         ["add_layer_norm_parts_f32", "add_layer_norm_parts_f16", "add_layer_norm_parts_bf16"]
             [elem as usize];
-    let fused =
-        split(stream, x, w, rows, in_features, out_features, elem, precision, |parts, stride| {
+    let fused = split(
+        stream,
+        x,
+        w,
+        rows,
+        in_features,
+        out_features,
+        elem,
+        precision,
+        |parts, stride, np| {
             let args = [
                 KArg::U64(parts),
                 KArg::U64(stride as u64),
-                KArg::I32(PARTS as i32),
+                KArg::I32(np as i32),
                 KArg::U64(pr),
                 KArg::U64(pbias),
                 KArg::U64(pg),
@@ -202,12 +297,13 @@ pub fn linear_add_layer_norm(
             // SAFETY: add_layer_norm_parts_T(const float* parts, u64 stride, int nparts,
             // const T* residual, const T* bias, const T* gamma, const T* beta, T* out, int dim,
             // float eps) takes these ten arguments; block r reads row r (dim f32s) of each of
-            // the PARTS slices (stride = rows * dim apart, written just before in stream order)
+            // the np (<= MAX_PARTS) slices (stride = rows * dim apart, written just before in stream order)
             // and of residual, and writes row r of out (rows * dim elements, checked above), dim
             // of bias/gamma/beta; dim <= 8 * threads (row_config's limit, dim <= 8192, and at
             // least as many threads as it gives; dim fits an int).
             unsafe { launch(stream, &SPLIT_K, name, config, &args) }
-        })?;
+        },
+    )?;
     if !fused {
         linear(
             stream,
