@@ -3,7 +3,8 @@
 // a.b = big.big + big.small + small.big (+ small.small, below f32's rounding: dropped), the three
 // products on TF32 tensor cores with f32 accumulation. Measured against an f64 reference (H200,
 // MiniLM's projections at 128 rows): the same error as cuBLAS's f32 SIMT GEMM (2e-8 to 7e-8 of
-// the sum of |products|), in 0.6 to 0.85 of the time of cuBLAS's split-K kernels.
+// the sum of |products|), in 0.73 to 0.88 of the time of cuBLAS's split-K kernels and 0.49 to
+// 0.63 of its plain GEMM (scripts/peer/gpu/tf32x3/).
 //
 // gemm_tf32x3_parts: parts[z][r][c] = sum over k in slice z of x[r][k] * w[c][k] — x [m, k] and
 // w [n, k] row-major (F.linear's weight), slice z = [z * kslice, (z + 1) * kslice), one [m, n]
