@@ -100,6 +100,16 @@ impl CudaStream {
         (self.shared.multiprocessors / load).max(floor)
     }
 
+    /// The load class set by [`CudaStream::set_gemm_load`]: 1 (alone) or a power of two.
+    pub(crate) fn gemm_load(&self) -> u32 {
+        (self.gemm_load.load(Ordering::Relaxed) as u32).max(1)
+    }
+
+    /// Whether [`crate::CudaOptions::gemm_sm_target`] pins every GEMM's multiprocessor target.
+    pub(crate) fn gemm_sm_target_pinned(&self) -> bool {
+        self.shared.gemm_sm_target > 0
+    }
+
     /// Whether linears may be split along K ([`crate::CudaOptions::split_k`]).
     pub(crate) fn split_k_enabled(&self) -> bool {
         self.shared.split_k

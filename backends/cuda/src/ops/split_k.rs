@@ -13,9 +13,11 @@
 //! 12.5 and its strided-batched 8 slices 4.2 to 9.1. Elsewhere, that strided-batched cuBLAS GEMM
 //! of [`PARTS`] slices.
 //!
-//! Only where it pays: exact f32, at most [`MAX_ROWS`] rows, and while the stream has the GPU to
-//! itself (GEMMs planned for the whole GPU, [`CudaStream::gemm_sm_target`] 0). Under load the
-//! GEMMs are planned for the stream's share and do not split. `CudaOptions::split_k` turns it
+//! Only where it pays: exact f32, at most [`MAX_ROWS`] rows; the tensor-core kernel while at
+//! most [`MAX_TC_LOAD`] streams share the GPU (its blocks budgeted for the stream's share), the
+//! cuBLAS slices only while the stream has the GPU to itself (under load cuBLAS's GEMMs are
+//! planned for the stream's share and do not split). `CudaOptions::split_k` turns it all off, as
+//! does a pinned `CudaOptions::gemm_sm_target`.
 //! off. The partial sums are added in slice order: the same result on every run.
 
 use cudarc::driver::LaunchConfig;
@@ -52,6 +54,12 @@ const TILE: (usize, usize, usize) = (32, 64, 32);
 /// splits of MiniLM's projections ran 1.1 to 3.3 blocks per multiprocessor (a 4-warp block per
 /// K slice of 64 to 192).
 const BLOCKS_PER_SM_X10: usize = 35;
+/// The most streams sharing the GPU ([`CudaStream::set_gemm_load`]) at which linears still run
+/// on the tensor-core kernel, their blocks budgeted for the stream's share. Measured on an H200
+/// (MiniLM f32, graphs, batch 1; `STREAMPOOL_CUDA_WAIT=yield`): with it, 4,614 / 6,100 / 8,105
+/// req/s at 2 / 4 / 8 threads where cuBLAS's GEMMs planned for the share gave 3,650 / 4,800 /
+/// 7,700; at 16 to 64 threads cuBLAS's gave more (9,650 to 9,870 vs 9,095 to 9,150).
+const MAX_TC_LOAD: u32 = 8;
 /// Rows up to which a linear is split.
 const MAX_ROWS: usize = 128;
 /// Bytes of a stream's partials buffer.
@@ -79,16 +87,22 @@ fn plan(
         && elem == Elem::F32
         && precision == Precision::F32
         && (1..=MAX_ROWS).contains(&rows)
-        && stream.gemm_sm_target(false) == 0;
+        && !stream.gemm_sm_target_pinned();
     if !now {
         return None;
     }
+    let load = stream.gemm_load();
     let (tile_rows, tile_cols, step) = TILE;
-    if stream.has_tf32_mma() && out_features % tile_cols == 0 && in_features % step == 0 {
-        // The most slices (so the most blocks) within the budget of blocks, each slice a whole
-        // number of K steps.
+    if stream.has_tf32_mma()
+        && out_features % tile_cols == 0
+        && in_features % step == 0
+        && load <= MAX_TC_LOAD
+    {
+        // The most slices (so the most blocks) within the budget of blocks for the stream's
+        // share of the GPU, each slice a whole number of K steps.
+        let sms = (stream.multiprocessors() / load.max(1)) as usize;
         let tiles = rows.div_ceil(tile_rows) * (out_features / tile_cols);
-        let budget = (stream.multiprocessors() as usize * BLOCKS_PER_SM_X10 / 10).max(tiles);
+        let budget = (sms * BLOCKS_PER_SM_X10 / 10).max(tiles);
         let slices = (1..=PARTS)
             .rev()
             .find(|&s| in_features % (s * step) == 0 && tiles * s <= budget)
@@ -96,6 +110,9 @@ fn plan(
         if slices * rows * out_features * 4 <= PARTS_BYTES {
             return Some(Plan::TensorCores(slices));
         }
+    }
+    if load > 1 {
+        return None;
     }
     let blas = out_features % 4 == 0
         && in_features % PARTS == 0
