@@ -230,22 +230,7 @@ fn linear_bias_epilogue_shapes_offsets_threads() {
             scope.spawn(|| {
                 let out = s.alloc(rows * outf * 4).unwrap();
                 for _ in 0..10 {
-                    let (x, w, b, o) =
-                        ((&dx).into(), (&dw).into(), Some((&db).into()), (&out).into());
-                    ops::linear(
-                        &s,
-                        x,
-                        w,
-                        b,
-                        Act::Identity,
-                        rows,
-                        inf,
-                        outf,
-                        o,
-                        Elem::F32,
-                        Precision::F32,
-                    )
-                    .unwrap();
+                    linear_f32(&s, &dx, &dw, Some(&db), [rows, inf, outf], &out).unwrap();
                 }
                 assert!(ops::lt_launches() >= 10, "this thread's linears used cuBLASLt");
                 assert_close("linear+bias threads", &download(&s, &out, rows * outf), &want, 1e-4);

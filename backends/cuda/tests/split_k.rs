@@ -188,21 +188,7 @@ fn tensor_core_products_are_as_accurate_as_cublas_f32() {
             let (dx, dw) = (upload(stream, &x), upload(stream, &w));
             let out = stream.alloc(rows * outf * 4).unwrap();
             let before = ops::tf32x3_launches();
-            let (xs, ws, o) = ((&dx).into(), (&dw).into(), (&out).into());
-            ops::linear(
-                stream,
-                xs,
-                ws,
-                None,
-                Act::Identity,
-                rows,
-                inf,
-                outf,
-                o,
-                Elem::F32,
-                Precision::F32,
-            )
-            .unwrap();
+            linear_f32(stream, &dx, &dw, None, [rows, inf, outf], &out).unwrap();
             let tensor_cores = ops::tf32x3_launches() > before;
             assert_eq!(tensor_cores, std::ptr::eq(stream, &s), "{rows}x{inf}x{outf}");
             errors.push(gemm_error(&download(stream, &out, rows * outf), &want, &magnitude));

@@ -198,3 +198,18 @@ pub fn storage(elem: streampool_cuda::ops::Elem) -> Storage {
         }
     }
 }
+
+/// `out = x . w^T + bias`, exact f32 (`x` `[rows, inf]`, `w` `[outf, inf]`), through `ops::linear`.
+#[allow(dead_code)] // not every test file uses it
+pub fn linear_f32(
+    s: &CudaStream,
+    x: &CudaBuffer,
+    w: &CudaBuffer,
+    bias: Option<&CudaBuffer>,
+    [rows, inf, outf]: [usize; 3],
+    out: &CudaBuffer,
+) -> Result<(), streampool_core::BackendError> {
+    use streampool_cuda::ops::{self, Act, Elem, Precision};
+    let (xs, ws, b, o) = (x.into(), w.into(), bias.map(Into::into), out.into());
+    ops::linear(s, xs, ws, b, Act::Identity, rows, inf, outf, o, Elem::F32, Precision::F32)
+}
