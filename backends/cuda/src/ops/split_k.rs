@@ -17,8 +17,8 @@
 //! most [`MAX_TC_LOAD`] streams share the GPU (its blocks budgeted for the stream's share), the
 //! cuBLAS slices only while the stream has the GPU to itself (under load cuBLAS's GEMMs are
 //! planned for the stream's share and do not split). `CudaOptions::split_k` turns it all off, as
-//! does a pinned `CudaOptions::gemm_sm_target`.
-//! off. The partial sums are added in slice order: the same result on every run.
+//! does a pinned `CudaOptions::gemm_sm_target`. The partial sums are added in slice order: the
+//! same result on every run.
 
 use cudarc::driver::LaunchConfig;
 use streampool_core::BackendError;
