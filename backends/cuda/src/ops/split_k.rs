@@ -92,21 +92,14 @@ fn plan(
         return None;
     }
     let load = stream.gemm_load();
-    let (tile_rows, tile_cols, step) = TILE;
+    let (_, tile_cols, step) = TILE;
     if stream.has_tf32_mma()
         && out_features % tile_cols == 0
         && in_features % step == 0
         && load <= MAX_TC_LOAD
     {
-        // The most slices (so the most blocks) within the budget of blocks for the stream's
-        // share of the GPU, each slice a whole number of K steps.
         let sms = (stream.multiprocessors() / load.max(1)) as usize;
-        let tiles = rows.div_ceil(tile_rows) * (out_features / tile_cols);
-        let budget = (sms * BLOCKS_PER_SM_X10 / 10).max(tiles);
-        let slices = (1..=PARTS)
-            .rev()
-            .find(|&s| in_features % (s * step) == 0 && tiles * s <= budget)
-            .unwrap_or(1);
+        let slices = tc_slices(rows, in_features, out_features, sms);
         if slices * rows * out_features * 4 <= PARTS_BYTES {
             return Some(Plan::TensorCores(slices));
         }
@@ -119,6 +112,16 @@ fn plan(
         && in_features / PARTS >= 32
         && PARTS * rows * out_features * 4 <= PARTS_BYTES;
     blas.then_some(Plan::Blas)
+}
+
+/// K slices of a tensor-core linear on `sms` multiprocessors: the most (so the most blocks)
+/// within the budget of blocks, each slice a whole number of K steps (`in_features` a multiple
+/// of the step).
+fn tc_slices(rows: usize, in_features: usize, out_features: usize, sms: usize) -> usize {
+    let (tile_rows, tile_cols, step) = TILE;
+    let tiles = rows.div_ceil(tile_rows) * (out_features / tile_cols);
+    let budget = (sms * BLOCKS_PER_SM_X10 / 10).max(tiles);
+    (1..=PARTS).rev().find(|&s| in_features % (s * step) == 0 && tiles * s <= budget).unwrap_or(1)
 }
 
 /// Enqueue the `parts` partial products of `x . w^T` (`x` `[rows, in]`, `w` `[out, in]`) into
@@ -338,4 +341,26 @@ pub fn linear_add_layer_norm(
         add_layer_norm(stream, scratch, residual, bias, norm, rows, out_features, out, elem)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tc_slices;
+
+    #[test]
+    fn minilm_projections_split_as_measured_best_on_an_h200() {
+        // 128 rows on 132 multiprocessors: QKV, attention output, intermediate, down.
+        let full = [[384, 1152], [384, 384], [384, 1536], [1536, 384]]
+            .map(|[k, n]| tc_slices(128, k, n, 132));
+        assert_eq!(full, [6, 6, 4, 8]);
+        // A quarter of the GPU (4 streams) and an eighth (8).
+        assert_eq!([384, 1536].map(|k| tc_slices(128, k, 384, 33)), [4, 4]);
+        assert_eq!([384, 1536].map(|k| tc_slices(128, k, 1152, 16)), [1, 1]);
+        // One row: 6 tiles of 1 x 384, so the most slices that divide K into 32-wide steps.
+        assert_eq!(tc_slices(1, 384, 384, 132), 6);
+        assert_eq!(tc_slices(1, 1536, 384, 132), 8);
+        // Never more slices than whole K steps allow.
+        assert_eq!(tc_slices(128, 32, 384, 132), 1);
+        assert_eq!(tc_slices(128, 96, 384, 132), 3);
+    }
 }
