@@ -73,9 +73,9 @@ pub struct CudaOptions {
     /// `None`: planned by load (see `CudaStream::set_gemm_load`). Default:
     /// `$STREAMPOOL_GEMM_SMS` if set and not 0 (for experiments).
     pub gemm_sm_target: Option<u32>,
-    /// Whether a small f32 linear on a stream that has the GPU to itself is split along K into
-    /// partial products that the next kernel adds up (see `ops::split_k`). Default: on, unless
-    /// `$STREAMPOOL_SPLIT_K` is `0`.
+    /// Whether a small f32 linear is split along K into partial products that the next kernel
+    /// adds up (see `ops::split_k`: on tensor cores while at most 8 streams share the GPU, by
+    /// cuBLAS for a stream alone). Default: on, unless `$STREAMPOOL_SPLIT_K` is `0`.
     pub split_k: bool,
 }
 

@@ -89,11 +89,11 @@ impl CudaStream {
     /// (132 multiprocessors), MiniLM at batch 1 from 8 to 64 threads: these were the best or
     /// close to the best targets of 4, 8, 16, 33, 66 and the default.
     pub(crate) fn gemm_sm_target(&self, tensor_cores: bool) -> u32 {
-        if self.shared.gemm_sm_target > 0 {
+        if self.gemm_sm_target_pinned() {
             return self.shared.gemm_sm_target;
         }
-        let load = self.gemm_load.load(Ordering::Relaxed) as u32;
-        if load <= 1 {
+        let load = self.gemm_load();
+        if load == 1 {
             return 0;
         }
         let floor = if tensor_cores { 4 } else { 16 };

@@ -1,8 +1,8 @@
 //! PyTorch's `F.linear` followed by an activation. With a bias and no activation: one cuBLASLt
 //! matmul with the bias epilogue ([`super::lt`]). Otherwise a cuBLAS GEMM, then one fused
 //! bias + GELU pass (skipped when there is neither): cuBLASLt's GELU epilogue is the tanh
-//! approximation, not the exact (erf) GELU computed here. On a stream that has the GPU to itself,
-//! at batch-1 sizes in f32: the GEMM split along K, its parts added up by the bias + activation
+//! approximation, not the exact (erf) GELU computed here. At batch-1 sizes in f32, while few
+//! streams share the GPU: the GEMM split along K, its parts added up by the bias + activation
 //! pass ([`super::split_k`]).
 
 use streampool_core::BackendError;

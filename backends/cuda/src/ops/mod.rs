@@ -8,8 +8,8 @@
 //!   transposes, strided-batched), f32 without TF32 by default, TF32 on request
 //!   ([`Precision`]), f16/bf16 inputs with f32 accumulation; [`linear`] = GEMM + bias + GELU
 //!   (bias alone: one cuBLASLt launch with the bias epilogue); [`linear_add_layer_norm`] =
-//!   linear + residual + layer norm. At batch-1 sizes on a stream that has the GPU to itself,
-//!   f32 linears are split along K and the next kernel adds up the parts (`split_k`).
+//!   linear + residual + layer norm. At batch-1 sizes, while few streams share the GPU, f32
+//!   linears are split along K and the next kernel adds up the parts (`split_k`).
 //! - CUDA C kernels (`kernels/*.cu`, NVRTC at first use, cached on disk), f32 arithmetic with
 //!   f32/f16/bf16 storage: [`bias_act`], [`add_layer_norm`], [`softmax_mask`], fused
 //!   [`attention`], [`bert_embeddings`], [`embedding_gather`], [`mean_pool`] (+ L2),

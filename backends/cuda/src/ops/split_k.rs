@@ -98,7 +98,7 @@ fn plan(
         && in_features % step == 0
         && load <= MAX_TC_LOAD
     {
-        let sms = (stream.multiprocessors() / load.max(1)) as usize;
+        let sms = (stream.multiprocessors() / load) as usize;
         let slices = tc_slices(rows, in_features, out_features, sms);
         if slices * rows * out_features * 4 <= PARTS_BYTES {
             return Some(Plan::TensorCores(slices));
@@ -247,18 +247,19 @@ pub(crate) fn linear_act(
         ];
         // SAFETY: bias_act_parts_T(const float* parts, u64 stride, int nparts, const T* bias,
         // T* out, u64 n, u64 cols, int act) takes these eight arguments; the parts buffer holds
-        // np (<= PARTS = MAX_PARTS) slices of n = stride f32s, 256-byte aligned with stride % 4 == 0
-        // (cols % 4 == 0), written just before in stream order; out holds n elements and the
-        // bias (or null) cols, checked above; the kernel is a grid-stride loop over n / 4.
+        // np (<= PARTS = MAX_PARTS) slices of n = stride f32s, 256-byte aligned with
+        // stride % 4 == 0 (cols % 4 == 0), written just before in stream order; out holds n
+        // elements and the bias (or null) cols, checked above; the kernel is a grid-stride loop
+        // over n / 4.
         unsafe { launch(stream, &SPLIT_K, name, grid_stride(stream, n / 4), &args) }
     })
 }
 
 /// `out[r] = LayerNorm(x[r] . w^T + bias + residual[r])` (`x` `[rows, in]`, `w` `[out, in]`,
 /// `bias` `[out]` and `residual` `[rows, out]` optional, `out` `[rows, out]`, dense, out at most
-/// 8192): the linear without its bias, then [`add_layer_norm`] — on a stream that has the GPU to
-/// itself at small row counts, the linear split along K and its parts added up by the layer
-/// norm, else through `scratch` (`[rows, out]`). Everything is checked before anything is
+/// 8192): the linear without its bias, then [`add_layer_norm`] — where the split applies (small
+/// row counts, few streams sharing the GPU), the linear split along K and its parts added up by
+/// the layer norm, else through `scratch` (`[rows, out]`). Everything is checked before anything is
 /// enqueued.
 #[allow(clippy::too_many_arguments)] // the fused op's operands, the norm, extents and types
 pub fn linear_add_layer_norm(
@@ -317,9 +318,9 @@ pub fn linear_add_layer_norm(
             // SAFETY: add_layer_norm_parts_T(const float* parts, u64 stride, int nparts,
             // const T* residual, const T* bias, const T* gamma, const T* beta, T* out, int dim,
             // float eps) takes these ten arguments; block r reads row r (dim f32s) of each of
-            // the np (<= MAX_PARTS) slices (stride = rows * dim apart, written just before in stream order)
-            // and of residual, and writes row r of out (rows * dim elements, checked above), dim
-            // of bias/gamma/beta; dim <= 8 * threads (row_config's limit, dim <= 8192, and at
+            // the np (<= MAX_PARTS) slices (stride = rows * dim apart, written just before in
+            // stream order) and of residual, and writes row r of out (rows * dim elements,
+            // checked above), dim of bias/gamma/beta; dim <= 8 * threads (row_config's limit, dim <= 8192, and at
             // least as many threads as it gives; dim fits an int).
             unsafe { launch(stream, &SPLIT_K, name, config, &args) }
         },
