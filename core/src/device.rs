@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::backend::{Backend, Stream, Timing};
 use crate::error::{BackendError, PoolError};
 use crate::pool::{self, slots::Slots, Lease, PoolConfig, PoolStats};
-use crate::sync::Arc;
+use crate::sync::{Arc, AtomicUsize, Ordering};
 
 /// Unique id per device, so thread-local state of different devices never mixes. Not modelled
 /// under loom: it is assigned once at creation.
@@ -17,6 +17,9 @@ struct Shared<B: Backend> {
     backend: B,
     config: PoolConfig,
     slots: Slots<B::Stream>,
+    /// Callers inside a [`Running`] guard (work under way), for load-dependent plans. A relaxed
+    /// counter, no lock: a plan read while others enter or leave is only a little stale.
+    running: AtomicUsize,
 }
 
 /// A device and its pool of streams. Cloning gives another handle to the same device.
@@ -53,7 +56,9 @@ impl<B: Backend> Device<B> {
     pub fn new(backend: B, config: PoolConfig) -> Self {
         let id = NEXT_DEVICE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let slots = Slots::new(config.capacity);
-        Self { shared: Arc::new(Shared { id, backend, config, slots }) }
+        Self {
+            shared: Arc::new(Shared { id, backend, config, slots, running: AtomicUsize::new(0) }),
+        }
     }
 
     /// Unique id of this device within the process.
@@ -173,9 +178,55 @@ impl<B: Backend> Device<B> {
         self.shared.slots.in_use()
     }
 
+    /// Mark the caller as running work on the device (a forward) until the guard drops. Plans
+    /// that depend on the load ([`crate::load_class`]) count these, not the leases held: a slot
+    /// held by an idle thread (an engine's waiting worker) does not share the GPU.
+    ///
+    /// ```
+    /// use streampool_core::{Device, PoolConfig};
+    /// # use streampool_core::testing::NullBackend;
+    /// let device = Device::new(NullBackend, PoolConfig::with_capacity(2));
+    /// let _idle = device.acquire().unwrap();
+    /// let first = device.enter();
+    /// assert_eq!(first.load(), 1);
+    /// assert_eq!(device.enter().load(), 2);
+    /// drop(first);
+    /// assert_eq!(device.running(), 0);
+    /// ```
+    pub fn enter(&self) -> Running<'_> {
+        let load = self.shared.running.fetch_add(1, Ordering::Relaxed) + 1;
+        Running { running: &self.shared.running, load }
+    }
+
+    /// Callers between [`Device::enter`] and the guard's drop right now.
+    pub fn running(&self) -> usize {
+        self.shared.running.load(Ordering::Relaxed)
+    }
+
     /// Counters of the pool.
     pub fn stats(&self) -> PoolStats {
         self.shared.slots.stats()
+    }
+}
+
+/// A caller's work under way on a device ([`Device::enter`]); leaving is the drop.
+#[must_use = "the caller counts as running only while the guard lives"]
+#[derive(Debug)]
+pub struct Running<'a> {
+    running: &'a AtomicUsize,
+    load: usize,
+}
+
+impl Running<'_> {
+    /// Callers running when this one entered, itself included (at least 1).
+    pub fn load(&self) -> usize {
+        self.load
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -40,6 +40,30 @@ fn pool_one_slot_two_threads() {
     });
 }
 
+/// Two callers enter and leave the running count in every interleaving: the loads they see are
+/// 1 and 2 when they overlap, 1 and 1 when they do not, and the count ends at zero.
+#[test]
+fn running_count_is_exact_in_every_interleaving() {
+    loom::model(|| {
+        let device = device(2);
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let device = device.clone();
+                thread::spawn(move || {
+                    let running = device.enter();
+                    let seen = device.running();
+                    assert!((1..=2).contains(&seen));
+                    running.load()
+                })
+            })
+            .collect();
+        let mut loads: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        loads.sort_unstable();
+        assert!(loads == [1, 2] || loads == [1, 1], "{loads:?}");
+        assert_eq!(device.running(), 0);
+    });
+}
+
 /// Two slots, three threads using scoped leases: concurrent owners always hold distinct slots.
 #[test]
 fn pool_two_slots_three_threads() {

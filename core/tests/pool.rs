@@ -112,3 +112,35 @@ fn leases_move_between_threads_with_their_ownership() {
         "the lease dropped on the other thread gave the slot back"
     );
 }
+
+/// 64 threads inside `enter` at once (a barrier holds them there): each saw a distinct load, the
+/// loads are exactly 1 to 64, the device counts 64, then none once they leave. Idle leases do
+/// not count.
+#[test]
+fn sixty_four_running_callers_each_see_a_distinct_load() {
+    const THREADS: usize = 64;
+    let device = device(THREADS, 1000);
+    let idle = device.acquire().unwrap();
+    let barrier = std::sync::Barrier::new(THREADS + 1);
+    let mut loads: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    let running = device.enter();
+                    barrier.wait(); // all inside
+                    barrier.wait(); // counted by the main thread
+                    running.load()
+                })
+            })
+            .collect();
+        barrier.wait();
+        assert_eq!(device.running(), THREADS);
+        barrier.wait();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    loads.sort_unstable();
+    assert_eq!(loads, (1..=THREADS).collect::<Vec<_>>());
+    assert_eq!(device.running(), 0);
+    assert_eq!(device.stats().in_use, 1);
+    drop(idle);
+}

@@ -11,12 +11,12 @@ mod gpu_support;
 use std::sync::Barrier;
 use std::time::Instant;
 
-use gpu_support::{cpu, cpu_model, gpu, gpu_model, max_abs_diff, texts};
-use streampool_core::Stream;
+use gpu_support::{cpu, cpu_model, gpu, gpu_model, max_abs_diff, model_files, texts};
+use streampool_core::{Device, PoolConfig, Stream};
 use streampool_cpu::CpuBackend;
-use streampool_cuda::CudaBackend;
+use streampool_cuda::{CudaBackend, CudaOptions};
 use streampool_models::graph::ExecMode;
-use streampool_models::ModelError;
+use streampool_models::{MiniLm, ModelError};
 
 const EAGER: ExecMode = ExecMode::Eager;
 const GRAPH: ExecMode = ExecMode::Graph;
@@ -129,6 +129,31 @@ fn replay_after_other_buckets_is_still_correct() {
     assert_eq!(again, first, "the first graph's replay changed after {after} captures");
     println!("slot {}: {before} graphs, then {after}; first replay unchanged", stream.slot());
     assert!(after > before);
+}
+
+/// Graphs are planned for the forwards running at once, not the slots leased: a forward among
+/// three idle leases is captured for the whole GPU (load 1); with three other callers inside a
+/// forward (their `enter` guards held) it gets a graph for load 4; both give the same embedding.
+/// On a device of its own, so that the other tests' forwards do not count.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn graphs_are_planned_for_running_forwards_not_leases() {
+    let backend = CudaBackend::open_with(0, CudaOptions::default()).expect("needs a CUDA GPU");
+    let device = Device::new(backend, PoolConfig::with_capacity(4));
+    let model = MiniLm::load(&device, model_files()).expect("load MiniLM");
+    let leases: Vec<_> = (0..4).map(|_| device.acquire().unwrap()).collect();
+    let stream = leases[0].stream();
+    let text = texts()[0];
+    let alone = model.embed_mode(stream, &[text], GRAPH).unwrap();
+    assert_eq!(model.graph_loads(stream.slot()), [1], "three idle leases are no load");
+    let others: Vec<_> = (0..3).map(|_| device.enter()).collect();
+    let shared = model.embed_mode(stream, &[text], GRAPH).unwrap();
+    assert_eq!(model.graph_loads(stream.slot()), [1, 4]);
+    drop(others);
+    assert_eq!(device.running(), 0);
+    let diff = max_abs_diff(&alone[0], &shared[0]);
+    println!("load 1 vs load 4 graphs: max |diff| {diff:.2e}");
+    assert!(diff <= 1e-5, "{diff}");
 }
 
 const THREADS: usize = 16;

@@ -71,7 +71,7 @@ impl SlotEntries {
 }
 
 /// The captured forwards of `rows` sequences of `seq` tokens on one slot: one graph per load
-/// class met so far ([`streampool_core::load_class`] of the slots in use when the call began:
+/// class met so far ([`streampool_core::load_class`] of the forwards running when the call began:
 /// the GEMM kernels are chosen for it, see `CudaStream::set_gemm_load`), all on the same
 /// buffers (one slot's graphs run one after another, on its stream).
 struct Entry {
@@ -207,7 +207,8 @@ pub(super) fn embed(
     }
     let chunks = batch::chunks(encodings, model.config.max_seq_length);
     let hidden = model.dim();
-    let load = load_class(model.device.in_use());
+    let running = model.device.enter();
+    let load = load_class(running.load());
     stream.set_gemm_load(load);
     let run = |entries: &mut SlotEntries| -> Result<Vec<Vec<f32>>, ModelError> {
         let buckets = entries.of(&model.weights);
@@ -245,6 +246,26 @@ impl MiniLm<CudaBackend> {
         let new = || Ok::<_, Infallible>(SlotEntries::default());
         match registry().with(slot, self.device.id(), new, count) {
             Ok(n) => n,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The load classes ([`streampool_core::load_class`]) of the graphs this model has captured on
+    /// `slot`, ascending, each once.
+    pub fn graph_loads(&self, slot: usize) -> Vec<usize> {
+        let loads = |entries: &mut SlotEntries| {
+            let mut loads: Vec<usize> = entries
+                .of(&self.weights)
+                .values()
+                .flat_map(|e| e.graphs.iter().map(|(load, _)| *load))
+                .collect();
+            loads.sort_unstable();
+            loads.dedup();
+            loads
+        };
+        let new = || Ok::<_, Infallible>(SlotEntries::default());
+        match registry().with(slot, self.device.id(), new, loads) {
+            Ok(loads) => loads,
             Err(never) => match never {},
         }
     }

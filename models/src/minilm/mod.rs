@@ -176,7 +176,10 @@ impl<B: Ops> MiniLm<B> {
         encodings: &[Encoding],
     ) -> Result<Vec<Vec<f32>>, ModelError> {
         batch::validate(encodings, &self.config.bert, self.config.max_seq_length)?;
-        B::plan_for_load(stream, self.device.in_use());
+        // Planned for the forwards running now, this one included: an engine's idle workers
+        // hold slots but do not share the GPU.
+        let running = self.device.enter();
+        B::plan_for_load(stream, running.load());
         let c = &self.config.bert;
         let mut results = vec![Vec::new(); encodings.len()];
         // Held until the results are downloaded: the slot's buffers are in use until then.
