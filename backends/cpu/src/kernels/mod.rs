@@ -17,10 +17,6 @@ mod linear;
 mod math;
 mod matmul;
 mod parallel;
-#[cfg(test)]
-mod perf;
-#[cfg(test)]
-mod perf_layer;
 mod pooling;
 mod softmax;
 mod strided;
