@@ -28,13 +28,16 @@ pub struct StreamState {
     /// pool at the first one, never reallocated (captured graphs keep its address). Written by a
     /// split-K GEMM and read by the kernel after it, both enqueued under this lock.
     pub(crate) parts: Option<crate::buffer::CudaBuffer>,
+    /// The stream's cuBLASLt handle and plans (`ops::lt`), created at its first matmul with a
+    /// fused bias; `None` until then, and where cuBLASLt is absent.
+    pub(crate) lt: Option<crate::ops::lt::LtState>,
 }
 
 /// Stream of the CUDA backend.
 pub struct CudaStream {
     slot: usize,
     raw: Arc<cu::CudaStream>,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// This stream's free lists of the caching allocator.
     arena: Arc<Arena>,
     /// Guards the stream's library state: the cuBLAS handle (a handle must not be used by two
@@ -54,7 +57,7 @@ impl CudaStream {
         let workspace = CudaBuffer::alloc(&shared.ctx, shared.blas_workspace)?;
         let blas = BlasHandle::new(&raw, workspace)?;
         let arena = Arena::new(slot, raw.clone(), &shared.pools);
-        let state = Mutex::new(StreamState { blas, parts: None });
+        let state = Mutex::new(StreamState { blas, parts: None, lt: None });
         let gemm_load = AtomicUsize::new(1);
         Ok(Self { slot, raw, shared: shared.clone(), arena, state, gemm_load })
     }

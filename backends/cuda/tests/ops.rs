@@ -167,7 +167,8 @@ fn linear_bias_gelu() {
 
 /// Linear with a bias and no activation: the cuBLASLt bias-epilogue path, including odd shapes,
 /// operands at unaligned offsets (fewer algorithms, or the GEMM + bias fallback), a second bias
-/// on the same cached plan, and threads each with their own plans on one stream.
+/// on the same cached plan, and threads (four at once, then 32 short-lived ones) sharing one
+/// stream's plans.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn linear_bias_epilogue_shapes_offsets_threads() {
@@ -216,7 +217,9 @@ fn linear_bias_epilogue_shapes_offsets_threads() {
             );
         }
     }
-    // Four threads on one stream (taking turns on its state lock), each with its own plans.
+    // Four threads on one stream (taking turns on its state lock, which guards the stream's
+    // cuBLASLt handle and plans), then 32 short-lived threads one after another: the stream's
+    // plans outlive every thread that made them.
     let (rows, inf, outf) = (64, 384, 1152);
     let (x, w, bias) = (rand(rows * inf, 15), rand(outf * inf, 16), rand(outf, 17));
     let want: Vec<f64> = matmul64(&x, false, &w, true, rows, outf, inf)
@@ -237,6 +240,16 @@ fn linear_bias_epilogue_shapes_offsets_threads() {
             });
         }
     });
+    for i in 0..32 {
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let out = s.alloc(rows * outf * 4).unwrap();
+                linear_f32(&s, &dx, &dw, Some(&db), [rows, inf, outf], &out).unwrap();
+                assert_eq!(ops::lt_launches(), 1, "thread {i}: one cuBLASLt launch");
+                assert_close("linear+bias churn", &download(&s, &out, rows * outf), &want, 1e-4);
+            });
+        });
+    }
 }
 
 #[test]

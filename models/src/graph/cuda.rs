@@ -53,6 +53,19 @@ struct ModelEntries {
 }
 
 impl SlotEntries {
+    /// Drop the entries of dropped models; returns how many graphs went with them.
+    fn prune(&mut self) -> usize {
+        let before = self.graphs();
+        self.models.retain(|m| m.weights.strong_count() > 0);
+        before - self.graphs()
+    }
+
+    fn graphs(&self) -> usize {
+        let per_model =
+            |m: &ModelEntries| m.buckets.values().map(|e| e.graphs.len()).sum::<usize>();
+        self.models.iter().map(per_model).sum()
+    }
+
     /// The entries of the model with `weights`, after dropping those of dropped models (on the
     /// thread using the slot's stream, in that stream's order, outside any capture).
     fn of(&mut self, weights: &Arc<MiniLmWeights<Cuda>>) -> &mut HashMap<(usize, usize), Entry> {
@@ -68,6 +81,37 @@ impl SlotEntries {
         };
         &mut self.models[i].buckets
     }
+}
+
+/// Free the graphs, buffers and pinned staging of every model that has been dropped, on every
+/// slot of every device (waiting for slots in use); returns how many graphs were freed. Graphed
+/// calls do this on their own (see [`crate::graph`]); call it to free a dropped model's memory
+/// at once.
+pub fn release_dropped_graphs() -> usize {
+    release_dropped(true)
+}
+
+/// [`release_dropped_graphs`]; with `wait` false, slots in use (the caller's own included) are
+/// skipped.
+fn release_dropped(wait: bool) -> usize {
+    let mut released = 0;
+    registry().for_each_slot(wait, |devices| {
+        devices.retain(|_, entries| {
+            released += entries.prune();
+            !entries.models.is_empty()
+        })
+    });
+    released
+}
+
+/// Graphs held for models of the device with id `device` (`streampool_core::Device::id`), on
+/// every slot (waiting for slots in use): those of dropped models included until they are freed.
+pub fn graphs_of_device(device: u64) -> usize {
+    let mut graphs = 0;
+    registry().for_each_slot(true, |devices| {
+        graphs += devices.get(&device).map_or(0, SlotEntries::graphs);
+    });
+    graphs
 }
 
 /// The captured forwards of `rows` sequences of `seq` tokens on one slot: one graph per load
@@ -134,6 +178,9 @@ impl Entry {
             stream.copy_to_pinned(acts.pooled.buffer(), pooled)?;
             Ok(())
         };
+        // A capture is rare (once per slot, bucket and load class): the moment to free what
+        // dropped models left on the other slots (this one is locked by the caller: skipped).
+        release_dropped(false);
         forward()?;
         stream.synchronize()?;
         let (graph, ()) = stream.capture_retrying(forward).map_err(capture_error)?;

@@ -26,8 +26,10 @@
 //! (kernels compiled and loaded, cuBLAS settled), then captures it. Every call writes the
 //! padded inputs into the pinned buffers, replays the graph, and reads the output buffer (its
 //! lock waits for the replay). Entries live in a `streampool_cuda::SlotGraphs`, so a slot's
-//! graphs are only ever touched under that slot's lock, by the thread using the slot's stream;
-//! entries of a model that has been dropped are freed by the next graphed call on that slot.
+//! graphs are only ever touched under that slot's lock, by the thread using the slot's stream.
+//! Entries of a model that has been dropped (its device's too) are freed by the next graphed call
+//! on that slot of that device, by the next capture anywhere (on every slot not in use at that
+//! moment), or by [`release_dropped_graphs`].
 
 use std::any::Any;
 
@@ -40,7 +42,7 @@ use crate::{MiniLm, ModelError};
 mod cuda;
 
 #[cfg(feature = "cuda")]
-pub use cuda::ROW_BUCKETS;
+pub use cuda::{graphs_of_device, release_dropped_graphs, ROW_BUCKETS};
 
 /// How a model call runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

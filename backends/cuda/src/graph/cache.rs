@@ -76,6 +76,30 @@ impl<K: Eq + Hash, G> SlotGraphs<K, G> {
         lock(&self.slot(slot)).len()
     }
 
+    /// Call `f` on each slot's map. With `wait` false a slot whose lock is held (by its user, or
+    /// by the caller itself) is skipped rather than waited for: safe to call while holding one
+    /// slot's lock, as from inside [`SlotGraphs::with`]. Returns how many slots were skipped.
+    pub fn for_each_slot(&self, wait: bool, mut f: impl FnMut(&mut HashMap<K, G>)) -> usize {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut skipped = 0;
+        for s in slots {
+            let guard = if wait {
+                Some(lock(&s))
+            } else {
+                match s.try_lock() {
+                    Ok(g) => Some(g),
+                    Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => None,
+                }
+            };
+            match guard {
+                Some(mut map) => f(&mut map),
+                None => skipped += 1,
+            }
+        }
+        skipped
+    }
+
     /// Drop every graph of every slot (waits for each slot's current user).
     pub fn clear(&self) {
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -95,5 +119,41 @@ impl<K, G> std::fmt::Debug for SlotGraphs<K, G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner()).len();
         f.debug_struct("SlotGraphs").field("slots", &slots).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SlotGraphs;
+
+    /// `for_each_slot` visits every slot; without `wait` it skips the slot whose lock the caller
+    /// holds (no self-deadlock) and counts it.
+    #[test]
+    fn for_each_slot_visits_all_and_skips_a_held_slot() {
+        let graphs: SlotGraphs<u32, String> = SlotGraphs::new();
+        for slot in [0, 2, 3] {
+            graphs.with(slot, 7, || Ok::<_, ()>(format!("slot {slot}")), |_| ()).unwrap();
+        }
+        let mut seen = 0;
+        assert_eq!(graphs.for_each_slot(true, |map| seen += map.len()), 0);
+        assert_eq!(seen, 3);
+        let inner = graphs
+            .with(
+                2,
+                7,
+                || Ok::<_, ()>(String::new()),
+                |_| {
+                    let mut visited = 0;
+                    let skipped = graphs.for_each_slot(false, |map| {
+                        visited += 1;
+                        map.retain(|_, g| g != "slot 0");
+                    });
+                    (visited, skipped)
+                },
+            )
+            .unwrap();
+        assert_eq!(inner, (3, 1), "slots 0, 1 (empty) and 3 visited, slot 2 skipped");
+        assert_eq!(graphs.len(0), 0);
+        assert_eq!((graphs.len(2), graphs.len(3)), (1, 1));
     }
 }

@@ -185,7 +185,7 @@ impl CudaStream {
             }
             (Ok(_), Err(e)) => Err(CaptureError::Invalidated(e)),
             (Ok(value), Ok(graph)) => {
-                let graph = CudaGraph::instantiate(graph, self.raw(), pinned)
+                let graph = CudaGraph::instantiate(graph, self.raw(), pinned, &self.shared)
                     .map_err(CaptureError::Driver)?;
                 Ok((graph, value))
             }

@@ -6,6 +6,7 @@ use cudarc::driver::{self as cu, sys};
 use streampool_core::BackendError;
 
 use crate::buffer::CudaBuffer;
+use crate::context::Shared;
 use crate::error;
 use crate::pinned::PinnedAlloc;
 
@@ -15,7 +16,9 @@ use crate::pinned::PinnedAlloc;
 ///
 /// The graph's nodes hold raw addresses. It keeps alive the pinned buffers its copies use (taken
 /// automatically during capture) and the device buffers handed to [`CudaGraph::retain`]; any
-/// other memory it uses must outlive it. Dropping it destroys the graph and its instance (the
+/// other memory it uses must outlive it. It also keeps its device's compiled kernels loaded: a
+/// module must not be unloaded while a graph holds its functions, even a graph that no longer
+/// replays (its device and stream dropped). Dropping it destroys the graph and its instance (the
 /// driver lets replays still in flight finish first).
 ///
 /// `Send` but not `Sync`: the driver requires calls on one graph to be serialised, and the
@@ -30,6 +33,9 @@ pub struct CudaGraph {
     pinned: Vec<Arc<PinnedAlloc>>,
     /// Device memory the caller asked the graph to keep alive.
     buffers: Vec<CudaBuffer>,
+    /// The device's state, for its loaded modules (the kernels the nodes launch). Dropped after
+    /// the graph is destroyed (fields drop after `Drop::drop`).
+    _device: Arc<Shared>,
 }
 
 // SAFETY: the handles are plain driver objects usable from any thread once the context is bound
@@ -43,6 +49,7 @@ impl CudaGraph {
         graph: sys::CUgraph,
         stream: &Arc<cu::CudaStream>,
         pinned: Vec<Arc<PinnedAlloc>>,
+        device: &Arc<Shared>,
     ) -> Result<Self, BackendError> {
         // Built first, with a null instance, so that its `Drop` destroys `graph` on any failure.
         let mut this = Self {
@@ -52,6 +59,7 @@ impl CudaGraph {
             nodes: 0,
             pinned,
             buffers: Vec::new(),
+            _device: device.clone(),
         };
         let mut nodes = 0usize;
         // SAFETY: `graph` is the live graph cuStreamEndCapture returned; a null node array asks

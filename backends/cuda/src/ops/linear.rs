@@ -58,7 +58,7 @@ pub fn bias_act(
 /// `out[rows, out_features] = act(x[rows, in_features] . w[out_features, in_features]^T + bias)`,
 /// all dense row-major of `elem` (arithmetic f32; TF32 products for f32 with
 /// [`Precision::Tf32`]). With a bias and [`Act::Identity`]: one cuBLASLt launch (GEMM + bias
-/// epilogue, plans cached per thread and shape, the stream's cuBLAS workspace), falling back to
+/// epilogue, plans cached per stream and shape, the stream's cuBLAS workspace), falling back to
 /// the two launches below where cuBLASLt is absent or has no algorithm. Otherwise a GEMM with
 /// `beta = 0`, then [`bias_act`] in place when there is a bias or an activation. Before all
 /// that, where the split-K path (`ops/split_k.rs`) applies: split along K, the parts (and bias,

@@ -1,18 +1,20 @@
 //! cuBLASLt matmuls with a fused bias epilogue (`CUBLASLT_EPILOGUE_BIAS`): a linear layer with a
 //! bias is one launch instead of a GEMM and a bias pass.
 //!
-//! Plans (matmul descriptor, matrix layouts and the heuristic's algorithm) are built once per
-//! (device, shape, strides, types, alignment) and kept in a cache of the calling thread, so a warm
-//! call allocates nothing and takes no lock besides the stream's state lock (whose cuBLAS
-//! workspace the matmul uses; the Lt plans themselves are not tied to a stream). Each thread has
-//! its own cuBLASLt handle per device and its own descriptors, so the bias pointer, the only
-//! per-call attribute, is set without racing other threads.
+//! Each stream has its own cuBLASLt handle and plans (matmul descriptor, matrix layouts and the
+//! heuristic's algorithm, built once per shape, strides, types, alignment and multiprocessor
+//! target), in its [`StreamState`], behind the stream's state lock, which the matmul holds anyway
+//! for the stream's cuBLAS workspace. So a warm call allocates nothing and takes no other lock,
+//! the bias pointer (the only per-call attribute) is set without racing other threads, and the
+//! handle lives and dies with the stream, never with a thread (thread churn creates no handles
+//! and plans, and no handle is destroyed by a thread's exit while graphs captured through it
+//! replay).
 //!
 //! Only the bias epilogue is used: cuBLASLt's GELU epilogues compute the tanh approximation of
 //! GELU, not the exact (erf) GELU of PyTorch's `F.gelu` and our `bias_act`, so `linear` with
 //! GELU keeps GEMM + the fused bias-GELU kernel.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::catch_unwind;
@@ -29,7 +31,7 @@ use streampool_core::BackendError;
 use super::args::{Elem, Slice};
 use super::gemm::{checked_operands, GemmDims, MatArg, Precision};
 use crate::error;
-use crate::stream::CudaStream;
+use crate::stream::{CudaStream, StreamState};
 
 /// Whether libcublasLt can be loaded (checked once per process).
 fn present() -> bool {
@@ -38,11 +40,9 @@ fn present() -> bool {
     *PRESENT.get_or_init(|| catch_unwind(|| unsafe { lt::is_culib_present() }).unwrap_or(false))
 }
 
-/// Everything a plan depends on.
+/// Everything a plan depends on (the stream, hence the device, is fixed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Key {
-    /// The context (device) the plan's algorithm was chosen for.
-    ctx: usize,
     m: usize,
     n: usize,
     k: usize,
@@ -129,15 +129,38 @@ struct Plan {
     bias: u64,
 }
 
-/// The plans of one thread on one device, with that thread's cuBLASLt handle.
-struct Device {
+/// One stream's cuBLASLt handle and plans ([`StreamState::lt`], created at its first matmul).
+pub(crate) struct LtState {
     // Dropped after the plans (field order).
     plans: HashMap<Key, Option<Plan>>,
     handle: Owned<lt::cublasLtHandle_t>,
 }
 
+// SAFETY: the handle and descriptors are host objects of cuBLASLt that any thread may use, one
+// thread at a time; `LtState` lives in the stream's `StreamState`, reached only through the
+// stream's state lock, which serialises every use.
+unsafe impl Send for LtState {}
+
+impl std::fmt::Debug for LtState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LtState").field("plans", &self.plans.len()).finish_non_exhaustive()
+    }
+}
+
+impl LtState {
+    /// A handle for the current (bound) context; `None` if cuBLASLt refuses to create one.
+    fn new() -> Option<Self> {
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: creates a handle for the current (bound) context into `raw`.
+        let status = unsafe { lt::cublasLtCreate(&mut raw) };
+        (status == lt::cublasStatus_t::CUBLAS_STATUS_SUCCESS).then(|| Self {
+            plans: HashMap::new(),
+            handle: Owned { raw, destroy: lt::cublasLtDestroy },
+        })
+    }
+}
+
 thread_local! {
-    static DEVICES: RefCell<HashMap<usize, Device>> = RefCell::new(HashMap::new());
     /// cuBLASLt matmuls this thread has enqueued.
     static LAUNCHES: Cell<u64> = const { Cell::new(0) };
 }
@@ -270,11 +293,9 @@ pub(crate) fn matmul_bias(
     let [pa, pb, pc] = checked_operands(stream, dims, &a, &b, &c, elem, elem)?;
     let pbias = super::args::ptr(stream, bias, n, elem.size(), "linear bias")?;
     stream.bind()?;
-    let ctx = stream.context().cu_ctx() as usize;
-    let state = stream.state();
+    let mut state = stream.state();
     let (workspace, workspace_len) = state.blas.workspace();
     let key = Key {
-        ctx,
         m,
         n,
         k,
@@ -290,67 +311,54 @@ pub(crate) fn matmul_bias(
         sm_target: stream.gemm_sm_target(elem != Elem::F32 || precision == Precision::Tf32),
     };
     let cu_stream = stream.cu_stream() as lt::cudaStream_t;
-    DEVICES.with(|devices| {
-        let mut devices = devices.borrow_mut();
-        let device = match devices.entry(ctx) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let mut raw = std::ptr::null_mut();
-                // SAFETY: creates a handle for the current (bound) context into `raw`.
-                let status = unsafe { lt::cublasLtCreate(&mut raw) };
-                if status != lt::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
-                    return Ok(false);
-                }
-                e.insert(Device {
-                    plans: HashMap::new(),
-                    handle: Owned { raw, destroy: lt::cublasLtDestroy },
-                })
-            }
-        };
-        let handle = device.handle.raw;
-        let plan = match device.plans.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                // A problem cuBLASLt refuses, or a planning call that fails (an attribute this
-                // version lacks), takes the GEMM + bias path from then on instead of failing.
-                e.insert(plan(handle, &key).unwrap_or(None))
-            }
-        };
-        let Some(plan) = plan else { return Ok(false) };
-        if plan.bias != pbias {
-            set_desc(plan.desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_BIAS_POINTER, &pbias)?;
-            plan.bias = pbias;
+    let StreamState { lt: lt_state, .. } = &mut *state;
+    if lt_state.is_none() {
+        *lt_state = LtState::new();
+    }
+    let Some(lt_state) = lt_state.as_mut() else { return Ok(false) };
+    let handle = lt_state.handle.raw;
+    let plan = match lt_state.plans.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            // A problem cuBLASLt refuses, or a planning call that fails (an attribute this
+            // version lacks), takes the GEMM + bias path from then on instead of failing.
+            e.insert(plan(handle, &key).unwrap_or(None))
         }
-        let (alpha, beta) = (1f32, 0f32);
-        // SAFETY: the plan's descriptors are live and describe exactly the operands checked
-        // above (shapes, leading dimensions, types; the key holds them all); the bias pointer
-        // set in the descriptor holds n elements; alpha/beta are host f32s (host pointer mode)
-        // that outlive the call; the workspace is this stream's cuBLAS workspace of
-        // `workspace_len` bytes, used in stream order while we hold the stream's state lock, and
-        // the algorithm needs no more than that (checked when planning).
-        let status = unsafe {
-            lt::cublasLtMatmul(
-                handle,
-                plan.desc.raw,
-                &alpha as *const f32 as *const c_void,
-                pb as *const c_void,
-                plan.a.raw,
-                pa as *const c_void,
-                plan.b.raw,
-                &beta as *const f32 as *const c_void,
-                pc as *const c_void,
-                plan.c.raw,
-                pc as *mut c_void,
-                plan.c.raw,
-                &plan.algo,
-                workspace as *mut c_void,
-                workspace_len,
-                cu_stream,
-            )
-        };
-        check("cublasLtMatmul", status)
-            .map_err(|_| error::library("cublasLtMatmul", format!("{status:?} for {dims:?}")))?;
-        LAUNCHES.with(|n| n.set(n.get() + 1));
-        Ok(true)
-    })
+    };
+    let Some(plan) = plan else { return Ok(false) };
+    if plan.bias != pbias {
+        set_desc(plan.desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_BIAS_POINTER, &pbias)?;
+        plan.bias = pbias;
+    }
+    let (alpha, beta) = (1f32, 0f32);
+    // SAFETY: the plan's descriptors are live and describe exactly the operands checked
+    // above (shapes, leading dimensions, types; the key holds them all); the bias pointer
+    // set in the descriptor holds n elements; alpha/beta are host f32s (host pointer mode)
+    // that outlive the call; the workspace is this stream's cuBLAS workspace of
+    // `workspace_len` bytes, used in stream order while we hold the stream's state lock, and
+    // the algorithm needs no more than that (checked when planning).
+    let status = unsafe {
+        lt::cublasLtMatmul(
+            handle,
+            plan.desc.raw,
+            &alpha as *const f32 as *const c_void,
+            pb as *const c_void,
+            plan.a.raw,
+            pa as *const c_void,
+            plan.b.raw,
+            &beta as *const f32 as *const c_void,
+            pc as *const c_void,
+            plan.c.raw,
+            pc as *mut c_void,
+            plan.c.raw,
+            &plan.algo,
+            workspace as *mut c_void,
+            workspace_len,
+            cu_stream,
+        )
+    };
+    check("cublasLtMatmul", status)
+        .map_err(|_| error::library("cublasLtMatmul", format!("{status:?} for {dims:?}")))?;
+    LAUNCHES.with(|n| n.set(n.get() + 1));
+    Ok(true)
 }

@@ -25,7 +25,7 @@ mod conv1d;
 mod embedding;
 mod gemm;
 mod linear;
-mod lt;
+pub(crate) mod lt;
 mod modules;
 mod norm;
 mod pooling;
