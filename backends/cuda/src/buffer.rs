@@ -44,8 +44,13 @@ impl Drop for Allocation {
             Home::Device => {
                 // Any stream may still use this memory (we do not track uses of device
                 // buffers), so wait for every stream of the context before freeing. Errors
-                // cannot be returned from drop: the context keeps them for its next call.
-                self.ctx.record_err(self.ctx.synchronize());
+                // cannot be returned from drop: the context keeps them for its next call, and
+                // memory that may still be in use is leaked rather than freed.
+                let idle = error::bind_raw(&self.ctx).and_then(|()| cu::result::ctx::synchronize());
+                if let Err(e) = idle {
+                    self.ctx.record_err::<()>(Err(e));
+                    return;
+                }
                 // SAFETY: `ptr` came from cuMemAlloc in this context, is freed only here (the
                 // last handle), and no work that uses it is left after the synchronisation.
                 self.ctx.record_err(unsafe { cu::result::free_sync(self.ptr) });

@@ -45,3 +45,13 @@ pub(crate) fn library(call: &'static str, message: impl Into<String>) -> Backend
 }
 
 pub(crate) use streampool_core::panic_text;
+
+/// Make `ctx` current on this thread without taking the error cudarc keeps for the context's
+/// next call. `CudaContext::bind_to_thread` returns that error, whichever thread or drop
+/// recorded it, and then skips its own work; a drop path that must wait for the GPU before it
+/// frees memory would skip its wait and rely on the free to wait (`cuMemFreeHost` and
+/// `cuMemFree` did on an H200; nothing promises it). Those paths bind with this instead.
+pub(crate) fn bind_raw(ctx: &cudarc::driver::CudaContext) -> Result<(), DriverError> {
+    // SAFETY: `cu_ctx` is the live context `ctx` holds (retained until `ctx` drops).
+    unsafe { cudarc::driver::result::ctx::set_current(ctx.cu_ctx()) }
+}

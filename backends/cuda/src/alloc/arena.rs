@@ -235,7 +235,12 @@ impl Arena {
         if ptrs.is_empty() {
             return;
         }
-        ctx.record_err(ctx.synchronize());
+        // Bound without taking another call's pending error (which would skip the wait); if the
+        // wait fails, the blocks are leaked rather than freed while possibly in use.
+        if let Err(e) = error::bind_raw(ctx).and_then(|()| cu::result::ctx::synchronize()) {
+            ctx.record_err::<()>(Err(e));
+            return;
+        }
         for ptr in ptrs {
             // SAFETY: each block came from cuMemAlloc in this context, was removed from the
             // lists (so is freed once), and the device is idle after the synchronisation.

@@ -108,7 +108,9 @@ impl<'a> Capture<'a> {
         self.ended = true;
         let pinned = ACTIVE.take().map(|a| a.pinned).unwrap_or_default();
         let end = || {
-            self.stream.bind()?;
+            // Bound without taking another call's pending error: that would skip the end and
+            // leave the stream capturing.
+            error::bind_raw(self.stream.context()).map_err(error::driver("cuCtxSetCurrent"))?;
             // SAFETY: the stream is live and capturing, begun by this thread in thread-local
             // mode (the driver requires the same thread to end it); the graph returned is the
             // caller's to destroy.

@@ -110,7 +110,7 @@ impl CudaGraph {
 impl Drop for CudaGraph {
     fn drop(&mut self) {
         let ctx = self.stream.context();
-        ctx.record_err(ctx.bind_to_thread());
+        ctx.record_err(error::bind_raw(ctx));
         if !self.exec.is_null() {
             // SAFETY: the instance is owned here and destroyed once; the driver defers freeing
             // it until replays in flight have completed.
