@@ -29,7 +29,7 @@
 //! graphs are only ever touched under that slot's lock, by the thread using the slot's stream.
 //! Entries of a model that has been dropped (its device's too) are freed by the next graphed call
 //! on that slot of that device, by the next capture anywhere (on every slot not in use at that
-//! moment), or by [`release_dropped_graphs`].
+//! moment), or by `release_dropped_graphs` (CUDA builds).
 
 use std::any::Any;
 
