@@ -5,7 +5,7 @@ use std::collections::hash_map::{self, HashMap};
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock, Weak};
 
-use streampool_core::{load_class, BackendError, Stream};
+use streampool_core::{load_class, BackendError, DeviceWatch, Stream};
 use streampool_cuda::SlotGraphs;
 use streampool_cuda::{CaptureError, CudaBackend, CudaGraph, CudaStream, HostElem, PinnedBuffer};
 use streampool_tensor::Tensor;
@@ -37,10 +37,12 @@ fn registry() -> &'static SlotGraphs<u64, SlotEntries> {
     GRAPHS.get_or_init(SlotGraphs::new)
 }
 
-/// One slot's entries, per model.
-#[derive(Default)]
+/// One slot's entries of one device, per model.
 struct SlotEntries {
     models: Vec<ModelEntries>,
+    /// The device: once it is gone (no handle, so no lease: nobody can use its streams), any
+    /// thread may free these entries, not only the slot's user.
+    device: DeviceWatch,
 }
 
 /// One model's entries on one slot, by (rows, seq) bucket.
@@ -53,11 +55,8 @@ struct ModelEntries {
 }
 
 impl SlotEntries {
-    /// Drop the entries of dropped models; returns how many graphs went with them.
-    fn prune(&mut self) -> usize {
-        let before = self.graphs();
-        self.models.retain(|m| m.weights.strong_count() > 0);
-        before - self.graphs()
+    fn new(device: &streampool_core::Device<Cuda>) -> Self {
+        Self { models: Vec::new(), device: device.watch() }
     }
 
     fn graphs(&self) -> usize {
@@ -83,10 +82,12 @@ impl SlotEntries {
     }
 }
 
-/// Free the graphs, buffers and pinned staging of every model that has been dropped, on every
-/// slot of every device (waiting for slots in use); returns how many graphs were freed. Graphed
-/// calls do this on their own (see [`crate::graph`]); call it to free a dropped model's memory
-/// at once.
+/// Free the graphs, buffers and pinned staging held for devices that are gone (every handle,
+/// lease and model of them dropped), on every slot (waiting for slots in use); returns how many
+/// graphs were freed. Each capture does this on its own for the slots not in use; call it to
+/// free a dropped device's memory at once. (A dropped model of a live device leaves its
+/// entries to the next graphed call on each slot, made by the slot's user, since only that
+/// thread may enqueue on the slot's stream.)
 pub fn release_dropped_graphs() -> usize {
     release_dropped(true)
 }
@@ -97,8 +98,11 @@ fn release_dropped(wait: bool) -> usize {
     let mut released = 0;
     registry().for_each_slot(wait, |devices| {
         devices.retain(|_, entries| {
-            released += entries.prune();
-            !entries.models.is_empty()
+            let gone = !entries.device.is_alive();
+            if gone {
+                released += entries.graphs();
+            }
+            !gone
         })
     });
     released
@@ -179,7 +183,7 @@ impl Entry {
             Ok(())
         };
         // A capture is rare (once per slot, bucket and load class): the moment to free what
-        // dropped models left on the other slots (this one is locked by the caller: skipped).
+        // dropped devices left on the other slots (this one is locked by the caller: skipped).
         release_dropped(false);
         forward()?;
         stream.synchronize()?;
@@ -276,7 +280,7 @@ pub(super) fn embed(
         }
         Ok(results)
     };
-    let new = || Ok::<_, Infallible>(SlotEntries::default());
+    let new = || Ok::<_, Infallible>(SlotEntries::new(&model.device));
     match registry().with(slot, model.device.id(), new, run) {
         Ok(results) => results,
         Err(never) => match never {},
@@ -290,7 +294,7 @@ impl MiniLm<CudaBackend> {
         let count = |entries: &mut SlotEntries| {
             entries.of(&self.weights).values().map(|e| e.graphs.len()).sum()
         };
-        let new = || Ok::<_, Infallible>(SlotEntries::default());
+        let new = || Ok::<_, Infallible>(SlotEntries::new(&self.device));
         match registry().with(slot, self.device.id(), new, count) {
             Ok(n) => n,
             Err(never) => match never {},
@@ -310,7 +314,7 @@ impl MiniLm<CudaBackend> {
             loads.dedup();
             loads
         };
-        let new = || Ok::<_, Infallible>(SlotEntries::default());
+        let new = || Ok::<_, Infallible>(SlotEntries::new(&self.device));
         match registry().with(slot, self.device.id(), new, loads) {
             Ok(loads) => loads,
             Err(never) => match never {},

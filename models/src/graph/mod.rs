@@ -27,9 +27,9 @@
 //! padded inputs into the pinned buffers, replays the graph, and reads the output buffer (its
 //! lock waits for the replay). Entries live in a `streampool_cuda::SlotGraphs`, so a slot's
 //! graphs are only ever touched under that slot's lock, by the thread using the slot's stream.
-//! Entries of a model that has been dropped (its device's too) are freed by the next graphed call
-//! on that slot of that device, by the next capture anywhere (on every slot not in use at that
-//! moment), or by `release_dropped_graphs` (CUDA builds).
+//! Entries of a model that has been dropped are freed by the next graphed call on that slot of
+//! that device; those of a device that is gone, by the next capture anywhere (on every slot not
+//! in use at that moment) or by `release_dropped_graphs` (CUDA builds).
 
 use std::any::Any;
 
