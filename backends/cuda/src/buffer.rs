@@ -46,9 +46,7 @@ impl Drop for Allocation {
                 // buffers), so wait for every stream of the context before freeing. Errors
                 // cannot be returned from drop: the context keeps them for its next call, and
                 // memory that may still be in use is leaked rather than freed.
-                let idle = error::bind_raw(&self.ctx).and_then(|()| cu::result::ctx::synchronize());
-                if let Err(e) = idle {
-                    self.ctx.record_err::<()>(Err(e));
+                if !error::idle_before_free(&self.ctx) {
                     return;
                 }
                 // SAFETY: `ptr` came from cuMemAlloc in this context, is freed only here (the

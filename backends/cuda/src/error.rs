@@ -55,3 +55,13 @@ pub(crate) fn bind_raw(ctx: &cudarc::driver::CudaContext) -> Result<(), DriverEr
     // SAFETY: `cu_ctx` is the live context `ctx` holds (retained until `ctx` drops).
     unsafe { cudarc::driver::result::ctx::set_current(ctx.cu_ctx()) }
 }
+
+/// Before freeing memory any stream may still use: wait until the whole context is idle, bound
+/// with [`bind_raw`]. A failure is kept for the context's next call and returned as `false`:
+/// the caller leaks the memory rather than free it while possibly in use.
+pub(crate) fn idle_before_free(ctx: &cudarc::driver::CudaContext) -> bool {
+    let idle = bind_raw(ctx).and_then(|()| cudarc::driver::result::ctx::synchronize());
+    let ok = idle.is_ok();
+    ctx.record_err(idle);
+    ok
+}

@@ -60,9 +60,7 @@ impl SlotEntries {
     }
 
     fn graphs(&self) -> usize {
-        let per_model =
-            |m: &ModelEntries| m.buckets.values().map(|e| e.graphs.len()).sum::<usize>();
-        self.models.iter().map(per_model).sum()
+        self.models.iter().map(|m| graphs_in(&m.buckets)).sum()
     }
 
     /// The entries of the model with `weights`, after dropping those of dropped models (on the
@@ -79,6 +77,20 @@ impl SlotEntries {
             }
         };
         &mut self.models[i].buckets
+    }
+}
+
+/// Graphs of one model's entries on one slot.
+fn graphs_in(buckets: &HashMap<(usize, usize), Entry>) -> usize {
+    buckets.values().map(|e| e.graphs.len()).sum()
+}
+
+/// `f` on `model`'s device's entries of `slot` (created if none), under the slot's lock.
+fn with_entries<R>(model: &MiniLm<Cuda>, slot: usize, f: impl FnOnce(&mut SlotEntries) -> R) -> R {
+    let new = || Ok::<_, Infallible>(SlotEntries::new(&model.device));
+    match registry().with(slot, model.device.id(), new, f) {
+        Ok(r) => r,
+        Err(never) => match never {},
     }
 }
 
@@ -280,31 +292,20 @@ pub(super) fn embed(
         }
         Ok(results)
     };
-    let new = || Ok::<_, Infallible>(SlotEntries::new(&model.device));
-    match registry().with(slot, model.device.id(), new, run) {
-        Ok(results) => results,
-        Err(never) => match never {},
-    }
+    with_entries(model, slot, run)
 }
 
 impl MiniLm<CudaBackend> {
     /// Graphs ([`crate::graph::ExecMode::Graph`]: one per shape bucket and load class met) this
     /// model has captured on `slot`.
     pub fn graph_count(&self, slot: usize) -> usize {
-        let count = |entries: &mut SlotEntries| {
-            entries.of(&self.weights).values().map(|e| e.graphs.len()).sum()
-        };
-        let new = || Ok::<_, Infallible>(SlotEntries::new(&self.device));
-        match registry().with(slot, self.device.id(), new, count) {
-            Ok(n) => n,
-            Err(never) => match never {},
-        }
+        with_entries(self, slot, |entries| graphs_in(entries.of(&self.weights)))
     }
 
     /// The load classes ([`streampool_core::load_class`]) of the graphs this model has captured on
     /// `slot`, ascending, each once.
     pub fn graph_loads(&self, slot: usize) -> Vec<usize> {
-        let loads = |entries: &mut SlotEntries| {
+        with_entries(self, slot, |entries| {
             let mut loads: Vec<usize> = entries
                 .of(&self.weights)
                 .values()
@@ -313,11 +314,6 @@ impl MiniLm<CudaBackend> {
             loads.sort_unstable();
             loads.dedup();
             loads
-        };
-        let new = || Ok::<_, Infallible>(SlotEntries::new(&self.device));
-        match registry().with(slot, self.device.id(), new, loads) {
-            Ok(loads) => loads,
-            Err(never) => match never {},
-        }
+        })
     }
 }

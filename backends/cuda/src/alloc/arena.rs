@@ -235,10 +235,8 @@ impl Arena {
         if ptrs.is_empty() {
             return;
         }
-        // Bound without taking another call's pending error (which would skip the wait); if the
-        // wait fails, the blocks are leaked rather than freed while possibly in use.
-        if let Err(e) = error::bind_raw(ctx).and_then(|()| cu::result::ctx::synchronize()) {
-            ctx.record_err::<()>(Err(e));
+        // If the wait fails, the blocks are leaked rather than freed while possibly in use.
+        if !error::idle_before_free(ctx) {
             return;
         }
         for ptr in ptrs {

@@ -3,7 +3,7 @@
 //!
 //! Each stream has its own cuBLASLt handle and plans (matmul descriptor, matrix layouts and the
 //! heuristic's algorithm, built once per shape, strides, types, alignment and multiprocessor
-//! target), in its [`StreamState`], behind the stream's state lock, which the matmul holds anyway
+//! target), in its [`StreamState`](crate::stream::StreamState), behind the stream's state lock, which the matmul holds anyway
 //! for the stream's cuBLAS workspace. So a warm call allocates nothing and takes no other lock,
 //! the bias pointer (the only per-call attribute) is set without racing other threads, and the
 //! handle lives and dies with the stream, never with a thread (thread churn creates no handles
@@ -31,7 +31,7 @@ use streampool_core::BackendError;
 use super::args::{Elem, Slice};
 use super::gemm::{checked_operands, GemmDims, MatArg, Precision};
 use crate::error;
-use crate::stream::{CudaStream, StreamState};
+use crate::stream::CudaStream;
 
 /// Whether libcublasLt can be loaded (checked once per process).
 fn present() -> bool {
@@ -129,7 +129,7 @@ struct Plan {
     bias: u64,
 }
 
-/// One stream's cuBLASLt handle and plans ([`StreamState::lt`], created at its first matmul).
+/// One stream's cuBLASLt handle and plans ([`StreamState::lt`](crate::stream::StreamState::lt), created at its first matmul).
 pub(crate) struct LtState {
     // Dropped after the plans (field order).
     plans: HashMap<Key, Option<Plan>>,
@@ -311,11 +311,10 @@ pub(crate) fn matmul_bias(
         sm_target: stream.gemm_sm_target(elem != Elem::F32 || precision == Precision::Tf32),
     };
     let cu_stream = stream.cu_stream() as lt::cudaStream_t;
-    let StreamState { lt: lt_state, .. } = &mut *state;
-    if lt_state.is_none() {
-        *lt_state = LtState::new();
+    if state.lt.is_none() {
+        state.lt = LtState::new();
     }
-    let Some(lt_state) = lt_state.as_mut() else { return Ok(false) };
+    let Some(lt_state) = state.lt.as_mut() else { return Ok(false) };
     let handle = lt_state.handle.raw;
     let plan = match lt_state.plans.entry(key) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
