@@ -3,23 +3,15 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use streampool_models::loading::fetch::ensure_default_model;
-use streampool_models::loading::{ModelError, ModelFiles, Tokenizer};
+use super::real_model;
+use streampool_models::loading::{ModelError, Tokenizer};
 
 const CLS: u32 = 101;
 const SEP: u32 = 102;
 
-/// The real model, fetched once per test process (STREAMPOOL_MODEL_DIR or the cache dir).
-fn model() -> &'static ModelFiles {
-    static MODEL: OnceLock<ModelFiles> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        ensure_default_model(&mut |_| {}).unwrap_or_else(|e| panic!("cannot get the model: {e}"))
-    })
-}
-
 fn tokenizer() -> &'static Tokenizer {
     static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
-    TOKENIZER.get_or_init(|| Tokenizer::from_file(&model().tokenizer, 256).unwrap())
+    TOKENIZER.get_or_init(|| Tokenizer::from_file(&real_model().tokenizer, 256).unwrap())
 }
 
 struct Case {
@@ -96,12 +88,12 @@ fn empty_and_whitespace_give_cls_sep() {
 
 #[test]
 fn other_truncation_lengths_are_honoured() {
-    let short = Tokenizer::from_file(&model().tokenizer, 8).unwrap();
+    let short = Tokenizer::from_file(&real_model().tokenizer, 8).unwrap();
     assert_eq!(short.max_seq_length(), 8);
     let enc = short.encode("one two three four five six seven eight nine ten").unwrap();
     assert_eq!(enc.input_ids.len(), 8);
     assert_eq!(enc.input_ids[7], SEP);
-    let err = Tokenizer::from_file(&model().tokenizer, 2).unwrap_err();
+    let err = Tokenizer::from_file(&real_model().tokenizer, 2).unwrap_err();
     assert!(matches!(err, ModelError::InvalidConfig { .. }), "{err:?}");
 }
 
@@ -114,7 +106,7 @@ fn broken_tokenizer_json_is_a_typed_error() {
     assert!(matches!(err, ModelError::TokenizerLoad { .. }), "{err:?}");
     assert!(err.to_string().contains("tokenizer.json"), "{err}");
 
-    let full = std::fs::read(&model().tokenizer).unwrap();
+    let full = std::fs::read(&real_model().tokenizer).unwrap();
     std::fs::write(&path, &full[..full.len() / 2]).unwrap();
     let err = Tokenizer::from_file(&path, 256).unwrap_err();
     assert!(matches!(err, ModelError::TokenizerLoad { .. }), "{err:?}");

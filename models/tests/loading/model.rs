@@ -1,22 +1,12 @@
 //! The real all-MiniLM-L6-v2 directory: configs and weights (downloads the model if absent).
 
-use std::sync::OnceLock;
-
-use streampool_models::loading::fetch::ensure_default_model;
+use super::real_model;
 use streampool_models::loading::weights::Dtype;
-use streampool_models::loading::{ModelConfig, ModelError, ModelFiles, PoolingMode, Weights};
-
-/// The real model, fetched once per test process (STREAMPOOL_MODEL_DIR or the cache dir).
-fn model() -> &'static ModelFiles {
-    static MODEL: OnceLock<ModelFiles> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        ensure_default_model(&mut |_| {}).unwrap_or_else(|e| panic!("cannot get the model: {e}"))
-    })
-}
+use streampool_models::loading::{ModelConfig, ModelError, PoolingMode, Weights};
 
 #[test]
 fn real_config_is_minilm_l6() {
-    let config = ModelConfig::load(model()).unwrap();
+    let config = ModelConfig::load(real_model()).unwrap();
     assert_eq!(config.bert.vocab_size, 30522);
     assert_eq!(config.bert.hidden_size, 384);
     assert_eq!(config.bert.num_hidden_layers, 6);
@@ -31,8 +21,8 @@ fn real_config_is_minilm_l6() {
 
 #[test]
 fn real_weights_have_bert_shapes() {
-    let config = ModelConfig::load(model()).unwrap().bert;
-    let w = Weights::open(&model().weights).unwrap();
+    let config = ModelConfig::load(real_model()).unwrap().bert;
+    let w = Weights::open(&real_model().weights).unwrap();
     let (h, i) = (config.hidden_size, config.intermediate_size);
     let emb = w.get_f32("embeddings.word_embeddings.weight", &[config.vocab_size, h]).unwrap();
     assert_eq!(emb.len(), config.vocab_size * h);
@@ -68,8 +58,8 @@ fn real_weights_have_bert_shapes() {
 
 #[test]
 fn truncated_copy_of_real_weights_is_reported() {
-    let bytes = std::fs::read(&model().weights).unwrap();
+    let bytes = std::fs::read(&real_model().weights).unwrap();
     let cut = bytes[..bytes.len() - 1000].to_vec();
-    let err = Weights::from_bytes(&model().weights, cut).unwrap_err();
+    let err = Weights::from_bytes(&real_model().weights, cut).unwrap_err();
     assert!(matches!(err, ModelError::TruncatedSafetensors { .. }), "{err:?}");
 }
