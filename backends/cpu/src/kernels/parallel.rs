@@ -1,8 +1,9 @@
-//! Splitting one kernel call over threads: the calling thread (a stream's worker) works too, and
-//! up to `threads - 1` helpers join it from [`pool`], a rayon pool of one thread fewer than the
-//! cores (the caller is the missing one: rayon's global pool of one thread per core, plus the
-//! caller, put three busy threads on two cores and made runs bimodal, 42 or 52 texts/s); work items are handed out one at
-//! a time, so a thread that the OS preempts (other streams, other processes) simply takes fewer.
+//! Splitting one kernel call over threads: the calling thread (a stream's worker) works too, and up
+//! to `threads - 1` helpers join it from [`pool`], a rayon pool of one thread fewer than the cores
+//! (the caller is the missing one: rayon's global pool of one thread per core, plus the caller, put
+//! three busy threads on two cores and made runs bimodal, 42 or 52 texts/s); work items are handed
+//! out one at a time, so a thread that the OS preempts (other streams, other processes) simply
+//! takes fewer.
 //!
 //! Waking a sleeping pool thread costs hundreds of microseconds on this kind of VM (measured:
 //! ~0.3 ms from spawn to start, as long as a whole 128-row GEMM), so a helper that finishes

@@ -146,13 +146,13 @@ pub fn attention(
     } else {
         NAMES[elem as usize][d]
     };
-    // SAFETY: attention_T_dHD, attention_tc_T_dHD and attention_w8_f32_dHD(const T* q, u64 ld_q, const T* k, u64 ld_k, const T* v, u64 ld_v,
-    // const float* mask, T* out, u64 ld_o, int seq, float scale) takes these eleven arguments;
-    // block (tile, h, b) reads rows b*seq .. b*seq+seq-1, columns h*HD .. h*HD+HD-1 < width of
-    // q, k, v (ld apart) and mask[b*seq ..], and writes the same of out: all inside the ranges
-    // checked above (query rows past seq of the last tile are neither read nor written). The
-    // kernels' shared memory is static (at most 43 KB: HD = 128 with 4 warps); the grid and
-    // block match the kernel's rows and threads per block (`rows`; 256 threads for w8, with
-    // head_dim 32 or 64 and so d < 2).
+    // SAFETY: attention_T_dHD, attention_tc_T_dHD and attention_w8_f32_dHD(const T* q, u64 ld_q,
+    // const T* k, u64 ld_k, const T* v, u64 ld_v, const float* mask, T* out, u64 ld_o, int seq,
+    // float scale) takes these eleven arguments; block (tile, h, b) reads rows b*seq ..
+    // b*seq+seq-1, columns h*HD .. h*HD+HD-1 < width of q, k, v (ld apart) and mask[b*seq ..], and
+    // writes the same of out: all inside the ranges checked above (query rows past seq of the last
+    // tile are neither read nor written). The kernels' shared memory is static (at most 43 KB: HD =
+    // 128 with 4 warps); the grid and block match the kernel's rows and threads per block (`rows`;
+    // 256 threads for w8, with head_dim 32 or 64 and so d < 2).
     unsafe { launch(stream, &ATTENTION, name, config, &args) }
 }

@@ -3,12 +3,12 @@
 //!
 //! Each stream has its own cuBLASLt handle and plans (matmul descriptor, matrix layouts and the
 //! heuristic's algorithm, built once per shape, strides, types, alignment and multiprocessor
-//! target), in its [`StreamState`](crate::stream::StreamState), behind the stream's state lock, which the matmul holds anyway
-//! for the stream's cuBLAS workspace. So a warm call allocates nothing and takes no other lock,
-//! the bias pointer (the only per-call attribute) is set without racing other threads, and the
-//! handle lives and dies with the stream, never with a thread (thread churn creates no handles
-//! and plans, and no handle is destroyed by a thread's exit while graphs captured through it
-//! replay).
+//! target), in its [`StreamState`](crate::stream::StreamState), behind the stream's state
+//! lock, which the matmul holds anyway for the stream's cuBLAS workspace. So a warm call
+//! allocates nothing and takes no other lock, the bias pointer (the only per-call attribute) is
+//! set without racing other threads, and the handle lives and dies with the stream, never with a
+//! thread (thread churn creates no handles and plans, and no handle is destroyed by a thread's
+//! exit while graphs captured through it replay).
 //!
 //! Only the bias epilogue is used: cuBLASLt's GELU epilogues compute the tanh approximation of
 //! GELU, not the exact (erf) GELU of PyTorch's `F.gelu` and our `bias_act`, so `linear` with
@@ -129,7 +129,8 @@ struct Plan {
     bias: u64,
 }
 
-/// One stream's cuBLASLt handle and plans ([`StreamState::lt`](crate::stream::StreamState::lt), created at its first matmul).
+/// One stream's cuBLASLt handle and plans
+/// ([`StreamState::lt`](crate::stream::StreamState::lt), created at its first matmul).
 pub(crate) struct LtState {
     // Dropped after the plans (field order).
     plans: HashMap<Key, Option<Plan>>,

@@ -320,8 +320,8 @@ pub fn linear_add_layer_norm(
             // float eps) takes these ten arguments; block r reads row r (dim f32s) of each of
             // the np (<= MAX_PARTS) slices (stride = rows * dim apart, written just before in
             // stream order) and of residual, and writes row r of out (rows * dim elements,
-            // checked above), dim of bias/gamma/beta; dim <= 8 * threads (row_config's limit, dim <= 8192, and at
-            // least as many threads as it gives; dim fits an int).
+            // checked above), dim of bias/gamma/beta; dim <= 8 * threads (row_config's limit,
+            // dim <= 8192, and at least as many threads as it gives; dim fits an int).
             unsafe { launch(stream, &SPLIT_K, name, config, &args) }
         },
     )?;
