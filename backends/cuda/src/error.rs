@@ -65,3 +65,14 @@ pub(crate) fn idle_before_free(ctx: &cudarc::driver::CudaContext) -> bool {
     ctx.record_err(idle);
     ok
 }
+
+/// Wait for `stream`'s work, bound with [`bind_raw`]: another call's pending error neither skips
+/// the wait nor is taken by it (it stays for the context's next call).
+pub(crate) fn wait_stream_raw(
+    ctx: &cudarc::driver::CudaContext,
+    stream: cudarc::driver::sys::CUstream,
+) -> Result<(), DriverError> {
+    bind_raw(ctx)?;
+    // SAFETY: `stream` is a live stream of `ctx` (the caller holds it), and `ctx` is current.
+    unsafe { cudarc::driver::result::stream::synchronize(stream) }
+}

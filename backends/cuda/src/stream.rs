@@ -192,8 +192,10 @@ impl CudaStream {
             }
             // SAFETY: the kernel's parameters are (unsigned int*, unsigned long long, unsigned
             // int...) and match the arguments pushed above, as u64 / u64 / u32; it touches
-            // `words` u32s from `ptr`, all inside the buffer, which stays allocated until the
-            // device is idle (buffer.rs).
+            // `words` u32s from `ptr`, all inside the buffer, which is not reused before this
+            // launch completes: a `Backend::alloc` buffer stays allocated until the device is
+            // idle (buffer.rs); a pooled block goes back to its stream's free list, reused in
+            // stream order there, by another stream only after its free event (alloc/).
             unsafe { launch.launch(config) }.map_err(error::driver("cuLaunchKernel"))?;
             Ok(())
         })
@@ -232,8 +234,12 @@ impl Stream<CudaBackend> for CudaStream {
     }
 
     fn synchronize(&self) -> Result<(), BackendError> {
-        // cuStreamSynchronize is safe from any thread while the owner keeps submitting.
-        self.raw.synchronize().map_err(error::stream_failed(self.slot))
+        // cuStreamSynchronize is safe from any thread while the owner keeps submitting. Bound
+        // without taking another call's pending error: cudarc's `synchronize` would return that
+        // error without waiting, and `read`/`write` rely on the wait before their host memory
+        // can be released.
+        error::wait_stream_raw(&self.shared.ctx, self.cu_stream())
+            .map_err(error::stream_failed(self.slot))
     }
 
     fn write(&self, dst: &CudaBuffer, offset: usize, src: &[u8]) -> Result<(), BackendError> {

@@ -19,7 +19,9 @@ use crate::pinned::PinnedAlloc;
 /// other memory it uses must outlive it. It also keeps its device's compiled kernels loaded: a
 /// module must not be unloaded while a graph holds its functions, even a graph that no longer
 /// replays (its device and stream dropped). Dropping it destroys the graph and its instance (the
-/// driver lets replays still in flight finish first).
+/// driver lets replays still in flight finish first) and then lets go of the modules: a graph
+/// whose device is gone can have no replay in flight (the device's drop waited for its context),
+/// and a live device keeps its modules loaded anyway.
 ///
 /// `Send` but not `Sync`: the driver requires calls on one graph to be serialised, and the
 /// graph belongs to one slot's stream anyway.
