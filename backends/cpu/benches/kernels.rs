@@ -132,6 +132,21 @@ struct LayerWeights {
     w2: Vec<f32>,
 }
 
+/// A layer norm's parameters (BERT's epsilon).
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+impl Norm {
+    /// `out = LayerNorm(x + residual + bias)` over rows of [`HIDDEN`].
+    fn add(&self, x: &[f32], residual: &[f32], bias: &[f32], out: &mut [f32]) {
+        let rows = x.len() / HIDDEN;
+        add_layer_norm(x, residual, Some(bias), rows, HIDDEN, &self.gamma, &self.beta, 1e-12, out)
+            .unwrap();
+    }
+}
+
 /// Inputs, weights and activations of one encoder layer at `batch` texts of [`SEQ`] tokens.
 struct Layer {
     batch: usize,
@@ -141,8 +156,7 @@ struct Layer {
     x: Vec<f32>,
     bh: Vec<f32>,
     bi: Vec<f32>,
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
+    norm: Norm,
     mask: Vec<f32>,
     q: Vec<f32>,
     k: Vec<f32>,
@@ -235,8 +249,7 @@ impl Layer {
             next: 0,
             bh: data(HIDDEN, 6),
             bi: data(INTER, 7),
-            gamma: vec![1.0; HIDDEN],
-            beta: vec![0.0; HIDDEN],
+            norm: Norm { gamma: vec![1.0; HIDDEN], beta: vec![0.0; HIDDEN] },
             mask: vec![1.0; rows],
             q: x.clone(),
             k: x.clone(),
@@ -280,18 +293,7 @@ impl Layer {
             Step::AttnOut => {
                 linear(&self.ctx, &w.wo, None, rows, HIDDEN, HIDDEN, &mut self.proj, par).unwrap()
             }
-            Step::AddLn1 => add_layer_norm(
-                &self.proj,
-                x,
-                Some(bh),
-                rows,
-                HIDDEN,
-                &self.gamma,
-                &self.beta,
-                1e-12,
-                &mut self.h2,
-            )
-            .unwrap(),
+            Step::AddLn1 => self.norm.add(&self.proj, x, bh, &mut self.h2),
             Step::FfnIn => {
                 linear(&self.h2, &w.wi, None, rows, HIDDEN, INTER, &mut self.inter, par).unwrap()
             }
@@ -300,18 +302,7 @@ impl Layer {
                 linear(&self.inter, &w.w2, None, rows, INTER, HIDDEN, &mut self.proj, par).unwrap()
             }
             // Into `q`, as the next layer's input would be: `x` stays the same for every call.
-            Step::AddLn2 => add_layer_norm(
-                &self.proj,
-                &self.h2,
-                Some(bh),
-                rows,
-                HIDDEN,
-                &self.gamma,
-                &self.beta,
-                1e-12,
-                &mut self.q,
-            )
-            .unwrap(),
+            Step::AddLn2 => self.norm.add(&self.proj, &self.h2, bh, &mut self.q),
         }
     }
 
