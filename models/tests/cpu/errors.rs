@@ -1,10 +1,8 @@
 //! Bad model files and bad input come back as typed errors, never panics.
 
-mod common;
-
 use std::path::Path;
 
-use common::{device, model, model_files};
+use crate::common::{device, model, model_files};
 use streampool_models::loading::weights::save_f32;
 use streampool_models::loading::{self, locate_model, Encoding, ModelFiles};
 use streampool_models::{MiniLm, ModelError};

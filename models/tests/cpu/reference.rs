@@ -1,8 +1,6 @@
 //! MiniLM against sentence-transformers' reference embeddings, and batching vs one at a time.
 
-mod common;
-
-use common::{cases, compare, device, max_abs_diff, model, texts};
+use crate::common::{cases, compare, device, max_abs_diff, model, texts};
 
 #[test]
 fn matches_sentence_transformers_reference() {

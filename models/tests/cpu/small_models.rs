@@ -1,11 +1,9 @@
 //! MLP and Conv1D against an independent f64 reference; MiniLM, MLP and Conv1D running at the
 //! same time on different threads.
 
-mod common;
-
 use std::path::Path;
 
-use common::{cases, compare, device, model, texts};
+use crate::common::{cases, compare, device, model, texts};
 use streampool_models::loading::Weights;
 use streampool_models::synthetic::{values, write_conv1d, write_mlp};
 use streampool_models::{Conv1dNet, Mlp};
