@@ -321,7 +321,24 @@ mod tests {
     use cudarc::driver::{sys, DriverError};
     use streampool_core::{Backend, Stream};
 
-    use crate::{CudaBackend, CudaOptions, PinnedBuffer};
+    use crate::{CudaBackend, CudaOptions, CudaStream, PinnedBuffer};
+
+    /// A backend (no disk cache) and its stream 0, the hold kernel already loaded so that what
+    /// the tests time is GPU work only.
+    fn stream() -> (CudaBackend, CudaStream) {
+        let options = CudaOptions { kernel_cache_dir: None, ..CudaOptions::default() };
+        let backend = CudaBackend::open_with(0, options).expect("needs a CUDA GPU");
+        let s = backend.new_stream(0).unwrap();
+        s.hold(Duration::from_millis(1)).unwrap();
+        s.synchronize().unwrap();
+        (backend, s)
+    }
+
+    /// What a failed drop path of another thread leaves: an error cudarc hands to the context's
+    /// next call that binds it.
+    fn leave_error_pending(ctx: &cudarc::driver::CudaContext) {
+        ctx.record_err::<()>(Err(DriverError(sys::cudaError_enum::CUDA_ERROR_UNKNOWN)));
+    }
 
     /// With an error left pending in the context (cudarc hands it to the next call that binds
     /// the context, which then skips its own work), a pinned buffer's drop still returns only
@@ -331,18 +348,14 @@ mod tests {
     #[test]
     #[ignore = "needs a CUDA GPU"]
     fn drop_waits_for_the_last_copy_despite_a_pending_error() {
-        let options = CudaOptions { kernel_cache_dir: None, ..CudaOptions::default() };
-        let backend = CudaBackend::open_with(0, options).expect("needs a CUDA GPU");
-        let s = backend.new_stream(0).unwrap();
+        let (backend, s) = stream();
         let src = s.alloc(1 << 20).unwrap();
         let pinned = PinnedBuffer::new(&backend, 1 << 20).unwrap();
-        s.hold(Duration::from_millis(1)).unwrap(); // kernel loaded before the timed part
-        s.synchronize().unwrap();
         let start = Instant::now();
         s.hold(Duration::from_millis(300)).unwrap();
         s.copy_to_pinned(&src, &pinned).unwrap();
         let ctx = s.context();
-        ctx.record_err::<()>(Err(DriverError(sys::cudaError_enum::CUDA_ERROR_UNKNOWN)));
+        leave_error_pending(ctx);
         drop(pinned);
         let waited = start.elapsed();
         assert!(ctx.check_err().is_err(), "the pending error was taken by the drop");
@@ -356,15 +369,11 @@ mod tests {
     #[test]
     #[ignore = "needs a CUDA GPU"]
     fn synchronize_waits_despite_a_pending_error() {
-        let options = CudaOptions { kernel_cache_dir: None, ..CudaOptions::default() };
-        let backend = CudaBackend::open_with(0, options).expect("needs a CUDA GPU");
-        let s = backend.new_stream(0).unwrap();
-        s.hold(Duration::from_millis(1)).unwrap(); // kernel loaded before the timed part
-        s.synchronize().unwrap();
+        let (_backend, s) = stream();
         let start = Instant::now();
         s.hold(Duration::from_millis(300)).unwrap();
         let ctx = s.context();
-        ctx.record_err::<()>(Err(DriverError(sys::cudaError_enum::CUDA_ERROR_UNKNOWN)));
+        leave_error_pending(ctx);
         s.synchronize().expect("the stream's own work succeeded");
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(250), "synchronize returned after {waited:?}");
