@@ -80,8 +80,8 @@ impl CudaStream {
     /// at once, `streampool_core::Device::enter`): with one, cuBLAS and cuBLASLt plan for the
     /// whole GPU (the lowest latency); with more, for the stream's share of it, which picks
     /// kernels of fewer, fuller blocks that leave room for the other streams' work (far more
-    /// throughput in all). See
-    /// `CudaStream::gemm_sm_target`. A captured graph keeps the kernels chosen at capture.
+    /// throughput in all). See `CudaStream::gemm_sm_target`. A captured graph keeps the kernels
+    /// chosen at capture.
     pub fn set_gemm_load(&self, streams: usize) {
         self.gemm_load.store(streampool_core::load_class(streams), Ordering::Relaxed);
     }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, TryLockError};
 
 /// One slot's graphs.
 type Slot<K, G> = Arc<Mutex<HashMap<K, G>>>;
@@ -83,15 +83,7 @@ impl<K: Eq + Hash, G> SlotGraphs<K, G> {
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut skipped = 0;
         for s in slots {
-            let guard = if wait {
-                Some(lock(&s))
-            } else {
-                match s.try_lock() {
-                    Ok(g) => Some(g),
-                    Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                    Err(std::sync::TryLockError::WouldBlock) => None,
-                }
-            };
+            let guard = if wait { Some(lock(&s)) } else { try_lock(&s) };
             match guard {
                 Some(mut map) => f(&mut map),
                 None => skipped += 1,
@@ -113,6 +105,15 @@ impl<K: Eq + Hash, G> SlotGraphs<K, G> {
 /// still valid (a failed build never inserts one).
 fn lock<K, G>(slot: &Mutex<HashMap<K, G>>) -> MutexGuard<'_, HashMap<K, G>> {
     slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// [`lock`] without waiting: `None` while another holder has it.
+fn try_lock<K, G>(slot: &Mutex<HashMap<K, G>>) -> Option<MutexGuard<'_, HashMap<K, G>>> {
+    match slot.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
 }
 
 impl<K, G> std::fmt::Debug for SlotGraphs<K, G> {
