@@ -20,22 +20,6 @@ struct Shared<B: Backend> {
     /// Callers inside a [`Running`] guard (work under way), for load-dependent plans. A relaxed
     /// counter, no lock: a plan read while others enter or leave is only a little stale.
     running: AtomicUsize,
-    /// Dropped with the device: what [`DeviceWatch`]es look at. Not modelled under loom (a
-    /// plain `std` `Arc`; nothing synchronises through it).
-    alive: std::sync::Arc<()>,
-}
-
-/// Tells whether a device still exists ([`Device::watch`]) without keeping it alive: for state
-/// kept outside the device (a process-wide cache keyed by [`Device::id`]) that may be freed once
-/// the device, and so every lease of it, is gone.
-#[derive(Debug, Clone)]
-pub struct DeviceWatch(std::sync::Weak<()>);
-
-impl DeviceWatch {
-    /// Whether some handle of the device (a `Device`, a lease, a model holding one) still lives.
-    pub fn is_alive(&self) -> bool {
-        self.0.strong_count() > 0
-    }
 }
 
 /// A device and its pool of streams. Cloning gives another handle to the same device.
@@ -73,14 +57,7 @@ impl<B: Backend> Device<B> {
         let id = NEXT_DEVICE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let slots = Slots::new(config.capacity);
         Self {
-            shared: Arc::new(Shared {
-                id,
-                backend,
-                config,
-                slots,
-                running: AtomicUsize::new(0),
-                alive: std::sync::Arc::new(()),
-            }),
+            shared: Arc::new(Shared { id, backend, config, slots, running: AtomicUsize::new(0) }),
         }
     }
 
@@ -219,23 +196,6 @@ impl<B: Backend> Device<B> {
     pub fn enter(&self) -> Running<'_> {
         let load = self.shared.running.fetch_add(1, Ordering::Relaxed) + 1;
         Running { running: &self.shared.running, load }
-    }
-
-    /// A [`DeviceWatch`] of this device.
-    ///
-    /// ```
-    /// use streampool_core::{Device, PoolConfig};
-    /// # use streampool_core::testing::NullBackend;
-    /// let device = Device::new(NullBackend, PoolConfig::with_capacity(1));
-    /// let watch = device.watch();
-    /// let lease = device.acquire().unwrap();
-    /// drop(device);
-    /// assert!(watch.is_alive(), "the lease holds the device");
-    /// drop(lease);
-    /// assert!(!watch.is_alive());
-    /// ```
-    pub fn watch(&self) -> DeviceWatch {
-        DeviceWatch(std::sync::Arc::downgrade(&self.shared.alive))
     }
 
     /// Callers between [`Device::enter`] and the guard's drop right now.

@@ -49,7 +49,7 @@ mod unavailable;
 
 pub use backend::{Backend, DeviceKind, Event, MemoryUsage, Stream, Timing};
 pub use cache::{CacheError, CompileCache};
-pub use device::{Device, DeviceWatch, Running};
+pub use device::{Device, Running};
 pub use error::{panic_text, BackendError, EventError, PoolError};
 pub use pool::{load_class, CurrentGuard, Lease, PoolConfig, PoolStats, LOAD_CLASS_MAX};
 pub use shapes::{AttentionDims, Conv1dError, Conv1dParams, Conv1dShape, GemmDims};

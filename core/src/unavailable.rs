@@ -44,6 +44,15 @@
 /// ```
 #[macro_export]
 macro_rules! unavailable_backend {
+    (@never $($ty:ident),*) => {$(
+        impl $ty {
+            /// Unreachable: no value of this type exists. Lets code in other crates implement
+            /// traits for the stand-ins (`match` on the private field is only possible here).
+            pub fn unreachable(&self) -> ! {
+                match self.0 {}
+            }
+        }
+    )*};
     (
         kind: $kind:ident;
         $(#[$backend_attr:meta])* $backend_vis:vis struct $backend:ident;
@@ -62,6 +71,8 @@ macro_rules! unavailable_backend {
 
         $(#[$buffer_attr])*
         $buffer_vis struct $buffer(::std::convert::Infallible);
+
+        $crate::unavailable_backend!(@never $backend, $stream, $event, $buffer);
 
         impl $crate::Backend for $backend {
             type Stream = $stream;

@@ -15,7 +15,7 @@ use gpu_support::{cpu, cpu_model, gpu, gpu_model, max_abs_diff, model_files, tex
 use streampool_core::{Device, PoolConfig, Stream};
 use streampool_cpu::CpuBackend;
 use streampool_cuda::{CudaBackend, CudaOptions};
-use streampool_models::graph::{self, ExecMode};
+use streampool_models::graph::ExecMode;
 use streampool_models::{MiniLm, ModelError};
 
 const EAGER: ExecMode = ExecMode::Eager;
@@ -134,8 +134,8 @@ fn replay_after_other_buckets_is_still_correct() {
 /// Graphs are planned for the forwards running at once, not the slots leased: a forward among
 /// three idle leases is captured for the whole GPU (load 1); with three other callers inside a
 /// forward (their `enter` guards held) it gets a graph for load 4; both give the same embedding.
-/// On a device of its own, so that the other tests' forwards do not count; once that device and
-/// its model are dropped, `release_dropped_graphs` frees their two graphs.
+/// On a device of its own, so that the other tests' forwards do not count; the model's graphs
+/// are freed with the model.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn graphs_are_planned_for_running_forwards_not_leases() {
@@ -155,13 +155,18 @@ fn graphs_are_planned_for_running_forwards_not_leases() {
     let diff = max_abs_diff(&alone[0], &shared[0]);
     println!("load 1 vs load 4 graphs: max |diff| {diff:.2e}");
     assert!(diff <= 1e-5, "{diff}");
-    // The device and its model dropped, their graphs (which keep the device's kernels loaded)
-    // are freed on request; the shared GPU device is unaffected.
-    let id = device.id();
-    assert_eq!(graph::graphs_of_device(id), 2);
-    drop((model, leases, device));
-    assert!(graph::release_dropped_graphs() >= 2);
-    assert_eq!(graph::graphs_of_device(id), 0);
+    // The model's graphs are its own: dropped with it, their buffers go back to the device's
+    // pool at once; the device, then the shared GPU device, are unaffected.
+    let in_use = || device.backend().memory_stats().in_use;
+    let before = in_use();
+    drop(model);
+    assert!(in_use() < before, "the graphs' buffers are freed with the model");
+    drop(leases);
+    let reloaded = MiniLm::load(&device, model_files()).unwrap();
+    let lease = device.acquire().unwrap();
+    let third = reloaded.embed_mode(lease.stream(), &[text], GRAPH).unwrap();
+    assert!(max_abs_diff(&third[0], &alone[0]) <= 1e-5);
+    drop((reloaded, lease, device));
     let lease = gpu().acquire().unwrap();
     let again = gpu_model().embed_mode(lease.stream(), &[text], GRAPH).unwrap();
     assert!(max_abs_diff(&again[0], &alone[0]) <= 1e-5);

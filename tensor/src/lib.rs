@@ -28,6 +28,8 @@ pub mod check;
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
+#[cfg(not(feature = "cuda"))]
+mod cuda_unavailable;
 mod dtype;
 mod error;
 mod layout;
@@ -37,5 +39,5 @@ mod tensor;
 pub use dtype::DType;
 pub use error::{OpError, ViewError};
 pub use layout::{Layout, MAX_RANK};
-pub use ops::{Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, MatMath, Ops};
+pub use ops::{Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, MatMath, NoGraphs, Ops};
 pub use tensor::Tensor;

@@ -66,6 +66,15 @@ pub struct BertEmbeddingTables<'a, B: Backend> {
 /// ids u32 whatever that type. Shapes and types are checked before anything is enqueued. Implemented for the CPU backend in this crate (`cpu` module); the CUDA
 /// backend implements the same trait with cuBLAS and NVRTC kernels.
 pub trait Ops: Backend {
+    /// Host memory the device copies from and to in stream order, so that a captured graph can
+    /// take its inputs and give its outputs through it (pinned memory on CUDA). [`NoGraphs`] on
+    /// a backend without graph replay.
+    type Staging: Send + Sync + 'static;
+
+    /// Work captured on one stream by [`Ops::capture`] and replayed there by [`Ops::replay`]
+    /// (a CUDA graph). [`NoGraphs`] on a backend without graph replay.
+    type Graph: Send + 'static;
+
     /// Allocate `bytes` for use on `stream` (contents unspecified); stream-ordered where the
     /// backend supports it.
     fn stream_alloc(stream: &Self::Stream, bytes: usize) -> Result<Self::Buffer, OpError>;
@@ -90,6 +99,73 @@ pub trait Ops: Backend {
     /// the default ignores it.
     fn plan_for_load(stream: &Self::Stream, streams: usize) {
         let _ = (stream, streams);
+    }
+
+    /// Whether this backend captures and replays graphs ([`Ops::capture`], [`Ops::replay`],
+    /// [`Ops::staging`] and the staging copies). When it does not (the default), those calls
+    /// return [`OpError::Unsupported`].
+    fn supports_graphs() -> bool {
+        false
+    }
+
+    /// `bytes` of zeroed host staging memory on `backend`'s device.
+    fn staging(backend: &Self, bytes: usize) -> Result<Self::Staging, OpError> {
+        let _ = (backend, bytes);
+        Err(no_graphs("staging"))
+    }
+
+    /// Host access to `staging`: waits until the device work enqueued so far that uses it
+    /// (copies, replays of graphs that copy from or to it) has completed, then calls `f` on its
+    /// bytes. Enqueueing work that uses it while `f` runs fails instead of racing with the host.
+    fn with_staging<R>(
+        staging: &Self::Staging,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R, OpError> {
+        let _ = (staging, f);
+        Err(no_graphs("with_staging"))
+    }
+
+    /// Enqueue a copy of all of `src` into `dst` (the same size in bytes). Inside a capture the
+    /// copy becomes part of the graph, repeated at every replay.
+    fn copy_from_staging(
+        stream: &Self::Stream,
+        src: &Self::Staging,
+        dst: &Self::Buffer,
+    ) -> Result<(), OpError> {
+        let _ = (stream, src, dst);
+        Err(no_graphs("copy_from_staging"))
+    }
+
+    /// Enqueue a copy of all of `src` into `dst` (the same size in bytes); read it with
+    /// [`Ops::with_staging`], which waits for the copy.
+    fn copy_to_staging(
+        stream: &Self::Stream,
+        src: &Self::Buffer,
+        dst: &Self::Staging,
+    ) -> Result<(), OpError> {
+        let _ = (stream, src, dst);
+        Err(no_graphs("copy_to_staging"))
+    }
+
+    /// Capture the work `body` enqueues on `stream` (nothing runs) into a graph that
+    /// [`Ops::replay`] runs on that stream. The rules of the captured work: run it eagerly once
+    /// first (kernels load at first use); every buffer it uses is allocated before and outlives
+    /// the graph; inside `body` no allocation, free, synchronisation or host copy other than
+    /// the staging copies; enqueue from the calling thread only. A capture the driver
+    /// invalidates is captured again a few times. Whatever happens, `stream` works eagerly
+    /// again afterwards.
+    fn capture<E: From<OpError>>(
+        stream: &Self::Stream,
+        body: impl FnMut() -> Result<(), E>,
+    ) -> Result<Self::Graph, E> {
+        let _ = (stream, body);
+        Err(no_graphs("capture").into())
+    }
+
+    /// Enqueue one run of `graph` on `stream`, the stream it was captured on.
+    fn replay(stream: &Self::Stream, graph: &Self::Graph) -> Result<(), OpError> {
+        let _ = (stream, graph);
+        Err(no_graphs("replay"))
     }
 
     /// [`Ops::linear`] with the products computed as `math` says. The default runs
@@ -242,4 +318,13 @@ pub trait Ops: Backend {
         src: &Tensor<Self>,
         dst: &Tensor<Self>,
     ) -> Result<(), OpError>;
+}
+
+/// The [`Ops::Staging`] and [`Ops::Graph`] of a backend without graph replay: no value exists.
+#[derive(Debug)]
+pub enum NoGraphs {}
+
+/// The error of a graph call on a backend without graph replay.
+fn no_graphs(op: &'static str) -> OpError {
+    OpError::Unsupported { op, reason: "this backend does not capture or replay graphs".into() }
 }

@@ -32,6 +32,7 @@
 
 pub mod alloc;
 pub mod disk_cache;
+#[cfg(feature = "cuda")]
 pub mod graph;
 #[cfg(feature = "cuda")]
 pub mod ops;
@@ -69,7 +70,7 @@ pub use cudarc;
 #[cfg(feature = "cuda")]
 pub use event::CudaEvent;
 #[cfg(feature = "cuda")]
-pub use graph::{CaptureError, CudaGraph, SlotGraphs, CAPTURE_TRIES};
+pub use graph::{CaptureError, CudaGraph, CAPTURE_TRIES};
 #[cfg(feature = "cuda")]
 pub use pinned::{HostElem, PinnedBuffer, PinnedGuard};
 #[cfg(feature = "cuda")]

@@ -72,6 +72,11 @@ impl CudaStream {
     }
 
     /// Number of multiprocessors of the stream's device (for grid sizes).
+    /// This stream's share of the caching allocator.
+    pub(crate) fn arena(&self) -> &Arena {
+        &self.arena
+    }
+
     pub(crate) fn multiprocessors(&self) -> u32 {
         self.shared.multiprocessors
     }

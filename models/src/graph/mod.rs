@@ -1,48 +1,44 @@
-//! Graph mode: MiniLM's forward captured once as a CUDA graph per (slot, model, shape bucket)
-//! and replayed, with inputs and outputs staged through pinned host memory.
+//! Graph mode: MiniLM's forward captured once per (slot, shape bucket, load class) as a graph
+//! and replayed, with inputs and outputs staged through host staging memory. A capability of
+//! the backend ([`Ops::supports_graphs`]: the CUDA backend's CUDA graphs and pinned memory).
 //!
 //! [`ExecMode`] picks the path per call, through [`MiniLm::embed_encodings_mode`] (and
-//! [`MiniLm::embed_mode`]), which compile for every backend: code that does not know its backend
-//! (the bench, the CLI) asks for [`ExecMode::Graph`] and gets [`ModelError::Unsupported`] where
-//! there are no CUDA graphs (another backend, or a build without the `cuda` feature).
+//! [`MiniLm::embed_mode`]): code that does not know its backend (the bench, the CLI) asks for
+//! [`ExecMode::Graph`] and gets [`ModelError::Unsupported`] where the backend has no graphs.
 //!
-//! # How a graphed call runs (CUDA)
+//! # How a graphed call runs
 //!
-//! The batch is validated, sorted by length and cut into chunks exactly as in eager mode, and
-//! each chunk is padded to its sequence bucket (a multiple of [`crate::minilm::SEQ_BUCKET`], at
-//! most `max_seq_length`), as in eager mode, and to a row bucket (a power of two from 1 to 512 rows, at most
-//! [`crate::minilm::MAX_TOKENS`] padded tokens; extra rows repeat the first sequence and are
-//! dropped). Per (slot, model, rows, seq) there is
-//! one graph entry, which owns
+//! The batch is validated, sorted by length and cut into chunks exactly as in eager mode; each
+//! chunk is padded to its sequence bucket (a multiple of [`crate::minilm::SEQ_BUCKET`], at most
+//! `max_seq_length`) and to a row bucket ([`ROW_BUCKETS`]; extra rows repeat the first
+//! sequence and are dropped). The model owns its graphs: per pool slot a map from (rows, seq)
+//! bucket to an entry, behind that slot's own lock (only the slot's lease holder uses it, so it
+//! is uncontended). An entry owns
 //!
 //! - its own activation buffers, allocated once for exactly that bucket (never the slot's eager
 //!   workspace, which grows and reallocates: a captured graph holds raw addresses);
-//! - pinned buffers for the ids, segment ids, mask and pooled output;
-//! - the `streampool_cuda::CudaGraph` of [copy ids, segment ids, mask from pinned memory →
-//!   embeddings → 6 encoder layers → pooling and normalisation → copy pooled rows to pinned
-//!   memory].
+//! - staging buffers for the ids, segment ids, mask and pooled output;
+//! - one graph per load class met ([`streampool_core::load_class`] of the forwards running when
+//!   the call began: the GEMM kernels are planned for it) of [copy ids, segment ids, mask from
+//!   staging → embeddings → encoder layers → pooling and normalisation → copy pooled rows to
+//!   staging].
 //!
-//! The first use of a bucket on a slot runs that forward eagerly once on the entry's buffers
-//! (kernels compiled and loaded, cuBLAS settled), then captures it. Every call writes the
-//! padded inputs into the pinned buffers, replays the graph, and reads the output buffer (its
-//! lock waits for the replay). Entries live in a `streampool_cuda::SlotGraphs`, so a slot's
-//! graphs are only ever touched under that slot's lock, by the thread using the slot's stream.
-//! Entries of a model that has been dropped are freed by the next graphed call on that slot of
-//! that device; those of a device that is gone, by the next capture anywhere (on every slot not
-//! in use at that moment) or by `release_dropped_graphs` (CUDA builds).
+//! The first use of a bucket and load class on a slot runs the forward eagerly once on the
+//! entry's buffers (kernels compiled and loaded, GEMM plans made), then captures it. Every call
+//! writes the padded inputs into the staging buffers, replays the graph, and reads the staged
+//! output (host access waits for the replay). The graphs are dropped with the model.
 
-use std::any::Any;
+use std::collections::hash_map::{self, HashMap};
 
+use streampool_core::{load_class, Stream};
 use streampool_tensor::Ops;
 
 use crate::loading::Encoding;
+use crate::minilm::batch::{self, Padded};
+use crate::minilm::workspace::{Activations, MiniLmWorkspace};
+use crate::minilm::{embeddings, encoder, pooling};
+use crate::workspace::SlotWorkspaces;
 use crate::{MiniLm, ModelError};
-
-#[cfg(feature = "cuda")]
-mod cuda;
-
-#[cfg(feature = "cuda")]
-pub use cuda::{graphs_of_device, release_dropped_graphs, ROW_BUCKETS};
 
 /// How a model call runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -50,8 +46,8 @@ pub enum ExecMode {
     /// Op by op, on the slot's workspace (every backend).
     #[default]
     Eager,
-    /// Replays of a CUDA graph captured once per (slot, model, shape bucket), inputs and outputs
-    /// staged through pinned memory (the CUDA backend only).
+    /// Replays of a graph captured once per (slot, shape bucket, load class), inputs and
+    /// outputs staged through host staging memory (backends with [`Ops::supports_graphs`]).
     Graph,
 }
 
@@ -64,18 +60,12 @@ impl ExecMode {
         }
     }
 
-    /// Whether backend `B` runs this mode in this build: [`ExecMode::Eager`] everywhere,
-    /// [`ExecMode::Graph`] on the CUDA backend of a build with the `cuda` feature.
+    /// Whether backend `B` runs this mode: [`ExecMode::Eager`] everywhere,
+    /// [`ExecMode::Graph`] where [`Ops::supports_graphs`].
     pub fn supported_on<B: Ops>(self) -> bool {
         match self {
             Self::Eager => true,
-            #[cfg(feature = "cuda")]
-            Self::Graph => {
-                std::any::TypeId::of::<B>()
-                    == std::any::TypeId::of::<streampool_cuda::CudaBackend>()
-            }
-            #[cfg(not(feature = "cuda"))]
-            Self::Graph => false,
+            Self::Graph => B::supports_graphs(),
         }
     }
 }
@@ -98,15 +88,151 @@ impl std::str::FromStr for ExecMode {
     }
 }
 
+/// Rows a graph is captured for: a chunk of `n` sequences runs in the smallest bucket that holds
+/// it (a chunk has at most [`crate::minilm::max_rows`] of its padded length, a power of two up to
+/// [`crate::minilm::MAX_BATCH`] = 512, so an entry holds at most [`crate::minilm::MAX_TOKENS`]
+/// tokens' activations).
+pub const ROW_BUCKETS: [usize; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/// The row bucket of a chunk of `n` sequences (`n` itself past the largest bucket).
+fn rows_bucket(n: usize) -> usize {
+    ROW_BUCKETS.iter().copied().find(|&r| r >= n).unwrap_or(n)
+}
+
+/// A model's graphs: per slot (each behind the slot's own lock, see [`SlotWorkspaces`]), the
+/// entries by (rows, seq) bucket. Owned by the model and dropped with it.
+pub(crate) type GraphCache<B> = SlotWorkspaces<HashMap<(usize, usize), Entry<B>>>;
+
+/// The captured forwards of `rows` sequences of `seq` tokens on one slot: one graph per load
+/// class met so far, all on the same buffers (one slot's graphs run one after another, on its
+/// stream).
+pub(crate) struct Entry<B: Ops> {
+    /// (load class, graph). Declared first, so dropped before the buffers their nodes use.
+    graphs: Vec<(usize, B::Graph)>,
+    /// The entry's own activations (exactly this bucket; never reallocated).
+    acts: Activations<B>,
+    /// Staging for `acts.ids`, `acts.type_ids`, `acts.mask` and `acts.pooled`.
+    ids: B::Staging,
+    type_ids: B::Staging,
+    mask: B::Staging,
+    pooled: B::Staging,
+    rows: usize,
+    seq: usize,
+}
+
+impl<B: Ops> Entry<B> {
+    /// Allocate the bucket's buffers (no graph yet).
+    fn new(
+        model: &MiniLm<B>,
+        stream: &B::Stream,
+        (rows, seq): (usize, usize),
+    ) -> Result<Self, ModelError> {
+        let c = &model.config.bert;
+        let shape = [rows, seq, c.hidden_size, c.intermediate_size];
+        let acts = MiniLmWorkspace::<B>::default().views(stream, shape, model.precision.dtype())?;
+        let backend = model.device.backend();
+        let stage =
+            |t: &streampool_tensor::Tensor<B>| B::staging(backend, B::buffer_len(t.buffer()));
+        let (ids, type_ids) = (stage(&acts.ids)?, stage(&acts.type_ids)?);
+        let (mask, pooled) = (stage(&acts.mask)?, stage(&acts.pooled)?);
+        Ok(Self { graphs: Vec::new(), acts, ids, type_ids, mask, pooled, rows, seq })
+    }
+
+    /// The index in `graphs` of the graph for load class `load`: captured on first use (the
+    /// stream's GEMMs already planned for that load) after one eager run of the forward on the
+    /// entry's buffers (kernels loaded, GEMM plans made).
+    fn graph(
+        &mut self,
+        model: &MiniLm<B>,
+        stream: &B::Stream,
+        load: usize,
+    ) -> Result<usize, ModelError> {
+        if let Some(i) = self.graphs.iter().position(|(l, _)| *l == load) {
+            return Ok(i);
+        }
+        let c = &model.config.bert;
+        let Self { acts, ids, type_ids, mask, pooled, .. } = &*self;
+        // Warm-up input: every token a (zero) [PAD] id, attended (overwritten by each call).
+        B::with_staging(mask, |bytes| {
+            bytes.chunks_exact_mut(4).for_each(|b| b.copy_from_slice(&1f32.to_ne_bytes()))
+        })?;
+        let forward = || -> Result<(), ModelError> {
+            B::copy_from_staging(stream, ids, acts.ids.buffer())?;
+            B::copy_from_staging(stream, type_ids, acts.type_ids.buffer())?;
+            B::copy_from_staging(stream, mask, acts.mask.buffer())?;
+            embeddings::embed(stream, &model.weights.embeddings, acts)?;
+            for layer in &model.weights.layers {
+                encoder::layer(stream, layer, c.num_attention_heads, model.precision.math(), acts)?;
+            }
+            pooling::pool(stream, acts)?;
+            B::copy_to_staging(stream, acts.pooled.buffer(), pooled)?;
+            Ok(())
+        };
+        forward()?;
+        stream.synchronize()?;
+        let graph = B::capture(stream, forward)?;
+        self.graphs.push((load, graph));
+        Ok(self.graphs.len() - 1)
+    }
+
+    /// Stage `chunk` (of at most `rows` sequences padded to `seq`), replay graph `i`, and return
+    /// its pooled rows in chunk order.
+    fn run(
+        &self,
+        stream: &B::Stream,
+        i: usize,
+        chunk: &Padded,
+        hidden: usize,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        debug_assert_eq!(chunk.seq, self.seq);
+        debug_assert_eq!(self.acts.pooled.shape(), [self.rows, hidden]);
+        let n = chunk.order.len();
+        stage::<B>(&self.ids, &u32_bytes(&chunk.ids), n, self.rows)?;
+        stage::<B>(&self.type_ids, &u32_bytes(&chunk.type_ids), n, self.rows)?;
+        let mask: Vec<u8> = chunk.mask.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        stage::<B>(&self.mask, &mask, n, self.rows)?;
+        B::replay(stream, &self.graphs[i].1)?;
+        let dtype = self.acts.pooled.dtype();
+        // Waits for the replay.
+        let all = B::with_staging(&self.pooled, |bytes| {
+            pooling::widen(dtype, &bytes[..self.rows * hidden * dtype.size()])
+        })?;
+        Ok(all.chunks_exact(hidden).take(n).map(<[f32]>::to_vec).collect())
+    }
+}
+
+/// Native-endian bytes of `values`.
+fn u32_bytes(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_ne_bytes()).collect()
+}
+
+/// Write `src` (the bytes of `n` padded rows) into `staging`'s first `rows` rows; the rows past
+/// `n` repeat the first (a real sequence, so every row computes finite values; their results are
+/// dropped).
+fn stage<B: Ops>(
+    staging: &B::Staging,
+    src: &[u8],
+    n: usize,
+    rows: usize,
+) -> Result<(), ModelError> {
+    let row = src.len() / n;
+    B::with_staging(staging, |dst| {
+        let (head, tail) = dst[..rows * row].split_at_mut(src.len());
+        head.copy_from_slice(src);
+        for r in tail.chunks_exact_mut(row) {
+            r.copy_from_slice(&src[..row]);
+        }
+    })?;
+    Ok(())
+}
+
 /// The error of [`ExecMode::Graph`] where it cannot run.
 fn unsupported() -> ModelError {
     ModelError::Unsupported {
         what: "graph mode".into(),
-        reason: if cfg!(feature = "cuda") {
-            "graph mode needs the CUDA backend".into()
-        } else {
-            "graph mode needs the CUDA backend (build with the `cuda` feature)".into()
-        },
+        reason: "this backend does not capture graphs (the CUDA backend does: build with the \
+                 `cuda` feature)"
+            .into(),
     }
 }
 
@@ -127,10 +253,10 @@ impl<B: Ops> MiniLm<B> {
     }
 
     /// [`MiniLm::embed_encodings`] in `mode`. [`ExecMode::Eager`] is exactly
-    /// [`MiniLm::embed_encodings`]; [`ExecMode::Graph`] replays CUDA graphs (see
-    /// [`crate::graph`]) and gives the same results (within float rounding of the GEMMs'
-    /// shapes), or [`ModelError::Unsupported`] on a backend other than CUDA. Blocks until the
-    /// results are on the host.
+    /// [`MiniLm::embed_encodings`]; [`ExecMode::Graph`] replays graphs (see [`crate::graph`])
+    /// and gives the same results (within float rounding of the GEMMs' shapes), or
+    /// [`ModelError::Unsupported`] on a backend without graphs. Blocks until the results are on
+    /// the host.
     pub fn embed_encodings_mode(
         &self,
         stream: &B::Stream,
@@ -143,21 +269,54 @@ impl<B: Ops> MiniLm<B> {
         }
     }
 
-    /// [`ExecMode::Graph`]: the CUDA path when `B` is the CUDA backend.
+    /// [`ExecMode::Graph`].
     fn embed_graphed(
         &self,
         stream: &B::Stream,
         encodings: &[Encoding],
     ) -> Result<Vec<Vec<f32>>, ModelError> {
-        let (model, stream): (&dyn Any, &dyn Any) = (self, stream);
-        #[cfg(feature = "cuda")]
-        if let (Some(model), Some(stream)) = (
-            model.downcast_ref::<MiniLm<streampool_cuda::CudaBackend>>(),
-            stream.downcast_ref::<streampool_cuda::CudaStream>(),
-        ) {
-            return cuda::embed(model, stream, encodings);
+        if !B::supports_graphs() {
+            return Err(unsupported());
         }
-        let _ = (model, stream, encodings);
-        Err(unsupported())
+        batch::validate(encodings, &self.config.bert, self.config.max_seq_length)?;
+        // Held for the whole call: the entries' buffers are in use until the results are read.
+        let mut buckets = self.graphs.lock(stream.slot())?;
+        let chunks = batch::chunks(encodings, self.config.max_seq_length);
+        let hidden = self.dim();
+        let running = self.device.enter();
+        let load = load_class(running.load());
+        B::plan_for_load(stream, load);
+        let mut results = vec![Vec::new(); encodings.len()];
+        for chunk in &chunks {
+            let entry = match buckets.entry((rows_bucket(chunk.order.len()), chunk.seq)) {
+                hash_map::Entry::Occupied(e) => e.into_mut(),
+                hash_map::Entry::Vacant(e) => {
+                    let key = *e.key();
+                    e.insert(Entry::new(self, stream, key)?)
+                }
+            };
+            let i = entry.graph(self, stream, load)?;
+            for (&i, row) in chunk.order.iter().zip(entry.run(stream, i, chunk, hidden)?) {
+                results[i] = row;
+            }
+        }
+        Ok(results)
+    }
+
+    /// Graphs ([`ExecMode::Graph`]: one per shape bucket and load class met) this model has
+    /// captured on `slot` (0 for a slot out of range).
+    pub fn graph_count(&self, slot: usize) -> usize {
+        self.graphs.lock(slot).map_or(0, |b| b.values().map(|e| e.graphs.len()).sum())
+    }
+
+    /// The load classes ([`streampool_core::load_class`]) of the graphs this model has captured
+    /// on `slot`, ascending, each once.
+    pub fn graph_loads(&self, slot: usize) -> Vec<usize> {
+        let Ok(buckets) = self.graphs.lock(slot) else { return Vec::new() };
+        let mut loads: Vec<usize> =
+            buckets.values().flat_map(|e| e.graphs.iter().map(|(load, _)| *load)).collect();
+        loads.sort_unstable();
+        loads.dedup();
+        loads
     }
 }

@@ -15,6 +15,7 @@ use streampool_tensor::{Ops, Tensor};
 
 pub use batch::{bucket, max_rows, MAX_BATCH, MAX_TOKENS, SEQ_BUCKET};
 
+use crate::graph::GraphCache;
 use crate::loading::{self, Encoding, ModelConfig, ModelFiles, PoolingMode, Tokenizer, Weights};
 use crate::params::Uploader;
 use crate::workspace::SlotWorkspaces;
@@ -42,6 +43,8 @@ use workspace::MiniLmWorkspace;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct MiniLm<B: Ops> {
+    /// Graph mode's captures ([`crate::graph`]). First, so dropped before the rest.
+    pub(crate) graphs: GraphCache<B>,
     pub(crate) device: Device<B>,
     pub(crate) config: ModelConfig,
     tokenizer: Tokenizer,
@@ -91,6 +94,7 @@ impl<B: Ops> MiniLm<B> {
         let weights = MiniLmWeights::load(&up, &config.bert, precision.dtype())?;
         up.finish()?;
         Ok(Self {
+            graphs: GraphCache::new(device.capacity()),
             device: device.clone(),
             config,
             tokenizer,

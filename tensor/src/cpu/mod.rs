@@ -11,11 +11,16 @@ mod sequence;
 
 use streampool_cpu::{CpuBackend, CpuBuffer, CpuStream};
 
-use crate::{Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, OpError, Ops, Tensor};
+use crate::{
+    Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, NoGraphs, OpError, Ops, Tensor,
+};
 
 type T = Tensor<CpuBackend>;
 
 impl Ops for CpuBackend {
+    type Staging = NoGraphs;
+    type Graph = NoGraphs;
+
     fn stream_alloc(_stream: &CpuStream, bytes: usize) -> Result<CpuBuffer, OpError> {
         Ok(CpuBuffer::zeroed(bytes))
     }

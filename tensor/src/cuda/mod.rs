@@ -18,8 +18,9 @@
 mod dense;
 mod sequence;
 
+use streampool_core::BackendError;
 use streampool_cuda::ops::{Act, Elem, Slice};
-use streampool_cuda::{CudaBackend, CudaBuffer, CudaStream};
+use streampool_cuda::{CaptureError, CudaBackend, CudaBuffer, CudaGraph, CudaStream, PinnedBuffer};
 
 use crate::{
     Activation, BertEmbeddingTables, Conv1dParams, DType, LayerNorm, MatMath, OpError, Ops, Tensor,
@@ -56,8 +57,66 @@ fn elem(t: &T) -> Elem {
 }
 
 impl Ops for CudaBackend {
+    type Staging = PinnedBuffer;
+    type Graph = CudaGraph;
+
     fn stream_alloc(stream: &CudaStream, bytes: usize) -> Result<CudaBuffer, OpError> {
         Ok(stream.alloc(bytes)?)
+    }
+
+    fn supports_graphs() -> bool {
+        true
+    }
+
+    fn staging(backend: &CudaBackend, bytes: usize) -> Result<PinnedBuffer, OpError> {
+        Ok(PinnedBuffer::new(backend, bytes)?)
+    }
+
+    fn with_staging<R>(
+        staging: &PinnedBuffer,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R, OpError> {
+        Ok(f(staging.lock()?.as_mut_slice::<u8>()))
+    }
+
+    fn copy_from_staging(
+        stream: &CudaStream,
+        src: &PinnedBuffer,
+        dst: &CudaBuffer,
+    ) -> Result<(), OpError> {
+        Ok(stream.copy_from_pinned(dst, src)?)
+    }
+
+    fn copy_to_staging(
+        stream: &CudaStream,
+        src: &CudaBuffer,
+        dst: &PinnedBuffer,
+    ) -> Result<(), OpError> {
+        Ok(stream.copy_to_pinned(src, dst)?)
+    }
+
+    fn capture<E: From<OpError>>(
+        stream: &CudaStream,
+        body: impl FnMut() -> Result<(), E>,
+    ) -> Result<CudaGraph, E> {
+        match stream.capture_retrying(body) {
+            Ok((graph, ())) => Ok(graph),
+            Err(CaptureError::Body(e)) => Err(e),
+            Err(CaptureError::Invalidated(e) | CaptureError::Driver(e)) => {
+                Err(OpError::from(e).into())
+            }
+            Err(e) => {
+                let what = match e {
+                    CaptureError::Nested => "graph capture: this thread is already capturing",
+                    _ => "graph capture failed",
+                };
+                Err(OpError::from(BackendError::InvalidArgument(what.into())).into())
+            }
+        }
+    }
+
+    fn replay(stream: &CudaStream, graph: &CudaGraph) -> Result<(), OpError> {
+        Ok(stream.replay(graph)?)
     }
 
     fn same_buffer(a: &CudaBuffer, b: &CudaBuffer) -> bool {

@@ -35,6 +35,11 @@ struct Cache {
     blocks: BTreeMap<usize, Vec<Block>>,
     /// Events of blocks handed out again, reused for the next frees (no cuEventCreate once warm).
     spare_events: Vec<cu::CudaEvent>,
+    /// Whether the stream is being captured into a graph: a free's event recorded now would
+    /// join the capture, so frees wait in `deferred` until the capture ends.
+    capturing: bool,
+    /// Blocks freed during a capture: (pointer, size class, other streams that used it).
+    deferred: Vec<(sys::CUdeviceptr, usize, Vec<Arc<cu::CudaStream>>)>,
 }
 
 /// The free lists and counters of one stream.
@@ -177,8 +182,29 @@ impl Arena {
         }
     }
 
-    /// Called when the last handle of a block of this arena drops: record the events that say
-    /// when its work is done and put it on the free list. Never blocks on the device.
+    /// The stream's capture begins (called by the capturing thread before
+    /// `cuStreamBeginCapture`): frees from now on are deferred to [`Arena::end_capture`].
+    pub(crate) fn begin_capture(&self) {
+        self.lock().capturing = true;
+    }
+
+    /// The stream's capture has ended (called by the capturing thread after
+    /// `cuStreamEndCapture`): the frees deferred meanwhile record their events now, outside it.
+    pub(crate) fn end_capture(&self) {
+        let deferred = {
+            let mut cache = self.lock();
+            cache.capturing = false;
+            std::mem::take(&mut cache.deferred)
+        };
+        for (ptr, class, uses) in deferred {
+            self.give_back(ptr, class, uses);
+        }
+    }
+
+    /// Called when the last handle of a block of this arena drops, from any thread: record the
+    /// events that say when its work is done and put it on the free list; while the stream is
+    /// being captured, defer that to the capture's end (an event recorded on a capturing stream
+    /// would become part of the graph). Never blocks on the device.
     pub(crate) fn give_back(
         &self,
         ptr: sys::CUdeviceptr,
@@ -186,6 +212,10 @@ impl Arena {
         uses: Vec<Arc<cu::CudaStream>>,
     ) {
         let mut cache = self.lock();
+        if cache.capturing {
+            cache.deferred.push((ptr, class, uses));
+            return;
+        }
         let mut record = |stream: &Arc<cu::CudaStream>| -> Option<cu::CudaEvent> {
             let event = match cache.spare_events.pop() {
                 Some(e) => e,

@@ -117,7 +117,10 @@ impl<'a> Capture<'a> {
             unsafe { cu::result::stream::end_capture(self.stream.cu_stream()) }
                 .map_err(error::driver("cuStreamEndCapture"))
         };
-        (end(), pinned)
+        let ended = end();
+        // After the driver's end: frees the arena deferred now record their events eagerly.
+        self.stream.arena().end_capture();
+        (ended, pinned)
     }
 }
 
@@ -167,9 +170,13 @@ impl CudaStream {
             return Err(CaptureError::Nested);
         }
         let mode = sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL;
-        self.raw()
-            .begin_capture(mode)
-            .map_err(|e| CaptureError::Driver(error::driver("cuStreamBeginCapture")(e)))?;
+        // Before the driver's begin, so that no free from another thread can record its event
+        // into the capture (the arena defers frees until `Capture::end`).
+        self.arena().begin_capture();
+        if let Err(e) = self.raw().begin_capture(mode) {
+            self.arena().end_capture();
+            return Err(CaptureError::Driver(error::driver("cuStreamBeginCapture")(e)));
+        }
         let mut capture = Capture::enter(self);
         let value = body();
         let invalidated = matches!(

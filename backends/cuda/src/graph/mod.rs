@@ -1,10 +1,10 @@
-//! CUDA graphs: a fixed-shape forward captured once per (slot, model, shape bucket) and replayed,
-//! with inputs and outputs staged through pinned host memory ([`crate::PinnedBuffer`]).
+//! CUDA graphs: fixed-shape work captured once on a stream and replayed there, with inputs and
+//! outputs staged through pinned host memory ([`crate::PinnedBuffer`]). Models reach them
+//! through the `Ops` graph capability of `streampool-tensor`; each model owns its graphs.
 //!
 //! - [`CudaStream::capture`](crate::CudaStream::capture) records what a closure enqueues on the
 //!   stream into a [`CudaGraph`] (thread-local capture mode: other threads, on other streams,
 //!   are not disturbed), [`CudaStream::replay`](crate::CudaStream::replay) launches it.
-//! - [`SlotGraphs`] keeps each slot's graphs by key; slots never share a graph.
 //!
 //! # Rules for the captured work
 //!
@@ -17,8 +17,9 @@
 //!    capture that reaches `cuMemAlloc` fails (the driver refuses it, the capture ends with
 //!    [`CaptureError::Body`], the stream works on); one served from the stream's free list
 //!    would succeed silently, handing the graph memory the pool may reuse, so don't.
-//! 3. **No frees inside the capture**: a pooled buffer's drop records its free event on the
-//!    capturing stream, which captures the event instead of recording it.
+//! 3. **Free nothing the graph uses.** A pooled buffer dropped while its stream is captured
+//!    (by any thread) goes back to the free list only when the capture ends: its free event is
+//!    recorded then, outside the capture. A graph that used it would still read freed memory.
 //! 4. **No synchronisation and no host copies** other than
 //!    [`copy_from_pinned`](crate::CudaStream::copy_from_pinned) /
 //!    [`copy_to_pinned`](crate::CudaStream::copy_to_pinned) inside the capture. `synchronize`
@@ -43,16 +44,9 @@
 //! Replays of one graph run in order on its stream; host access to its pinned buffers waits for
 //! the last replay ([`crate::PinnedBuffer::lock`]).
 
-mod cache;
-#[cfg(feature = "cuda")]
 mod capture;
-#[cfg(feature = "cuda")]
 mod exec;
 
-pub use cache::SlotGraphs;
-#[cfg(feature = "cuda")]
 pub(crate) use capture::retain_in_capture;
-#[cfg(feature = "cuda")]
 pub use capture::{CaptureError, CAPTURE_TRIES};
-#[cfg(feature = "cuda")]
 pub use exec::CudaGraph;
