@@ -1,10 +1,9 @@
 // f32 GEMM at f32 accuracy on tensor cores, for few rows (batch-1 forwards): 3xTF32. Each f32
 // operand is split into a TF32 "big" part and the rest ("small");
 // a.b = big.big + big.small + small.big (+ small.small, below f32's rounding: dropped), the three
-// products on TF32 tensor cores with f32 accumulation. Measured against an f64 reference (H200,
-// MiniLM's projections at 128 rows): the same error as cuBLAS's f32 SIMT GEMM (2e-8 to 7e-8 of
-// the sum of |products|), in 0.73 to 0.88 of the time of cuBLAS's split-K kernels and 0.49 to
-// 0.63 of its plain GEMM (scripts/peer/gpu/tf32x3/).
+// products on TF32 tensor cores with f32 accumulation: the same error as cuBLAS's f32 SIMT GEMM
+// against an f64 reference, in less time at batch-1 shapes (figures: docs/performance.md,
+// "Split-K linears"; bench: scripts/peer/gpu/tf32x3/).
 //
 // gemm_tf32x3_parts: parts[z][r][c] = sum over k in slice z of x[r][k] * w[c][k] — x [m, k] and
 // w [n, k] row-major (F.linear's weight), slice z = [z * kslice, (z + 1) * kslice), one [m, n]
@@ -181,8 +180,8 @@ __device__ __forceinline__ void tf32x3_parts(const float *__restrict__ x,
     }
 }
 
-// The configuration measured best across MiniLM's four batch-1 projections (H200, 128 rows, K
-// split 4 to 8 ways): 32 x 64 tiles, four warps, three stages (46 KB of shared memory).
+// The configuration measured best across MiniLM's four batch-1 projections (K split 4 to 8
+// ways): 32 x 64 tiles, four warps, three stages (46 KB of shared memory).
 extern "C" __global__ void __launch_bounds__(128)
     gemm_tf32x3_parts(const float *__restrict__ x, const float *__restrict__ w,
                       float *__restrict__ parts, int m, int n, int k, int kslice) {

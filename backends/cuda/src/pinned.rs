@@ -343,8 +343,8 @@ mod tests {
     /// With an error left pending in the context (cudarc hands it to the next call that binds
     /// the context, which then skips its own work), a pinned buffer's drop still returns only
     /// once the copy into the buffer, queued behind 300 ms of GPU work, has completed, and the
-    /// error is still there for the next call. (Before the drop bound the context itself, this
-    /// held too, on an H200: the skipped wait was made up by `cuMemFreeHost`, which waited.)
+    /// error is still there for the next call. (The free may wait by itself too, but nothing
+    /// promises it: see docs/performance.md, "Pinned staging and drop paths".)
     #[test]
     #[ignore = "needs a CUDA GPU"]
     fn drop_waits_for_the_last_copy_despite_a_pending_error() {

@@ -94,9 +94,8 @@ impl CudaStream {
     /// The multiprocessor count the next GEMM is planned for (0: the libraries' default, the
     /// whole GPU): [`crate::CudaOptions::gemm_sm_target`] if set; else, for a load of `n` > 1
     /// streams ([`CudaStream::set_gemm_load`]), `multiprocessors / n`, at least 4 for
-    /// tensor-core GEMMs (f16, bf16, TF32) and 16 for f32 SIMT GEMMs. Measured on an H200
-    /// (132 multiprocessors), MiniLM at batch 1 from 8 to 64 threads: these were the best or
-    /// close to the best targets of 4, 8, 16, 33, 66 and the default.
+    /// tensor-core GEMMs (f16, bf16, TF32) and 16 for f32 SIMT GEMMs: the best or close to the
+    /// best targets for MiniLM at batch 1 (docs/performance.md, "GEMM planning by load").
     pub(crate) fn gemm_sm_target(&self, tensor_cores: bool) -> u32 {
         if self.gemm_sm_target_pinned() {
             return self.shared.gemm_sm_target;

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Side-by-side GPU speed (issue 4): PyTorch's concurrent set-ups vs streampool's bench, MiniLM
+# Side-by-side GPU speed: PyTorch's concurrent set-ups vs streampool's bench, MiniLM
 # (all-MiniLM-L6-v2's architecture), batch 1 at 128 tokens per thread-stream, and one batched call
-# as the ceiling. Made to run on the GPU machine in ONE `run` call (python3 there has torch and
-# transformers; there is no Rust there, so streampool comes as a prebuilt binary).
+# as the ceiling, both in one run on one machine. Needs python3 with torch and transformers, and a
+# prebuilt streampool binary (built with --features cuda; no Rust needed on the GPU machine).
 #
 #   scripts/peer/gpu/bench-gpu.sh                       # PyTorch f32 + f16, then .gpu/bin/streampool if present
 #   scripts/peer/gpu/bench-gpu.sh path/to/streampool    # another streampool binary
 #   DTYPES=f16 SECONDS_PER_POINT=1 scripts/peer/gpu/bench-gpu.sh
 #   SKIP_TORCH=1 scripts/peer/gpu/bench-gpu.sh          # reuse $OUT/torch-*.json, run ours only
 #
-# Env: STREAMPOOL_MODEL_DIR (the carried sentence-transformers dir; default .carry-model/
+# Env: STREAMPOOL_MODEL_DIR (a sentence-transformers model dir; default .carry-model/
 #      all-MiniLM-L6-v2, else ~/.cache/streampool/all-MiniLM-L6-v2, else PyTorch uses random
 #      weights and says so), OUT (results folder; default target/peer-bench-gpu), PYTHON (python3),
 #      DTYPES ("f32 f16"), THREADS (1,2,4,8,16,32,64), BATCH (512), SEQ (128),

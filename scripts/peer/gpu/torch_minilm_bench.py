@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""GPU peer benchmark: PyTorch's concurrent set-ups for MiniLM inference (issue 4).
+"""GPU peer benchmark: PyTorch's concurrent set-ups for MiniLM inference.
 
 The model is all-MiniLM-L6-v2's architecture (BERT, 6 layers, hidden 384, 12 heads, FFN 1536):
 forward + mean pooling + L2 normalisation, batch 1 and --seq tokens per request (no padding, so

@@ -31,8 +31,8 @@ impl Parallelism {
         }
     }
 
-    /// `Sequential` for GEMMs too small to gain from a second thread (measured: below about
-    /// 8 MFLOP the fork/join costs more than it saves on this 2-core machine), `self` otherwise.
+    /// `Sequential` for GEMMs too small to gain from a second thread (below about 8 MFLOP the
+    /// fork/join costs more than it saves), `self` otherwise.
     pub fn for_gemm(self, m: usize, n: usize, k: usize) -> Parallelism {
         let flops = 2.0 * m as f64 * n as f64 * k as f64;
         if flops < 8.0e6 {

@@ -1,14 +1,13 @@
 //! Splitting one kernel call over threads: the calling thread (a stream's worker) works too, and up
 //! to `threads - 1` helpers join it from [`pool`], a rayon pool of one thread fewer than the cores
-//! (the caller is the missing one: rayon's global pool of one thread per core, plus the caller, put
-//! three busy threads on two cores and made runs bimodal, 42 or 52 texts/s); work items are handed
-//! out one at a time, so a thread that the OS preempts (other streams, other processes) simply
-//! takes fewer.
+//! (the caller is the missing one: rayon's global pool of one thread per core, plus the caller,
+//! oversubscribes the cores and makes run times bimodal); work items are handed out one at a
+//! time, so a thread that the OS preempts (other streams, other processes) simply takes fewer.
 //!
-//! Waking a sleeping pool thread costs hundreds of microseconds on this kind of VM (measured:
-//! ~0.3 ms from spawn to start, as long as a whole 128-row GEMM), so a helper that finishes
-//! lingers for up to [`LINGER`] on its core, yielding, until the next parallel call begins
-//! ([`GENERATION`] moves): back-to-back ops of a stream then find it awake.
+//! Waking a sleeping pool thread can take as long as a whole 128-row GEMM (figures:
+//! docs/performance.md, "CPU kernels"), so a helper that finishes lingers for up to [`LINGER`]
+//! on its core, yielding, until the next parallel call begins ([`GENERATION`] moves):
+//! back-to-back ops of a stream then find it awake.
 //!
 //! Several streams share the cores: each parallel call counts itself in [`ACTIVE`], and a call
 //! that finds others running asks for fewer helpers (none once the cores are spoken for), so

@@ -44,8 +44,8 @@ pub fn bias_act(
         KArg::I32(act.code()),
     ];
     // A thread per 16-byte vector on the kernel's vector path (rows of whole vectors, x and out
-    // 16-byte aligned), else per element: no blocks without work (at batch 1, a grid sized by
-    // elements left 7 blocks in 8 idle, and concurrent forwards ran 9% slower on an H200).
+    // 16-byte aligned), else per element: no blocks without work, which concurrent forwards
+    // would wait behind (docs/performance.md, "Row kernels").
     let vector = 16 / es;
     let vectorized = cols % vector == 0 && (px | po) % 16 == 0;
     let threads = if vectorized { n.div_ceil(vector) } else { n };

@@ -8,9 +8,9 @@ use super::args::{int, invalid, launch, mul, opt_ptr, ptr, row_config, Elem, KAr
 use super::modules::LAYER_NORM;
 use crate::stream::CudaStream;
 
-/// Rows from which the warp-per-row kernels run (rows of at most 1,024): measured on an H200 at
-/// 384 wide, 128 rows (MiniLM, batch 1) took 5.9 us a block per row and 10.8 us a warp per row
-/// (too few blocks), while large batches ran faster a warp per row.
+/// Rows from which the warp-per-row kernels run (rows of at most 1,024): at batch-1 sizes a
+/// warp per row leaves too few blocks in flight and is slower than a block per row; large
+/// batches run faster a warp per row (docs/performance.md, "Row kernels").
 pub const WARP_ROWS: usize = 2048;
 
 /// The layer norm's parameters: `gamma`, `beta` (`[dim]`, of the op's element type) and `eps`.

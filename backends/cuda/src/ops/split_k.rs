@@ -8,10 +8,9 @@
 //!
 //! The products come from `kernels/tf32x3.cu` where it applies (compute capability 8.0 on, out
 //! features a multiple of 64, K slices a multiple of 32): f32 on tensor cores, three TF32
-//! products per f32 product, as accurate as cuBLAS's f32 GEMM. Measured on an H200 (128 rows,
-//! MiniLM's projections, CUDA graphs of 48 GEMMs): 3.7 to 7.8 µs where cuBLAS's GEMM took 7.5 to
-//! 12.5 and its strided-batched 8 slices 4.2 to 9.1. Elsewhere, that strided-batched cuBLAS GEMM
-//! of [`PARTS`] slices.
+//! products per f32 product, as accurate as cuBLAS's f32 GEMM and faster than either cuBLAS
+//! path at these shapes (figures: docs/performance.md, "Split-K linears"). Elsewhere, a
+//! strided-batched cuBLAS GEMM of [`PARTS`] slices.
 //!
 //! Only where it pays: exact f32, at most [`MAX_ROWS`] rows; the tensor-core kernel while at
 //! most [`MAX_TC_LOAD`] streams share the GPU (its blocks budgeted for the stream's share), the
@@ -50,15 +49,13 @@ pub fn tf32x3_launches() -> u64 {
 const PARTS: usize = 8;
 /// The tensor-core kernel's tile (rows, columns) and K step.
 const TILE: (usize, usize, usize) = (32, 64, 32);
-/// Its blocks per multiprocessor at most when choosing a split, in tenths: on an H200 the best
-/// splits of MiniLM's projections ran 1.1 to 3.3 blocks per multiprocessor (a 4-warp block per
-/// K slice of 64 to 192).
+/// Its blocks per multiprocessor at most when choosing a split, in tenths: just above what the
+/// best measured splits of MiniLM's projections ran (docs/performance.md, "Split-K linears").
 const BLOCKS_PER_SM_X10: usize = 35;
 /// The most streams sharing the GPU ([`CudaStream::set_gemm_load`]) at which linears still run
-/// on the tensor-core kernel, their blocks budgeted for the stream's share. Measured on an H200
-/// (MiniLM f32, graphs, batch 1; `STREAMPOOL_CUDA_WAIT=yield`): with it, 4,614 / 6,100 / 8,105
-/// req/s at 2 / 4 / 8 threads where cuBLAS's GEMMs planned for the share gave 3,650 / 4,800 /
-/// 7,700; at 16 to 64 threads cuBLAS's gave more (9,650 to 9,870 vs 9,095 to 9,150).
+/// on the tensor-core kernel, their blocks budgeted for the stream's share: up to 8 streams it
+/// beats cuBLAS's GEMMs planned for the share, past that cuBLAS's do better (figures:
+/// docs/performance.md, "Split-K linears").
 const MAX_TC_LOAD: u32 = 8;
 /// Rows up to which a linear is split.
 const MAX_ROWS: usize = 128;
@@ -286,8 +283,7 @@ pub fn linear_add_layer_norm(
     let pbeta = ptr(stream, norm.beta, out_features, es, "layer_norm beta")?;
     let po = ptr(stream, out, n, es, "add_layer_norm out")?;
     // A block per row as the plain layer norm, but a thread per element (up to 1,024): each
-    // element is PARTS loads, so more threads keep more of them in flight (at 128 x 384, 4.2 us
-    // with the plain layer norm's 96 threads reading one part, 6.0 with them reading 8).
+    // element is PARTS loads, so more threads keep more of them in flight.
     let mut config: LaunchConfig = row_config(rows, out_features, "add_layer_norm")?;
     config.block_dim.0 = (out_features.div_ceil(32) * 32).clamp(32, 1024) as u32;
     let name =
@@ -349,7 +345,7 @@ mod tests {
     use super::tc_slices;
 
     #[test]
-    fn minilm_projections_split_as_measured_best_on_an_h200() {
+    fn minilm_projections_split_as_measured_best_on_132_multiprocessors() {
         // 128 rows on 132 multiprocessors: QKV, attention output, intermediate, down.
         let full = [[384, 1152], [384, 384], [384, 1536], [1536, 384]]
             .map(|[k, n]| tc_slices(128, k, n, 132));
