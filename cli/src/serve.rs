@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use streampool_core::{Device, PoolConfig};
 use streampool_engine::{Engine, EngineConfig, MiniLmBatches};
+use streampool_models::graph::ExecMode;
 use streampool_models::loading;
-use streampool_models::MiniLm;
+use streampool_models::{MiniLm, Precision};
 use streampool_server::{EngineEmbedder, Server, ServerConfig};
 use streampool_tensor::Ops;
 
-use crate::bench::{BenchDtype, BenchMode};
 use crate::device::{with_device, DeviceChoice, OnDevice};
 
 /// Options of `streampool serve`.
@@ -30,11 +30,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Precision of weights and activations (tf32, f16, bf16: CUDA).
-    #[arg(long, value_enum, default_value_t = BenchDtype::F32)]
-    pub dtype: BenchDtype,
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub dtype: Precision,
     /// How the engine's batches run (graph: CUDA).
-    #[arg(long, value_enum, default_value_t = BenchMode::Eager)]
-    pub mode: BenchMode,
+    #[arg(long, value_enum, default_value_t = ExecMode::Eager)]
+    pub mode: ExecMode,
     /// Engine workers, each with its own stream.
     #[arg(long, default_value_t = 4)]
     pub workers: usize,
@@ -59,14 +59,14 @@ impl OnDevice for Serve<'_> {
 
     fn run<B: Ops>(self, device: Device<B>) -> Result<(), Box<dyn std::error::Error>> {
         let args = self.args;
-        let mode = args.mode.exec();
+        let mode = args.mode;
         if !mode.supported_on::<B>() {
             return Err(format!(
                 "--mode {mode}: needs --device cuda (a build with the cuda feature)"
             )
             .into());
         }
-        let model = Arc::new(MiniLm::load_with(&device, self.files, args.dtype.precision())?);
+        let model = Arc::new(MiniLm::load_with(&device, self.files, args.dtype)?);
         let batches = Arc::new(MiniLmBatches::new(model, mode));
         let config = EngineConfig::default()
             .workers(args.workers)
@@ -87,7 +87,7 @@ impl OnDevice for Serve<'_> {
             out,
             "listening on http://{} ({device_name}, {mode}, {})",
             server.addr(),
-            args.dtype.precision()
+            args.dtype
         )?;
         out.flush()?;
         drop(out);

@@ -17,27 +17,6 @@ use std::time::Duration;
 
 use crate::error::{BackendError, EventError};
 
-/// What kind of device a backend drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeviceKind {
-    /// Host CPU.
-    Cpu,
-    /// NVIDIA GPU through CUDA.
-    Cuda,
-    /// Apple GPU through Metal.
-    Metal,
-}
-
-impl std::fmt::Display for DeviceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DeviceKind::Cpu => "cpu",
-            DeviceKind::Cuda => "cuda",
-            DeviceKind::Metal => "metal",
-        })
-    }
-}
-
 /// Whether an event records timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Timing {
@@ -71,8 +50,8 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// Device memory. Cloning gives another handle to the same memory.
     type Buffer: Clone + Send + Sync + 'static;
 
-    /// Which kind of device this is.
-    fn kind(&self) -> DeviceKind;
+    /// The backend's short name, as the CLI spells it (`"cpu"`, `"cuda"`, ...).
+    fn kind(&self) -> &'static str;
     /// A human-readable device name ("cpu (2 cores)", "NVIDIA H200", ...).
     fn name(&self) -> String;
     /// Create the stream for pool slot `slot`. Called at most once per slot, lazily, from

@@ -41,15 +41,17 @@ mod cache;
 pub mod conformance;
 mod device;
 mod error;
+mod math;
 mod pool;
 mod shapes;
 mod sync;
 pub mod testing;
 mod unavailable;
 
-pub use backend::{Backend, DeviceKind, Event, MemoryUsage, Stream, Timing};
+pub use backend::{Backend, Event, MemoryUsage, Stream, Timing};
 pub use cache::{CacheError, CompileCache};
 pub use device::{Device, Running};
 pub use error::{panic_text, BackendError, EventError, PoolError};
+pub use math::MatMath;
 pub use pool::{load_class, CurrentGuard, Lease, PoolConfig, PoolStats, LOAD_CLASS_MAX};
 pub use shapes::{AttentionDims, Conv1dError, Conv1dParams, Conv1dShape, GemmDims};

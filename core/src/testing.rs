@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::backend::{Backend, DeviceKind, Event, Stream, Timing};
+use crate::backend::{Backend, Event, Stream, Timing};
 use crate::error::{BackendError, EventError};
 
 /// A backend whose streams accept work and do nothing.
@@ -24,8 +24,8 @@ impl Backend for NullBackend {
     type Event = NullEvent;
     type Buffer = usize;
 
-    fn kind(&self) -> DeviceKind {
-        DeviceKind::Cpu
+    fn kind(&self) -> &'static str {
+        "null"
     }
     fn name(&self) -> String {
         "null".into()

@@ -6,7 +6,7 @@
 /// [`Backend`](crate::Backend), [`Stream`](crate::Stream) and [`Event`](crate::Event) for them,
 /// so that code generic over backends compiles unchanged in a build without that backend.
 ///
-/// Takes the [`DeviceKind`](crate::DeviceKind) variant, then four unit-like struct declarations
+/// Takes the backend's short name ([`Backend::kind`](crate::Backend::kind)), then four unit-like struct declarations
 /// (with their doc comments and derives) in the order backend, stream, event, buffer. Each
 /// struct holds a [`std::convert::Infallible`], so none can be built; every trait method is an
 /// empty `match` on it. `kind()` alone needs no value and returns the given kind. Constructors
@@ -17,7 +17,7 @@
 /// use streampool_core::{Backend, BackendError};
 ///
 /// streampool_core::unavailable_backend! {
-///     kind: Cuda;
+///     kind: "gone";
 ///     /// A backend that is never there.
 ///     #[derive(Debug)]
 ///     pub struct GoneBackend;
@@ -54,7 +54,7 @@ macro_rules! unavailable_backend {
         }
     )*};
     (
-        kind: $kind:ident;
+        kind: $kind:literal;
         $(#[$backend_attr:meta])* $backend_vis:vis struct $backend:ident;
         $(#[$stream_attr:meta])* $stream_vis:vis struct $stream:ident;
         $(#[$event_attr:meta])* $event_vis:vis struct $event:ident;
@@ -79,8 +79,8 @@ macro_rules! unavailable_backend {
             type Event = $event;
             type Buffer = $buffer;
 
-            fn kind(&self) -> $crate::DeviceKind {
-                $crate::DeviceKind::$kind
+            fn kind(&self) -> &'static str {
+                $kind
             }
             fn name(&self) -> ::std::string::String {
                 match self.0 {}

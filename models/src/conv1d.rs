@@ -3,26 +3,27 @@
 //! padding `(kernel - 1) / 2`.
 
 use std::path::Path;
+use streampool_core::Conv1dParams;
 
 use streampool_core::{Device, Stream};
-use streampool_tensor::{Activation, Conv1dParams, DType, Ops, Tensor};
+use streampool_tensor::{Activation, DType, Ops, Tensor};
 
 use crate::stack::LayerStack;
-use crate::workspace::Arena;
+use crate::workspace::GrowBuffer;
 use crate::ModelError;
 
 struct ConvWorkspace<B: Ops> {
-    input: Arena<B>,
-    act: [Arena<B>; 2],
-    pooled: Arena<B>,
+    input: GrowBuffer<B>,
+    act: [GrowBuffer<B>; 2],
+    pooled: GrowBuffer<B>,
 }
 
 impl<B: Ops> Default for ConvWorkspace<B> {
     fn default() -> Self {
         Self {
-            input: Arena::default(),
-            act: [Arena::default(), Arena::default()],
-            pooled: Arena::default(),
+            input: GrowBuffer::default(),
+            act: [GrowBuffer::default(), GrowBuffer::default()],
+            pooled: GrowBuffer::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::loading;
 pub enum ModelError {
     /// Reading the model files failed (missing, truncated, corrupt, wrong shape, ...).
     #[error(transparent)]
-    Load(#[from] loading::ModelError),
+    Load(#[from] loading::LoadError),
     /// Downloading the model failed.
     #[error(transparent)]
     Fetch(#[from] loading::fetch::FetchError),

@@ -7,18 +7,18 @@ use streampool_core::{Device, Stream};
 use streampool_tensor::{Activation, DType, Ops, Tensor};
 
 use crate::stack::LayerStack;
-use crate::workspace::Arena;
+use crate::workspace::GrowBuffer;
 use crate::ModelError;
 
 /// Ping-pong activation buffers of one slot.
 struct MlpWorkspace<B: Ops> {
-    input: Arena<B>,
-    act: [Arena<B>; 2],
+    input: GrowBuffer<B>,
+    act: [GrowBuffer<B>; 2],
 }
 
 impl<B: Ops> Default for MlpWorkspace<B> {
     fn default() -> Self {
-        Self { input: Arena::default(), act: [Arena::default(), Arena::default()] }
+        Self { input: GrowBuffer::default(), act: [GrowBuffer::default(), GrowBuffer::default()] }
     }
 }
 

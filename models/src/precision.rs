@@ -1,6 +1,7 @@
 //! [`Precision`]: the numeric mode a model is loaded in.
 
-use streampool_tensor::{DType, MatMath, Ops};
+use streampool_core::MatMath;
+use streampool_tensor::{DType, Ops};
 
 use crate::ModelError;
 
@@ -9,6 +10,7 @@ use crate::ModelError;
 /// Arithmetic inside the kernels (layer norms, softmax, pooling) and the GEMMs' accumulation
 /// are f32 in every mode; results reach the host as f32.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Precision {
     /// f32 storage, full f32 products (no TF32): the reference mode, every backend.
     #[default]

@@ -47,7 +47,7 @@ pub(crate) fn load_layers<B: Ops>(
         layers.push((w, b));
     }
     if layers.is_empty() {
-        return Err(crate::loading::ModelError::TensorMissing {
+        return Err(crate::loading::LoadError::TensorMissing {
             path: path.to_path_buf(),
             name: format!("{prefix}.0.weight"),
         }

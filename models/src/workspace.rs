@@ -32,18 +32,18 @@ impl<W: Default> SlotWorkspaces<W> {
 
 /// A device buffer that grows to the largest size asked of it and hands out contiguous views
 /// at its start.
-pub struct Arena<B: Ops> {
+pub struct GrowBuffer<B: Ops> {
     buffer: Option<B::Buffer>,
     elements: usize,
 }
 
-impl<B: Ops> Default for Arena<B> {
+impl<B: Ops> Default for GrowBuffer<B> {
     fn default() -> Self {
         Self { buffer: None, elements: 0 }
     }
 }
 
-impl<B: Ops> Arena<B> {
+impl<B: Ops> GrowBuffer<B> {
     /// A contiguous `dtype` view of `shape` at the start of the buffer, reallocating when it is
     /// too small. Views handed out earlier stay valid (they keep the old buffer alive).
     pub fn view(

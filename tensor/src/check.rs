@@ -382,7 +382,7 @@ pub fn conv1d<B: Ops>(
     x: &Tensor<B>,
     w: &Tensor<B>,
     bias: Option<&Tensor<B>>,
-    params: &crate::Conv1dParams,
+    params: &streampool_core::Conv1dParams,
     out: &Tensor<B>,
 ) -> Result<ConvDims, OpError> {
     const OP: &str = "conv1d";

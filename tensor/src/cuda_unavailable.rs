@@ -2,9 +2,10 @@
 //! exists, so no method can be called; it lets code generic over backends name the CUDA backend
 //! without `cfg` (opening it fails with `BackendError::Unavailable`).
 
+use streampool_core::Conv1dParams;
 use streampool_cuda::{CudaBackend, CudaBuffer, CudaStream};
 
-use crate::{Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, NoGraphs, OpError, Ops};
+use crate::{Activation, BertEmbeddingTables, LayerNorm, NoGraphs, OpError, Ops};
 
 type T = crate::Tensor<CudaBackend>;
 

@@ -7,7 +7,7 @@
 //! (with [`crate::check`], shared by all backends) and returns [`OpError`] without enqueueing
 //! anything; it never panics on bad input.
 
-use streampool_core::Backend;
+use streampool_core::{Backend, Conv1dParams, MatMath};
 
 use crate::{DType, OpError, Tensor};
 
@@ -20,21 +20,6 @@ pub enum Activation {
     /// Exact (erf) GELU, PyTorch's default `F.gelu`.
     Gelu,
 }
-
-/// How [`Ops::linear_math`] computes its products.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum MatMath {
-    /// Full products in the operands' type (f32 operands: no TF32), as [`Ops::linear`].
-    #[default]
-    Exact,
-    /// f32 operands multiplied with TF32 tensor-op math (10-bit mantissa products, f32
-    /// accumulation); needs [`Ops::supports_tf32`].
-    Tf32,
-}
-
-// The hyper-parameters of [`Ops::conv1d`] are defined once in the core, shared with the
-// backends' conv1d kernels; re-exported here (and from the crate root) under their old path.
-pub use streampool_core::Conv1dParams;
 
 /// Layer-norm parameters: `gamma`, `beta` (`[dim]`) and epsilon.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use streampool_core::{Backend, BackendError, DeviceKind, Stream, Timing};
+use streampool_core::{Backend, BackendError, Stream, Timing};
 
 use crate::{CpuBuffer, CpuEvent, CpuStream};
 
@@ -24,8 +24,8 @@ impl Backend for CpuBackend {
     type Event = CpuEvent;
     type Buffer = CpuBuffer;
 
-    fn kind(&self) -> DeviceKind {
-        DeviceKind::Cpu
+    fn kind(&self) -> &'static str {
+        "cpu"
     }
 
     fn name(&self) -> String {

@@ -55,7 +55,12 @@ fn kernels(c: &mut Criterion) {
             let (q, k, v) = (up(&s, &rand(n, 1)), up(&s, &rand(n, 2)), up(&s, &rand(n, 3)));
             let mask = upload(&s, &vec![1.0; batch * SEQ]);
             let out = s.alloc(n * elem.size()).unwrap();
-            let dims = ops::AttentionDims { batch, seq: SEQ, heads: HEADS, head_dim: HEAD_DIM };
+            let dims = streampool_core::AttentionDims {
+                batch,
+                seq: SEQ,
+                heads: HEADS,
+                head_dim: HEAD_DIM,
+            };
             let mut attention = || {
                 let layout = ops::AttentionLayout::dense(hid);
                 let (q, k, v, m) = ((&q).into(), (&k).into(), (&v).into(), Some((&mask).into()));

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cudarc::driver::{self as cu, sys};
-use streampool_core::{Backend, BackendError, DeviceKind, MemoryUsage, Timing};
+use streampool_core::{Backend, BackendError, MemoryUsage, Timing};
 
 use crate::alloc::{MemoryStats, Registry};
 use crate::buffer::CudaBuffer;
@@ -274,8 +274,8 @@ impl Backend for CudaBackend {
     type Event = CudaEvent;
     type Buffer = CudaBuffer;
 
-    fn kind(&self) -> DeviceKind {
-        DeviceKind::Cuda
+    fn kind(&self) -> &'static str {
+        "cuda"
     }
 
     fn name(&self) -> String {

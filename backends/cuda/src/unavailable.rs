@@ -39,7 +39,7 @@ pub enum HostWait {
 
 // The four types and their trait impls, whose methods can never be called (no value exists).
 streampool_core::unavailable_backend! {
-    kind: Cuda;
+    kind: "cuda";
     /// The CUDA backend; this build has no CUDA support, so it cannot be opened.
     #[derive(Debug)]
     pub struct CudaBackend;

@@ -9,10 +9,11 @@ mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Barrier;
+use streampool_core::{AttentionDims, GemmDims};
 
 use common::*;
 use streampool_core::{Backend, BackendError, Stream};
-use streampool_cuda::ops::{self, Act, AttentionDims, AttentionLayout, Elem, GemmDims};
+use streampool_cuda::ops::{self, Act, AttentionLayout, Elem};
 use streampool_cuda::ops::{LayerNormArgs, MatArg, Slice};
 use streampool_cuda::PinnedBuffer;
 use streampool_cuda::{CaptureError, CudaBackend, CudaBuffer, CudaGraph, CudaStream};

@@ -7,7 +7,8 @@ mod common;
 
 use common::*;
 use streampool_core::{Backend, BackendError, Stream};
-use streampool_cuda::ops::{self, Act, Elem, GemmDims, MatArg, Precision, Slice};
+use streampool_core::{GemmDims, MatMath};
+use streampool_cuda::ops::{self, Act, Elem, MatArg, Slice};
 use streampool_cuda::{CudaBackend, CudaOptions, CudaStream};
 
 fn stream() -> (streampool_cuda::CudaBackend, CudaStream) {
@@ -30,7 +31,7 @@ fn gemm_minilm_shapes_f32_tf32_f16_bf16() {
             (MatArg::row_major(&dx, k), MatArg::transposed(&dw, k), MatArg::row_major(&dc, n));
         ops::gemm_f32(&s, dims, 1.0, a, b, 0.0, c).unwrap();
         assert_close(&format!("gemm f32 {m}x{n}x{k}"), &download(&s, &dc, m * n), &want, 1e-4);
-        ops::gemm(&s, dims, 1.0, a, b, 0.0, c, Elem::F32, Elem::F32, Precision::Tf32).unwrap();
+        ops::gemm(&s, dims, 1.0, a, b, 0.0, c, Elem::F32, Elem::F32, MatMath::Tf32).unwrap();
         // TF32 rounds each operand to 10 mantissa bits: the error grows like sqrt(k).
         assert_close(&format!("gemm tf32 {m}x{n}x{k}"), &download(&s, &dc, m * n), &want, 3e-2);
         for (elem, up, round) in [
@@ -40,7 +41,7 @@ fn gemm_minilm_shapes_f32_tf32_f16_bf16() {
             let want = matmul64(&round(&x), false, &round(&w), true, m, n, k);
             let (hx, hw) = (up(&s, &x), up(&s, &w));
             let (a, b) = (MatArg::row_major(&hx, k), MatArg::transposed(&hw, k));
-            ops::gemm(&s, dims, 1.0, a, b, 0.0, c, elem, Elem::F32, Precision::F32).unwrap();
+            ops::gemm(&s, dims, 1.0, a, b, 0.0, c, elem, Elem::F32, MatMath::Exact).unwrap();
             assert_close(
                 &format!("gemm {elem:?}->f32 {m}x{n}x{k}"),
                 &download(&s, &dc, m * n),
@@ -132,7 +133,7 @@ fn linear_bias_gelu() {
             outf,
             (&dout).into(),
             Elem::F32,
-            Precision::F32,
+            MatMath::Exact,
         )
         .unwrap();
         assert_close(&format!("linear {act:?}"), &download(&s, &dout, rows * outf), &want, 1e-4);
@@ -159,7 +160,7 @@ fn linear_bias_gelu() {
         outf,
         (&hout).into(),
         Elem::F16,
-        Precision::F32,
+        MatMath::Exact,
     )
     .unwrap();
     assert_close("linear f16 gelu", &download_f16(&s, &hout, rows * outf), &want, 4e-3);
@@ -201,7 +202,7 @@ fn linear_bias_epilogue_shapes_offsets_threads() {
                 outf,
                 Slice::new(&dout, off),
                 Elem::F32,
-                Precision::F32,
+                MatMath::Exact,
             )
             .unwrap();
             if off == 0 {
@@ -366,7 +367,7 @@ fn fused_attention_matches_reference() {
         if batch > 1 {
             mask[seq + seq / 2..].iter_mut().for_each(|m| *m = 0.0); // padding in sequence 1
         }
-        let dims = ops::AttentionDims { batch, seq, heads, head_dim: d };
+        let dims = streampool_core::AttentionDims { batch, seq, heads, head_dim: d };
         let layout = ops::AttentionLayout::dense(hid);
         for elem in [Elem::F32, Elem::F16, Elem::Bf16] {
             let Storage { up, round, down, tol } = storage(elem);
@@ -416,7 +417,7 @@ fn fused_attention_matches_reference() {
     let dqkv = upload(&s, &qkv);
     let out = s.alloc(batch * seq * hid * 4).unwrap();
     let layout = ops::AttentionLayout { ld_q: 3 * hid, ld_k: 3 * hid, ld_v: 3 * hid, ld_out: hid };
-    let dims = ops::AttentionDims { batch, seq, heads, head_dim: d };
+    let dims = streampool_core::AttentionDims { batch, seq, heads, head_dim: d };
     ops::attention(
         &s,
         Slice::new(&dqkv, 0),
@@ -644,11 +645,16 @@ fn casts_round_trip() {
 #[ignore = "needs a CUDA GPU"]
 fn conv1d_matches_reference() {
     let (_b, s) = stream();
-    let shape =
-        ops::Conv1dShape { batch: 2, in_channels: 6, length: 50, out_channels: 4, kernel: 5 };
+    let shape = streampool_core::Conv1dShape {
+        batch: 2,
+        in_channels: 6,
+        length: 50,
+        out_channels: 4,
+        kernel: 5,
+    };
     for params in [
-        ops::Conv1dParams::default(),
-        ops::Conv1dParams { stride: 2, padding: 3, dilation: 2, groups: 2 },
+        streampool_core::Conv1dParams::default(),
+        streampool_core::Conv1dParams { stride: 2, padding: 3, dilation: 2, groups: 2 },
     ] {
         let lout = shape.out_len(&params).unwrap();
         let cin_g = shape.in_channels / params.groups;

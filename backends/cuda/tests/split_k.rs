@@ -10,10 +10,11 @@
 mod common;
 
 use std::sync::Barrier;
+use streampool_core::MatMath;
 
 use common::*;
 use streampool_core::{Backend, BackendError, Stream};
-use streampool_cuda::ops::{self, Act, Elem, LayerNormArgs, Precision};
+use streampool_cuda::ops::{self, Act, Elem, LayerNormArgs};
 use streampool_cuda::{CudaBackend, CudaBuffer, CudaOptions, CudaStream};
 
 /// `out = LayerNorm(x . w^T + bias + residual)` with its operands and f64 reference.
@@ -66,7 +67,7 @@ impl Block {
             sc,
             o,
             self.elem,
-            Precision::F32,
+            MatMath::Exact,
         )
     }
 
@@ -155,7 +156,7 @@ fn split_where_it_should_be_and_the_same_results_as_unsplit() {
         let out = s.alloc(rows * outf * 4).unwrap();
         let before = ops::split_k_launches();
         let (x, w, b, o) = ((&dx).into(), (&dw).into(), Some((&db).into()), (&out).into());
-        ops::linear(&s, x, w, b, act, rows, inf, outf, o, Elem::F32, Precision::F32).unwrap();
+        ops::linear(&s, x, w, b, act, rows, inf, outf, o, Elem::F32, MatMath::Exact).unwrap();
         assert_eq!(ops::split_k_launches(), before + 1, "{act:?}");
         let got = download(&s, &out, rows * outf);
         assert_close(&format!("linear {act:?} split"), &got, &want, 1e-4);

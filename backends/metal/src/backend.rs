@@ -6,7 +6,7 @@ use std::sync::Arc;
 use objc2::rc::{autoreleasepool, Retained};
 use objc2::runtime::ProtocolObject;
 use objc2_metal::{MTLCreateSystemDefaultDevice, MTLDevice};
-use streampool_core::{Backend, BackendError, DeviceKind, MemoryUsage, Timing};
+use streampool_core::{Backend, BackendError, MemoryUsage, Timing};
 
 use crate::buffer::MetalBuffer;
 use crate::error::{self, unavailable};
@@ -90,8 +90,8 @@ impl Backend for MetalBackend {
     type Event = MetalEvent;
     type Buffer = MetalBuffer;
 
-    fn kind(&self) -> DeviceKind {
-        DeviceKind::Metal
+    fn kind(&self) -> &'static str {
+        "metal"
     }
 
     fn name(&self) -> String {

@@ -11,7 +11,7 @@ const REASON: &str = "Metal exists only on macOS (Apple GPUs); use the cpu or cu
 
 // The four types and their trait impls, whose methods can never be called (no value exists).
 streampool_core::unavailable_backend! {
-    kind: Metal;
+    kind: "metal";
     /// The Metal backend; this build has no Metal support, so it cannot be opened.
     #[derive(Debug)]
     pub struct MetalBackend;

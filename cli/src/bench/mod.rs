@@ -34,51 +34,6 @@ pub enum BenchModel {
     Demo,
 }
 
-/// `--dtype`: precision of weights and activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BenchDtype {
-    /// f32 throughout (no TF32).
-    F32,
-    /// f32 storage, TF32 tensor-core matmuls (`--model minilm` on CUDA).
-    Tf32,
-    /// f16 storage, f32 accumulation (`--model minilm` on CUDA).
-    F16,
-    /// bf16 storage, f32 accumulation (`--model minilm` on CUDA).
-    Bf16,
-}
-
-impl BenchDtype {
-    /// The model's precision mode.
-    pub fn precision(self) -> Precision {
-        match self {
-            BenchDtype::F32 => Precision::F32,
-            BenchDtype::Tf32 => Precision::Tf32,
-            BenchDtype::F16 => Precision::F16,
-            BenchDtype::Bf16 => Precision::Bf16,
-        }
-    }
-}
-
-/// `--mode`: how each model call runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BenchMode {
-    /// Op by op, on the slot's workspace.
-    Eager,
-    /// Replays of a CUDA graph captured once per (slot, shape bucket), inputs and outputs
-    /// staged through pinned memory (MiniLM on `--device cuda` only).
-    Graph,
-}
-
-impl BenchMode {
-    /// The model's execution mode.
-    pub fn exec(self) -> ExecMode {
-        match self {
-            Self::Eager => ExecMode::Eager,
-            Self::Graph => ExecMode::Graph,
-        }
-    }
-}
-
 /// Options of `streampool bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -95,11 +50,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 128)]
     pub seq: usize,
     /// Execution mode (graph: MiniLM on CUDA only).
-    #[arg(long, value_enum, default_value_t = BenchMode::Eager)]
-    pub mode: BenchMode,
+    #[arg(long, value_enum, default_value_t = ExecMode::Eager)]
+    pub mode: ExecMode,
     /// Precision.
-    #[arg(long, value_enum, default_value_t = BenchDtype::F32)]
-    pub dtype: BenchDtype,
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub dtype: Precision,
     /// MiniLM through an engine of this many workers (each its own stream): every thread submits
     /// batch-1 requests and the workers run what has queued as one batch. 0: every thread runs
     /// its own forwards on its own stream.
@@ -132,7 +87,7 @@ impl OnDevice for Bench<'_> {
 
     fn run<B: Ops>(self, device: Device<B>) -> Result<Report, Box<dyn std::error::Error>> {
         let args = self.0;
-        let mode = args.mode.exec();
+        let mode = args.mode;
         if !mode.supported_on::<B>() {
             return Err(format!(
                 "--mode {mode}: needs the CUDA backend (--device cuda, in a build with the cuda \
@@ -193,7 +148,7 @@ impl OnDevice for Bench<'_> {
                 (other, _) => format!("{other:?}").to_lowercase(),
             },
             seq: args.seq,
-            dtype: args.dtype.precision().name().into(),
+            dtype: args.dtype.name().into(),
             per_thread,
             batched,
             batch: args.batch,
@@ -213,7 +168,7 @@ impl<B: Ops> Loaded<B> {
     fn load(device: &Device<B>, args: &BenchArgs) -> Result<Self, Box<dyn std::error::Error>> {
         Ok(match args.model {
             BenchModel::Minilm => {
-                let precision = args.dtype.precision();
+                let precision = args.dtype;
                 if !precision.supported_on::<B>() {
                     return Err(format!(
                         "--dtype {precision}: not available on {} (it runs f32 only)",
@@ -253,7 +208,7 @@ impl<B: Ops> Loaded<B> {
         use workloads::{MiniLmWorker, SmallModel, SmallModelWorker};
         let run = |threads| match self {
             Loaded::Minilm(m) => measure::run_threads(device, threads, warmup, duration, |_| {
-                MiniLmWorker::new(m, args.seq, batch, args.mode.exec())
+                MiniLmWorker::new(m, args.seq, batch, args.mode)
             }),
             Loaded::Mlp(m) => measure::run_threads(device, threads, warmup, duration, |_| {
                 Ok(SmallModelWorker::new(SmallModel::Mlp(m), batch, 1))
@@ -290,16 +245,15 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.threads.is_empty() || args.threads.contains(&0) {
         return Err("--threads needs thread counts of at least 1, e.g. --threads 1,2,4".into());
     }
-    if args.dtype != BenchDtype::F32 && args.model != BenchModel::Minilm {
+    if args.dtype != Precision::F32 && args.model != BenchModel::Minilm {
         return Err(format!(
             "--dtype {}: only --model minilm has reduced-precision modes (not {:?})",
-            args.dtype.precision(),
-            args.model
+            args.dtype, args.model
         )
         .to_lowercase()
         .into());
     }
-    if args.mode == BenchMode::Graph && args.model != BenchModel::Minilm {
+    if args.mode == ExecMode::Graph && args.model != BenchModel::Minilm {
         return Err(format!(
             "--mode graph: only --model minilm has a graph mode (not {:?})",
             args.model

@@ -42,12 +42,13 @@ use crate::{MiniLm, ModelError};
 
 /// How a model call runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ExecMode {
     /// Op by op, on the slot's workspace (every backend).
     #[default]
     Eager,
     /// Replays of a graph captured once per (slot, shape bucket, load class), inputs and
-    /// outputs staged through host staging memory (backends with [`Ops::supports_graphs`]).
+    /// outputs staged through host memory (backends with graphs: CUDA).
     Graph,
 }
 

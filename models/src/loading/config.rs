@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::{ModelError, ModelFiles};
+use super::{LoadError, ModelFiles};
 
 /// The BERT encoder hyper-parameters from `config.json` (other keys are ignored).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -33,11 +33,11 @@ pub struct BertConfig {
 
 impl BertConfig {
     /// Reads and validates `config.json`.
-    pub fn load(path: &Path) -> Result<Self, ModelError> {
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
         let config: Self = read_json(path)?;
         config
             .validate()
-            .map_err(|reason| ModelError::InvalidConfig { path: path.to_path_buf(), reason })?;
+            .map_err(|reason| LoadError::InvalidConfig { path: path.to_path_buf(), reason })?;
         Ok(config)
     }
 
@@ -121,10 +121,10 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     /// Reads the three config files of a model directory and checks they agree.
-    pub fn load(files: &ModelFiles) -> Result<Self, ModelError> {
+    pub fn load(files: &ModelFiles) -> Result<Self, LoadError> {
         let bert = BertConfig::load(&files.config)?;
         let sentence: SentenceBertJson = read_json(&files.sentence_config)?;
-        let invalid = |path: &Path, reason: String| ModelError::InvalidConfig {
+        let invalid = |path: &Path, reason: String| LoadError::InvalidConfig {
             path: path.to_path_buf(),
             reason,
         };
@@ -167,11 +167,11 @@ impl ModelConfig {
     }
 }
 
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
     let text = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => ModelError::FileMissing { path: path.to_path_buf() },
-        _ => ModelError::io(path, e),
+        std::io::ErrorKind::NotFound => LoadError::FileMissing { path: path.to_path_buf() },
+        _ => LoadError::io(path, e),
     })?;
     serde_json::from_slice(&text)
-        .map_err(|source| ModelError::ConfigParse { path: path.to_path_buf(), source })
+        .map_err(|source| LoadError::ConfigParse { path: path.to_path_buf(), source })
 }

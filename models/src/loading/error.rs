@@ -1,4 +1,4 @@
-//! [`ModelError`]: everything that can go wrong while reading a model directory.
+//! [`LoadError`]: everything that can go wrong while reading a model directory.
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// so. Nothing in [`crate::loading`] panics on a bad file: it returns one of these.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ModelError {
+pub enum LoadError {
     /// The model directory does not exist.
     #[error(
         "model directory {} not found; run `streampool fetch-model` to download \
@@ -144,7 +144,7 @@ pub enum ModelError {
     },
 }
 
-impl ModelError {
+impl LoadError {
     /// Wraps an I/O error with the path it concerns.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), source }

@@ -3,7 +3,7 @@
 use std::env;
 use std::path::{Path, PathBuf};
 
-use super::ModelError;
+use super::LoadError;
 
 /// Name of the model's directory inside the cache directory.
 pub const MODEL_DIR_NAME: &str = "all-MiniLM-L6-v2";
@@ -47,7 +47,7 @@ pub struct ModelFiles {
 /// let dir = streampool_models::loading::default_cache_dir();
 /// assert!(dir.is_ok() || std::env::var_os("HOME").is_none());
 /// ```
-pub fn default_cache_dir() -> Result<PathBuf, ModelError> {
+pub fn default_cache_dir() -> Result<PathBuf, LoadError> {
     if let Some(home) = non_empty_var(HOME_ENV) {
         return Ok(home);
     }
@@ -56,13 +56,13 @@ pub fn default_cache_dir() -> Result<PathBuf, ModelError> {
     }
     match non_empty_var("HOME") {
         Some(home) => Ok(home.join(".cache").join("streampool")),
-        None => Err(ModelError::NoCacheDir),
+        None => Err(LoadError::NoCacheDir),
     }
 }
 
 /// The model directory to use: `$STREAMPOOL_MODEL_DIR` if set, else
 /// `default_cache_dir()/all-MiniLM-L6-v2`. The directory need not exist.
-pub fn default_model_dir() -> Result<PathBuf, ModelError> {
+pub fn default_model_dir() -> Result<PathBuf, LoadError> {
     match non_empty_var(MODEL_DIR_ENV) {
         Some(dir) => Ok(dir),
         None => Ok(default_cache_dir()?.join(MODEL_DIR_NAME)),
@@ -71,16 +71,16 @@ pub fn default_model_dir() -> Result<PathBuf, ModelError> {
 
 /// Checks that `dir` holds every file of [`REQUIRED_FILES`] and returns their paths.
 ///
-/// Errors: [`ModelError::ModelDirMissing`] when `dir` is not a directory (the message tells the
-/// user to run `streampool fetch-model`), [`ModelError::FileMissing`] for the first absent file.
-pub fn locate_model(dir: &Path) -> Result<ModelFiles, ModelError> {
+/// Errors: [`LoadError::ModelDirMissing`] when `dir` is not a directory (the message tells the
+/// user to run `streampool fetch-model`), [`LoadError::FileMissing`] for the first absent file.
+pub fn locate_model(dir: &Path) -> Result<ModelFiles, LoadError> {
     if !dir.is_dir() {
-        return Err(ModelError::ModelDirMissing { dir: dir.to_path_buf() });
+        return Err(LoadError::ModelDirMissing { dir: dir.to_path_buf() });
     }
     for name in REQUIRED_FILES {
         let path = dir.join(name);
         if !path.is_file() {
-            return Err(ModelError::FileMissing { path });
+            return Err(LoadError::FileMissing { path });
         }
     }
     Ok(ModelFiles {

@@ -2,7 +2,7 @@
 //! safetensors weights ([`weights`]), configuration ([`config`]) and tokenizer ([`tokenizer`]).
 //!
 //! Everything here produces host-side data (`Vec<f32>`, token ids) and reports bad or missing
-//! files as [`ModelError`] / [`fetch::FetchError`], never by panicking.
+//! files as [`LoadError`] / [`fetch::FetchError`], never by panicking.
 
 #![forbid(unsafe_code)]
 
@@ -14,7 +14,7 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use config::{BertConfig, ModelConfig, PoolingMode};
-pub use error::ModelError;
+pub use error::LoadError;
 pub use files::{
     default_cache_dir, default_model_dir, locate_model, ModelFiles, HOME_ENV, MODEL_DIR_ENV,
     MODEL_DIR_NAME, REQUIRED_FILES,

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use tokenizers::{PostProcessor, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use super::ModelError;
+use super::LoadError;
 
 /// One tokenized text, unpadded: all three vectors have the same length, at most
 /// `max_seq_length`, starting with `[CLS]` and ending with `[SEP]`.
@@ -48,19 +48,19 @@ impl Tokenizer {
     /// all-MiniLM-L6-v2 file says truncate and pad to 128) by truncation to `max_seq_length`
     /// and no padding.
     ///
-    /// Errors: [`ModelError::FileMissing`], [`ModelError::TokenizerLoad`] for a broken file,
-    /// [`ModelError::InvalidConfig`] when `max_seq_length` cannot hold `[CLS]` and `[SEP]`.
-    pub fn from_file(path: &Path, max_seq_length: usize) -> Result<Self, ModelError> {
+    /// Errors: [`LoadError::FileMissing`], [`LoadError::TokenizerLoad`] for a broken file,
+    /// [`LoadError::InvalidConfig`] when `max_seq_length` cannot hold `[CLS]` and `[SEP]`.
+    pub fn from_file(path: &Path, max_seq_length: usize) -> Result<Self, LoadError> {
         if !path.is_file() {
-            return Err(ModelError::FileMissing { path: path.to_path_buf() });
+            return Err(LoadError::FileMissing { path: path.to_path_buf() });
         }
         let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
-            ModelError::TokenizerLoad { path: path.to_path_buf(), reason: e.to_string() }
+            LoadError::TokenizerLoad { path: path.to_path_buf(), reason: e.to_string() }
         })?;
         // `with_truncation` subtracts the special tokens from `max_length` without checking.
         let specials = inner.get_post_processor().map_or(0, |p| p.added_tokens(false));
         if max_seq_length <= specials {
-            return Err(ModelError::InvalidConfig {
+            return Err(LoadError::InvalidConfig {
                 path: path.to_path_buf(),
                 reason: format!(
                     "max_seq_length {max_seq_length} leaves no room beside {specials} specials"
@@ -73,7 +73,7 @@ impl Tokenizer {
             strategy: TruncationStrategy::LongestFirst,
             stride: 0,
         };
-        inner.with_truncation(Some(truncation)).map_err(|e| ModelError::TokenizerLoad {
+        inner.with_truncation(Some(truncation)).map_err(|e| LoadError::TokenizerLoad {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
@@ -88,11 +88,11 @@ impl Tokenizer {
 
     /// Tokenizes each text (with `[CLS]`/`[SEP]`); empty and whitespace-only texts give
     /// `[CLS] [SEP]`.
-    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Encoding>, ModelError> {
+    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Encoding>, LoadError> {
         let encodings = self
             .inner
             .encode_batch(texts.to_vec(), true)
-            .map_err(|e| ModelError::Tokenize { reason: e.to_string() })?;
+            .map_err(|e| LoadError::Tokenize { reason: e.to_string() })?;
         Ok(encodings
             .into_iter()
             .map(|e| Encoding {
@@ -104,8 +104,8 @@ impl Tokenizer {
     }
 
     /// Tokenizes one text; see [`Tokenizer::encode_batch`].
-    pub fn encode(&self, text: &str) -> Result<Encoding, ModelError> {
+    pub fn encode(&self, text: &str) -> Result<Encoding, LoadError> {
         let mut batch = self.encode_batch(&[text])?;
-        batch.pop().ok_or_else(|| ModelError::Tokenize { reason: "no encoding returned".into() })
+        batch.pop().ok_or_else(|| LoadError::Tokenize { reason: "no encoding returned".into() })
     }
 }

@@ -1,7 +1,8 @@
 //! MiniLM's encoder: post-norm BERT layers (self-attention, then a GELU feed-forward block),
 //! each sub-block closed by a residual add and layer norm.
 
-use streampool_tensor::{Activation, MatMath, Ops, Tensor};
+use streampool_core::MatMath;
+use streampool_tensor::{Activation, Ops, Tensor};
 
 use super::weights::{LayerWeights, LinearWeights, NormWeights};
 use super::workspace::Activations;

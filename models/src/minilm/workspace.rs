@@ -4,7 +4,7 @@
 
 use streampool_tensor::{DType, Layout, OpError, Ops, Tensor};
 
-use crate::workspace::Arena;
+use crate::workspace::GrowBuffer;
 use crate::ModelError;
 
 /// Activations of a bucket (the fields of [`Activations`]).
@@ -13,12 +13,12 @@ const VIEWS: usize = 10;
 /// The buffers of one slot, one per activation. Grown to the largest (batch, seq) bucket the
 /// slot has run.
 pub(crate) struct MiniLmWorkspace<B: Ops> {
-    arenas: [Arena<B>; VIEWS],
+    buffers: [GrowBuffer<B>; VIEWS],
 }
 
 impl<B: Ops> Default for MiniLmWorkspace<B> {
     fn default() -> Self {
-        Self { arenas: std::array::from_fn(|_| Arena::default()) }
+        Self { buffers: std::array::from_fn(|_| GrowBuffer::default()) }
     }
 }
 
@@ -70,10 +70,10 @@ impl<B: Ops> MiniLmWorkspace<B> {
             (&[batch, hidden], f),
         ];
         let mut views = Vec::with_capacity(VIEWS);
-        for (arena, (shape, dtype)) in self.arenas.iter_mut().zip(shapes) {
-            // The arenas count 4-byte units.
+        for (buffer, (shape, dtype)) in self.buffers.iter_mut().zip(shapes) {
+            // The buffers count 4-byte units.
             let units = (shape.iter().product::<usize>() * dtype.size()).div_ceil(4);
-            let buffer = arena.reserve(stream, units)?;
+            let buffer = buffer.reserve(stream, units)?;
             views.push(Tensor::from_parts(buffer, Layout::contiguous(shape)?, dtype)?);
         }
         let mut views = views.into_iter();
@@ -101,6 +101,6 @@ impl<B: Ops> MiniLmWorkspace<B> {
 
     /// Elements (4-byte units) held by this workspace.
     pub(crate) fn capacity(&self) -> usize {
-        self.arenas.iter().map(Arena::capacity).sum()
+        self.buffers.iter().map(GrowBuffer::capacity).sum()
     }
 }

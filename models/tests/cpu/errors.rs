@@ -38,13 +38,13 @@ fn bad_weight_files_are_typed_errors() {
     let bytes = std::fs::read(&files.weights).unwrap();
     std::fs::write(&files.weights, &bytes[..bytes.len() / 2]).unwrap();
     let e = load_err(&files);
-    assert!(matches!(e, ModelError::Load(loading::ModelError::TruncatedSafetensors { .. })), "{e}");
+    assert!(matches!(e, ModelError::Load(loading::LoadError::TruncatedSafetensors { .. })), "{e}");
     assert!(e.to_string().contains("truncated"), "{e}");
 
     save_f32(&files.weights, &[("embeddings.word_embeddings.weight", &[2, 3], &[0.0; 6])]).unwrap();
     let e = load_err(&files);
     match e {
-        ModelError::Load(loading::ModelError::WrongShape {
+        ModelError::Load(loading::LoadError::WrongShape {
             ref name,
             ref expected,
             ref found,
@@ -58,11 +58,11 @@ fn bad_weight_files_are_typed_errors() {
 
     save_f32(&files.weights, &[("unrelated", &[1], &[0.0])]).unwrap();
     let e = load_err(&files);
-    assert!(matches!(e, ModelError::Load(loading::ModelError::TensorMissing { .. })), "{e}");
+    assert!(matches!(e, ModelError::Load(loading::LoadError::TensorMissing { .. })), "{e}");
 
     std::fs::remove_file(&files.weights).unwrap();
     let e = load_err(&files);
-    assert!(matches!(e, ModelError::Load(loading::ModelError::FileMissing { .. })), "{e}");
+    assert!(matches!(e, ModelError::Load(loading::LoadError::FileMissing { .. })), "{e}");
 }
 
 #[test]

@@ -3,12 +3,13 @@
 //! `MiniLm::load_with` refuses every mode but f32 before reading any file.
 
 use std::path::PathBuf;
+use streampool_core::MatMath;
 
 use streampool_core::{Device, PoolConfig};
 use streampool_cpu::CpuBackend;
 use streampool_models::loading::ModelFiles;
 use streampool_models::{MiniLm, ModelError, Precision};
-use streampool_tensor::{Activation, DType, MatMath, OpError, Ops, Tensor};
+use streampool_tensor::{Activation, DType, OpError, Ops, Tensor};
 
 fn device() -> Device<CpuBackend> {
     Device::new(CpuBackend::new(), PoolConfig::with_capacity(2))

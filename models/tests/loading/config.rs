@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use streampool_models::loading::{locate_model, BertConfig, ModelConfig, ModelError, PoolingMode};
+use streampool_models::loading::{locate_model, BertConfig, LoadError, ModelConfig, PoolingMode};
 
 const BERT: &str = r#"{
   "architectures": ["BertModel"], "hidden_act": "gelu", "hidden_size": 384,
@@ -25,15 +25,15 @@ fn model_dir(dir: &Path, bert: &str, sentence: &str, pooling: &str) {
     std::fs::write(dir.join("model.safetensors"), "").unwrap();
 }
 
-fn load(bert: &str, sentence: &str, pooling: &str) -> Result<ModelConfig, ModelError> {
+fn load(bert: &str, sentence: &str, pooling: &str) -> Result<ModelConfig, LoadError> {
     let tmp = tempfile::tempdir().unwrap();
     model_dir(tmp.path(), bert, sentence, pooling);
     ModelConfig::load(&locate_model(tmp.path()).unwrap())
 }
 
-fn invalid_reason(result: Result<ModelConfig, ModelError>) -> String {
+fn invalid_reason(result: Result<ModelConfig, LoadError>) -> String {
     match result {
-        Err(ModelError::InvalidConfig { reason, .. }) => reason,
+        Err(LoadError::InvalidConfig { reason, .. }) => reason,
         other => panic!("expected InvalidConfig, got {other:?}"),
     }
 }
@@ -70,13 +70,13 @@ fn malformed_json_names_the_file() {
     let path = tmp.path().join("config.json");
     std::fs::write(&path, r#"{"hidden_size": 384,"#).unwrap();
     match BertConfig::load(&path).unwrap_err() {
-        ModelError::ConfigParse { path: p, .. } => assert_eq!(p, path),
+        LoadError::ConfigParse { path: p, .. } => assert_eq!(p, path),
         other => panic!("expected ConfigParse, got {other:?}"),
     }
     let missing_key = BERT.replace("\"vocab_size\": 30522", "\"vocab\": 1");
     assert!(matches!(
         load(&missing_key, SENTENCE, POOLING).unwrap_err(),
-        ModelError::ConfigParse { .. }
+        LoadError::ConfigParse { .. }
     ));
 }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use streampool_models::loading::{
-    default_cache_dir, locate_model, ModelError, MODEL_DIR_NAME, REQUIRED_FILES,
+    default_cache_dir, locate_model, LoadError, MODEL_DIR_NAME, REQUIRED_FILES,
 };
 
 fn touch_all(dir: &Path, except: Option<&str>) {
@@ -19,7 +19,7 @@ fn missing_dir_tells_the_user_to_fetch() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join(MODEL_DIR_NAME);
     let err = locate_model(&dir).unwrap_err();
-    assert!(matches!(err, ModelError::ModelDirMissing { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::ModelDirMissing { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("streampool fetch-model"), "{message}");
     assert!(message.contains(&dir.display().to_string()), "{message}");
@@ -31,7 +31,7 @@ fn each_missing_file_is_named() {
         let tmp = tempfile::tempdir().unwrap();
         touch_all(tmp.path(), Some(missing));
         match locate_model(tmp.path()).unwrap_err() {
-            ModelError::FileMissing { path } => assert_eq!(path, tmp.path().join(missing)),
+            LoadError::FileMissing { path } => assert_eq!(path, tmp.path().join(missing)),
             other => panic!("expected FileMissing for {missing}, got {other:?}"),
         }
     }
@@ -65,7 +65,7 @@ fn cache_dir_precedence() {
     std::env::remove_var("STREAMPOOL_HOME");
     std::env::remove_var("XDG_CACHE_HOME");
     std::env::remove_var("HOME");
-    assert!(matches!(default_cache_dir().unwrap_err(), ModelError::NoCacheDir));
+    assert!(matches!(default_cache_dir().unwrap_err(), LoadError::NoCacheDir));
     for (key, value) in saved {
         match value {
             Some(v) => std::env::set_var(key, v),

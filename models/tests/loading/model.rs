@@ -2,7 +2,7 @@
 
 use super::real_model;
 use streampool_models::loading::weights::Dtype;
-use streampool_models::loading::{ModelConfig, ModelError, PoolingMode, Weights};
+use streampool_models::loading::{LoadError, ModelConfig, PoolingMode, Weights};
 
 #[test]
 fn real_config_is_minilm_l6() {
@@ -49,11 +49,11 @@ fn real_weights_have_bert_shapes() {
 
     // position_ids is stored as I64: not a weight.
     let err = w.get_f32("embeddings.position_ids", &[1, 512]).unwrap_err();
-    assert!(matches!(err, ModelError::WrongDtype { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::WrongDtype { .. }), "{err:?}");
     let err = w.get_f32("encoder.layer.0.intermediate.dense.weight", &[h, i]).unwrap_err();
-    assert!(matches!(err, ModelError::WrongShape { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::WrongShape { .. }), "{err:?}");
     let err = w.get_f32("encoder.layer.6.output.dense.weight", &[h, i]).unwrap_err();
-    assert!(matches!(err, ModelError::TensorMissing { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::TensorMissing { .. }), "{err:?}");
 }
 
 #[test]
@@ -61,5 +61,5 @@ fn truncated_copy_of_real_weights_is_reported() {
     let bytes = std::fs::read(&real_model().weights).unwrap();
     let cut = bytes[..bytes.len() - 1000].to_vec();
     let err = Weights::from_bytes(&real_model().weights, cut).unwrap_err();
-    assert!(matches!(err, ModelError::TruncatedSafetensors { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::TruncatedSafetensors { .. }), "{err:?}");
 }

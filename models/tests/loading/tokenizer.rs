@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use super::real_model;
-use streampool_models::loading::{ModelError, Tokenizer};
+use streampool_models::loading::{LoadError, Tokenizer};
 
 const CLS: u32 = 101;
 const SEP: u32 = 102;
@@ -94,7 +94,7 @@ fn other_truncation_lengths_are_honoured() {
     assert_eq!(enc.input_ids.len(), 8);
     assert_eq!(enc.input_ids[7], SEP);
     let err = Tokenizer::from_file(&real_model().tokenizer, 2).unwrap_err();
-    assert!(matches!(err, ModelError::InvalidConfig { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::InvalidConfig { .. }), "{err:?}");
 }
 
 #[test]
@@ -103,14 +103,14 @@ fn broken_tokenizer_json_is_a_typed_error() {
     let path = tmp.path().join("tokenizer.json");
     std::fs::write(&path, r#"{"version": "1.0", "model": {"type": "NoSuchModel"}}"#).unwrap();
     let err = Tokenizer::from_file(&path, 256).unwrap_err();
-    assert!(matches!(err, ModelError::TokenizerLoad { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::TokenizerLoad { .. }), "{err:?}");
     assert!(err.to_string().contains("tokenizer.json"), "{err}");
 
     let full = std::fs::read(&real_model().tokenizer).unwrap();
     std::fs::write(&path, &full[..full.len() / 2]).unwrap();
     let err = Tokenizer::from_file(&path, 256).unwrap_err();
-    assert!(matches!(err, ModelError::TokenizerLoad { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::TokenizerLoad { .. }), "{err:?}");
 
     let err = Tokenizer::from_file(&tmp.path().join("absent.json"), 256).unwrap_err();
-    assert!(matches!(err, ModelError::FileMissing { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::FileMissing { .. }), "{err:?}");
 }

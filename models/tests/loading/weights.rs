@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
 use streampool_models::loading::weights::{save, save_f32, Dtype, TensorData, Weights};
-use streampool_models::loading::ModelError;
+use streampool_models::loading::LoadError;
 
 fn tmp_file(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
@@ -76,18 +76,18 @@ fn truncated_file_is_reported_as_truncated() {
     // Data cut short.
     std::fs::write(&path, &full[..full.len() - 10]).unwrap();
     let err = Weights::open(&path).unwrap_err();
-    assert!(matches!(err, ModelError::TruncatedSafetensors { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::TruncatedSafetensors { .. }), "{err:?}");
     assert!(err.to_string().contains("fetch-model"), "{err}");
 
     // Header cut short.
     std::fs::write(&path, &full[..20]).unwrap();
     let err = Weights::open(&path).unwrap_err();
-    assert!(matches!(err, ModelError::TruncatedSafetensors { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::TruncatedSafetensors { .. }), "{err:?}");
 
     // Not even the length prefix.
     std::fs::write(&path, &full[..5]).unwrap();
     let err = Weights::open(&path).unwrap_err();
-    assert!(matches!(err, ModelError::TruncatedSafetensors { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::TruncatedSafetensors { .. }), "{err:?}");
 }
 
 #[test]
@@ -96,17 +96,17 @@ fn garbage_header_and_trailing_bytes_are_corrupt() {
     let path = tmp_file(&dir, "g.safetensors");
     raw_file(&path, "{this is not json at all", &[0; 16]);
     let err = Weights::open(&path).unwrap_err();
-    assert!(matches!(err, ModelError::CorruptSafetensors { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::CorruptSafetensors { .. }), "{err:?}");
 
     // Offsets that do not tile the data.
     raw_file(&path, r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, &[0; 12]);
     let err = Weights::open(&path).unwrap_err();
-    assert!(matches!(err, ModelError::CorruptSafetensors { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::CorruptSafetensors { .. }), "{err:?}");
 
     // Extra bytes after the data.
     raw_file(&path, r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, &[0; 12]);
     let err = Weights::open(&path).unwrap_err();
-    assert!(matches!(err, ModelError::CorruptSafetensors { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::CorruptSafetensors { .. }), "{err:?}");
 
     // Random bytes with an absurd header length.
     std::fs::write(&path, [0xffu8; 64]).unwrap();
@@ -114,7 +114,7 @@ fn garbage_header_and_trailing_bytes_are_corrupt() {
     assert!(
         matches!(
             err,
-            ModelError::CorruptSafetensors { .. } | ModelError::TruncatedSafetensors { .. }
+            LoadError::CorruptSafetensors { .. } | LoadError::TruncatedSafetensors { .. }
         ),
         "{err:?}"
     );
@@ -128,7 +128,7 @@ fn wrong_shape_missing_tensor_wrong_dtype() {
     let w = Weights::open(&path).unwrap();
 
     match w.get_f32("w", &[3, 2]).unwrap_err() {
-        ModelError::WrongShape { name, expected, found, .. } => {
+        LoadError::WrongShape { name, expected, found, .. } => {
             assert_eq!(name, "w");
             assert_eq!(expected, vec![3, 2]);
             assert_eq!(found, vec![2, 3]);
@@ -136,7 +136,7 @@ fn wrong_shape_missing_tensor_wrong_dtype() {
         other => panic!("expected WrongShape, got {other:?}"),
     }
     match w.get_f32("nope", &[1]).unwrap_err() {
-        ModelError::TensorMissing { name, .. } => assert_eq!(name, "nope"),
+        LoadError::TensorMissing { name, .. } => assert_eq!(name, "nope"),
         other => panic!("expected TensorMissing, got {other:?}"),
     }
 
@@ -145,7 +145,7 @@ fn wrong_shape_missing_tensor_wrong_dtype() {
     let w = Weights::open(&ints).unwrap();
     assert_eq!(w.tensors()[0].dtype, "I64");
     match w.get_f32("ids", &[2]).unwrap_err() {
-        ModelError::WrongDtype { name, found, .. } => {
+        LoadError::WrongDtype { name, found, .. } => {
             assert_eq!(name, "ids");
             assert_eq!(found, "I64");
         }
@@ -157,12 +157,12 @@ fn wrong_shape_missing_tensor_wrong_dtype() {
 fn missing_file_and_inconsistent_save() {
     let dir = tempfile::tempdir().unwrap();
     let err = Weights::open(&tmp_file(&dir, "absent.safetensors")).unwrap_err();
-    assert!(matches!(err, ModelError::FileMissing { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::FileMissing { .. }), "{err:?}");
 
     let path = tmp_file(&dir, "bad.safetensors");
     let err = save_f32(&path, &[("w", &[2, 2], &[1.0; 3])]).unwrap_err();
-    assert!(matches!(err, ModelError::InvalidTensorToSave { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::InvalidTensorToSave { .. }), "{err:?}");
     let err = save_f32(&path, &[("w", &[1], &[1.0]), ("w", &[1], &[2.0])]).unwrap_err();
-    assert!(matches!(err, ModelError::InvalidTensorToSave { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::InvalidTensorToSave { .. }), "{err:?}");
     assert!(!path.exists());
 }

@@ -1,10 +1,11 @@
 //! conv1d on the CPU (im2col + GEMM kernel) with a fused activation.
 
+use streampool_core::Conv1dParams;
 use streampool_cpu::kernels;
 use streampool_cpu::CpuStream;
 
 use super::access::{kernel, par, slice_mut, CpuTensor, Reads};
-use crate::{check, Activation, Conv1dParams, OpError};
+use crate::{check, Activation, OpError};
 
 pub(super) fn conv1d(
     stream: &CpuStream,

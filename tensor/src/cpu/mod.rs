@@ -9,11 +9,10 @@ mod dense;
 mod qkv;
 mod sequence;
 
+use streampool_core::Conv1dParams;
 use streampool_cpu::{CpuBackend, CpuBuffer, CpuStream};
 
-use crate::{
-    Activation, BertEmbeddingTables, Conv1dParams, LayerNorm, NoGraphs, OpError, Ops, Tensor,
-};
+use crate::{Activation, BertEmbeddingTables, LayerNorm, NoGraphs, OpError, Ops, Tensor};
 
 type T = Tensor<CpuBackend>;
 

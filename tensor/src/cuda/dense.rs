@@ -1,11 +1,12 @@
 //! Row-wise and dense ops on CUDA: linear (cuBLAS + fused bias/GELU), residual add + layer norm,
 //! L2 normalisation, conv1d, strided copy.
 
-use streampool_cuda::ops::{self, LayerNormArgs, Precision};
+use streampool_core::{Conv1dParams, MatMath};
+use streampool_cuda::ops::{self, LayerNormArgs};
 use streampool_cuda::CudaStream;
 
 use super::{act, elem, opt_slice, slice, T};
-use crate::{check, Activation, Conv1dParams, DType, LayerNorm, MatMath, OpError};
+use crate::{check, Activation, DType, LayerNorm, OpError};
 
 #[allow(clippy::too_many_arguments)] // linear's operands and the math mode
 pub(super) fn linear(
@@ -26,15 +27,14 @@ pub(super) fn linear(
     Ok(ops::linear(stream, x, w, bias, act(a), d.rows, d.inputs, d.outputs, o, e, p)?)
 }
 
-/// The products of `math` for `dtype` operands (TF32 only for f32).
-fn precision(op: &'static str, math: MatMath, dtype: DType) -> Result<Precision, OpError> {
+/// `math`, checked for `dtype` operands (TF32 only for f32).
+fn precision(op: &'static str, math: MatMath, dtype: DType) -> Result<MatMath, OpError> {
     match math {
-        MatMath::Exact => Ok(Precision::F32),
-        MatMath::Tf32 if dtype == DType::F32 => Ok(Precision::Tf32),
-        MatMath::Tf32 => Err(OpError::Unsupported {
+        MatMath::Tf32 if dtype != DType::F32 => Err(OpError::Unsupported {
             op,
             reason: format!("TF32 math needs f32 operands, got {dtype}"),
         }),
+        math => Ok(math),
     }
 }
 

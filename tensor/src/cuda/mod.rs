@@ -19,12 +19,11 @@ mod dense;
 mod sequence;
 
 use streampool_core::BackendError;
+use streampool_core::{Conv1dParams, MatMath};
 use streampool_cuda::ops::{Act, Elem, Slice};
 use streampool_cuda::{CaptureError, CudaBackend, CudaBuffer, CudaGraph, CudaStream, PinnedBuffer};
 
-use crate::{
-    Activation, BertEmbeddingTables, Conv1dParams, DType, LayerNorm, MatMath, OpError, Ops, Tensor,
-};
+use crate::{Activation, BertEmbeddingTables, DType, LayerNorm, OpError, Ops, Tensor};
 
 type T = Tensor<CudaBackend>;
 

@@ -1,6 +1,7 @@
 //! Sequence ops on CUDA: fused attention, embedding gathers, masked mean pooling.
 
-use streampool_cuda::ops::{self, AttentionDims, AttentionLayout, BertEmbeddings, Slice};
+use streampool_core::AttentionDims;
+use streampool_cuda::ops::{self, AttentionLayout, BertEmbeddings, Slice};
 use streampool_cuda::{CudaBackend, CudaStream};
 
 use super::{elem, opt_slice, slice, T};

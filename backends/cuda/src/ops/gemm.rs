@@ -6,7 +6,7 @@ use std::ffi::c_void;
 
 use cudarc::cublas::sys::{self as blas, cublasOperation_t as Op, cudaDataType as Dt};
 use streampool_core::BackendError;
-pub use streampool_core::GemmDims;
+use streampool_core::{GemmDims, MatMath};
 
 use super::args::{int, invalid, ptr, Elem, Slice};
 use crate::error;
@@ -42,17 +42,6 @@ impl<'a> MatArg<'a> {
     pub fn batched(self, stride: usize) -> Self {
         Self { batch_stride: stride, ..self }
     }
-}
-
-/// Arithmetic of an f32 GEMM.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Precision {
-    /// Full f32 (`CUBLAS_COMPUTE_32F` under `CUBLAS_DEFAULT_MATH`): no TF32.
-    #[default]
-    F32,
-    /// TF32 tensor cores (`CUBLAS_COMPUTE_32F_FAST_TF32`): ~10-bit mantissa products, f32
-    /// accumulation. Ignored for f16/bf16 inputs (always tensor cores, f32 accumulation).
-    Tf32,
 }
 
 fn data_type(e: Elem) -> Dt {
@@ -124,13 +113,13 @@ pub fn gemm_f32(
     beta: f32,
     c: MatArg<'_>,
 ) -> Result<(), BackendError> {
-    gemm(stream, dims, alpha, a, b, beta, c, Elem::F32, Elem::F32, Precision::F32)
+    gemm(stream, dims, alpha, a, b, beta, c, Elem::F32, Elem::F32, MatMath::Exact)
 }
 
 /// `C = alpha * op(A) op(B) + beta * C`, row-major, on the stream's cuBLAS handle
 /// (`cublasGemmEx`, or `cublasGemmStridedBatchedEx` when `dims.batch > 1`). `A` and `B` hold
 /// `input` elements, `C` holds `output` elements (`input` itself or f32); arithmetic and
-/// accumulation are f32 (TF32 products with [`Precision::Tf32`] and f32 inputs).
+/// accumulation are f32 (TF32 products with [`MatMath::Tf32`] and f32 inputs).
 ///
 /// ```no_run
 /// # use streampool_core::Backend;
@@ -140,7 +129,7 @@ pub fn gemm_f32(
 /// // out[128, 1536] = x[128, 384] . w[1536, 384]^T
 /// let (x, w, out) = (stream.alloc(128 * 384 * 4)?, stream.alloc(1536 * 384 * 4)?,
 ///                    stream.alloc(128 * 1536 * 4)?);
-/// let dims = ops::GemmDims { batch: 1, m: 128, n: 1536, k: 384 };
+/// let dims = streampool_core::GemmDims { batch: 1, m: 128, n: 1536, k: 384 };
 /// ops::gemm_f32(&stream, dims, 1.0, ops::MatArg::row_major(&x, 384),
 ///               ops::MatArg::transposed(&w, 384), 0.0, ops::MatArg::row_major(&out, 1536))?;
 /// # Ok::<(), streampool_core::BackendError>(())
@@ -156,7 +145,7 @@ pub fn gemm(
     c: MatArg<'_>,
     input: Elem,
     output: Elem,
-    precision: Precision,
+    precision: MatMath,
 ) -> Result<(), BackendError> {
     let GemmDims { batch, m, n, k } = dims;
     if c.transposed {
@@ -200,13 +189,13 @@ pub(crate) fn enqueue(
     stream: &CudaStream,
     state: &mut StreamState,
     call: Checked<'_>,
-    precision: Precision,
+    precision: MatMath,
 ) -> Result<(), BackendError> {
     let Checked { dims, alpha, beta, a: (pa, a), b: (pb, b), c: (pc, c), input, output } = call;
     let GemmDims { batch, m, n, k } = dims;
     let (mi, ni, ki, bi) = (m as i32, n as i32, k as i32, batch as i32);
     let compute = match (input, precision) {
-        (Elem::F32, Precision::Tf32) => blas::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32,
+        (Elem::F32, MatMath::Tf32) => blas::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32,
         _ => blas::cublasComputeType_t::CUBLAS_COMPUTE_32F,
     };
     let op = |t: bool| if t { Op::CUBLAS_OP_T } else { Op::CUBLAS_OP_N };
@@ -214,7 +203,7 @@ pub(crate) fn enqueue(
     let stride = |x: &MatArg<'_>| x.batch_stride as i64;
     let (alpha_p, beta_p) =
         (&alpha as *const f32 as *const c_void, &beta as *const f32 as *const c_void);
-    let target = stream.gemm_sm_target(input != Elem::F32 || precision == Precision::Tf32);
+    let target = stream.gemm_sm_target(input != Elem::F32 || precision == MatMath::Tf32);
     state.blas.set_sm_target(target)?;
     let handle = *state.blas.cublas().handle();
     // SAFETY: `handle` is this stream's live cuBLAS handle, used by this thread alone while we

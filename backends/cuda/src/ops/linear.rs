@@ -6,9 +6,10 @@
 //! pass ([`super::split_k`]).
 
 use streampool_core::BackendError;
+use streampool_core::{GemmDims, MatMath};
 
 use super::args::{grid_stride, int, launch, mul, opt_ptr, ptr, Act, Elem, KArg, Slice};
-use super::gemm::{gemm, GemmDims, MatArg, Precision};
+use super::gemm::{gemm, MatArg};
 use super::lt;
 use super::modules::ACTIVATION;
 use crate::stream::CudaStream;
@@ -57,7 +58,7 @@ pub fn bias_act(
 
 /// `out[rows, out_features] = act(x[rows, in_features] . w[out_features, in_features]^T + bias)`,
 /// all dense row-major of `elem` (arithmetic f32; TF32 products for f32 with
-/// [`Precision::Tf32`]). With a bias and [`Act::Identity`]: one cuBLASLt launch (GEMM + bias
+/// [`MatMath::Tf32`]). With a bias and [`Act::Identity`]: one cuBLASLt launch (GEMM + bias
 /// epilogue, plans cached per stream and shape, the stream's cuBLAS workspace), falling back to
 /// the two launches below where cuBLASLt is absent or has no algorithm. Otherwise a GEMM with
 /// `beta = 0`, then [`bias_act`] in place when there is a bias or an activation. Before all
@@ -75,7 +76,7 @@ pub fn linear(
     out_features: usize,
     out: Slice<'_>,
     elem: Elem,
-    precision: Precision,
+    precision: MatMath,
 ) -> Result<(), BackendError> {
     int("linear in_features", in_features)?;
     // Check the bias before the GEMM is enqueued: an error must leave nothing enqueued.

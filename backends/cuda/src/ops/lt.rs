@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::catch_unwind;
 use std::sync::OnceLock;
+use streampool_core::{GemmDims, MatMath};
 
 use cudarc::cublas::sys::cublasOperation_t as Op;
 use cudarc::cublaslt::sys::{
@@ -29,7 +30,7 @@ use cudarc::cublaslt::sys::{
 use streampool_core::BackendError;
 
 use super::args::{Elem, Slice};
-use super::gemm::{checked_operands, GemmDims, MatArg, Precision};
+use super::gemm::{checked_operands, MatArg};
 use crate::error;
 use crate::stream::CudaStream;
 
@@ -285,7 +286,7 @@ pub(crate) fn matmul_bias(
     c: MatArg<'_>,
     bias: Slice<'_>,
     elem: Elem,
-    precision: Precision,
+    precision: MatMath,
 ) -> Result<bool, BackendError> {
     let GemmDims { batch, m, n, k } = dims;
     if batch != 1 || m == 0 || n == 0 || k == 0 || !present() {
@@ -306,10 +307,10 @@ pub(crate) fn matmul_bias(
         ta: a.transposed,
         tb: b.transposed,
         elem,
-        tf32: precision == Precision::Tf32,
+        tf32: precision == MatMath::Tf32,
         align: [align(pa), align(pb), align(pc), align(pbias)],
         workspace: workspace_len,
-        sm_target: stream.gemm_sm_target(elem != Elem::F32 || precision == Precision::Tf32),
+        sm_target: stream.gemm_sm_target(elem != Elem::F32 || precision == MatMath::Tf32),
     };
     let cu_stream = stream.cu_stream() as lt::cudaStream_t;
     if state.lt.is_none() {

@@ -6,7 +6,7 @@
 //!
 //! - GEMM through cuBLAS on the stream's own handle ([`gemm`], [`gemm_f32`]; row-major, with
 //!   transposes, strided-batched), f32 without TF32 by default, TF32 on request
-//!   ([`Precision`]), f16/bf16 inputs with f32 accumulation; [`linear`] = GEMM + bias + GELU
+//!   ([`streampool_core::MatMath`]), f16/bf16 inputs with f32 accumulation; [`linear`] = GEMM + bias + GELU
 //!   (bias alone: one cuBLASLt launch with the bias epilogue); [`linear_add_layer_norm`] =
 //!   linear + residual + layer norm. At batch-1 sizes, while few streams share the GPU, f32
 //!   linears are split along K and the next kernel adds up the parts (`split_k`).
@@ -38,7 +38,7 @@ pub use attention::{attention, AttentionLayout};
 pub use cast::cast;
 pub use conv1d::conv1d;
 pub use embedding::{bert_embeddings, embedding_gather, BertEmbeddings};
-pub use gemm::{gemm, gemm_f32, GemmDims, MatArg, Precision};
+pub use gemm::{gemm, gemm_f32, MatArg};
 pub use linear::{bias_act, linear};
 pub use lt::lt_launches;
 pub use norm::{add_layer_norm, layer_norm, LayerNormArgs, WARP_ROWS};
@@ -46,6 +46,3 @@ pub use pooling::{l2_normalize, mean_pool};
 pub use softmax::softmax_mask;
 pub use split_k::{linear_add_layer_norm, split_k_launches, tf32x3_launches};
 pub use strided::{strided_copy, MAX_DIMS};
-// Defined once in the core (shared with the CPU kernels and the tensor layer); re-exported here
-// under their old paths.
-pub use streampool_core::{AttentionDims, Conv1dParams, Conv1dShape};

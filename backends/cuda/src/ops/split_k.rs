@@ -21,9 +21,10 @@
 
 use cudarc::driver::LaunchConfig;
 use streampool_core::BackendError;
+use streampool_core::{GemmDims, MatMath};
 
 use super::args::{grid_stride, launch, mul, opt_ptr, ptr, row_config, Act, Elem, KArg, Slice};
-use super::gemm::{self, checked_operands, Checked, GemmDims, MatArg, Precision};
+use super::gemm::{self, checked_operands, Checked, MatArg};
 use super::linear::linear;
 use super::modules::{SPLIT_K, TF32X3};
 use super::norm::{add_layer_norm, LayerNormArgs};
@@ -78,11 +79,11 @@ fn plan(
     in_features: usize,
     out_features: usize,
     elem: Elem,
-    precision: Precision,
+    precision: MatMath,
 ) -> Option<Plan> {
     let now = stream.split_k_enabled()
         && elem == Elem::F32
-        && precision == Precision::F32
+        && precision == MatMath::Exact
         && (1..=MAX_ROWS).contains(&rows)
         && !stream.gemm_sm_target_pinned();
     if !now {
@@ -135,7 +136,7 @@ fn split(
     in_features: usize,
     out_features: usize,
     elem: Elem,
-    precision: Precision,
+    precision: MatMath,
     consume: impl FnOnce(u64, usize, usize) -> Result<(), BackendError>,
 ) -> Result<bool, BackendError> {
     let Some(plan) = plan(stream, rows, in_features, out_features, elem, precision) else {
@@ -224,7 +225,7 @@ pub(crate) fn linear_act(
     [rows, in_features, out_features]: [usize; 3],
     out: Slice<'_>,
     elem: Elem,
-    precision: Precision,
+    precision: MatMath,
 ) -> Result<bool, BackendError> {
     let es = elem.size();
     let n = mul("linear", rows, out_features)?;
@@ -270,7 +271,7 @@ pub fn linear_add_layer_norm(
     scratch: Slice<'_>,
     out: Slice<'_>,
     elem: Elem,
-    precision: Precision,
+    precision: MatMath,
 ) -> Result<(), BackendError> {
     let es = elem.size();
     let n = mul("linear_add_layer_norm", rows, out_features)?;

@@ -209,7 +209,8 @@ pub fn linear_f32(
     [rows, inf, outf]: [usize; 3],
     out: &CudaBuffer,
 ) -> Result<(), streampool_core::BackendError> {
-    use streampool_cuda::ops::{self, Act, Elem, Precision};
+    use streampool_core::MatMath;
+    use streampool_cuda::ops::{self, Act, Elem};
     let (xs, ws, b, o) = (x.into(), w.into(), bias.map(Into::into), out.into());
-    ops::linear(s, xs, ws, b, Act::Identity, rows, inf, outf, o, Elem::F32, Precision::F32)
+    ops::linear(s, xs, ws, b, Act::Identity, rows, inf, outf, o, Elem::F32, MatMath::Exact)
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::loading::ModelError;
+use crate::loading::LoadError;
 
 /// An error from [`fetch_model`](super::fetch_model) or its steps.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +87,7 @@ pub enum FetchError {
     },
     /// The extracted directory is not a complete model.
     #[error(transparent)]
-    Model(#[from] ModelError),
+    Model(#[from] LoadError),
 }
 
 impl FetchError {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use safetensors::{SafeTensorError, SafeTensors};
 
 use super::Dtype;
-use crate::loading::ModelError;
+use crate::loading::LoadError;
 
 /// Name, dtype and shape of one tensor in a safetensors file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,16 +60,16 @@ pub struct Weights {
 impl Weights {
     /// Reads and validates `path`: header, offsets and file length are checked here, so later
     /// accesses only fail on a missing tensor, dtype or shape.
-    pub fn open(path: &Path) -> Result<Self, ModelError> {
+    pub fn open(path: &Path) -> Result<Self, LoadError> {
         let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ModelError::FileMissing { path: path.to_path_buf() },
-            _ => ModelError::io(path, e),
+            std::io::ErrorKind::NotFound => LoadError::FileMissing { path: path.to_path_buf() },
+            _ => LoadError::io(path, e),
         })?;
         Self::from_bytes(path, bytes)
     }
 
     /// Validates an in-memory safetensors file; `path` is only used in error messages.
-    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, ModelError> {
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, LoadError> {
         let (header_len, metadata) =
             SafeTensors::read_metadata(&bytes).map_err(|e| header_error(path, &bytes, e))?;
         let data_start = 8 + header_len;
@@ -116,13 +116,13 @@ impl Weights {
     }
 
     /// The shape of tensor `name`.
-    pub fn shape(&self, name: &str) -> Result<&[usize], ModelError> {
+    pub fn shape(&self, name: &str) -> Result<&[usize], LoadError> {
         Ok(&self.entry(name)?.shape)
     }
 
     /// Tensor `name` converted to `f32` (from F32, F16 or BF16), after checking that its shape
     /// is `expected_shape`.
-    pub fn get_f32(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>, ModelError> {
+    pub fn get_f32(&self, name: &str, expected_shape: &[usize]) -> Result<Vec<f32>, LoadError> {
         let raw = self.get_raw(name, expected_shape)?;
         Ok(raw.dtype.decode_f32(raw.bytes))
     }
@@ -133,16 +133,16 @@ impl Weights {
         &self,
         name: &str,
         expected_shape: &[usize],
-    ) -> Result<RawTensor<'_>, ModelError> {
+    ) -> Result<RawTensor<'_>, LoadError> {
         let entry = self.entry(name)?;
-        let dtype = Dtype::from_safetensors(entry.dtype).ok_or_else(|| ModelError::WrongDtype {
+        let dtype = Dtype::from_safetensors(entry.dtype).ok_or_else(|| LoadError::WrongDtype {
             path: self.path.clone(),
             name: name.to_owned(),
             found: format!("{:?}", entry.dtype),
             expected: "F32, F16 or BF16",
         })?;
         if entry.shape != expected_shape {
-            return Err(ModelError::WrongShape {
+            return Err(LoadError::WrongShape {
                 path: self.path.clone(),
                 name: name.to_owned(),
                 expected: expected_shape.to_vec(),
@@ -151,7 +151,7 @@ impl Weights {
         }
         // In range: `read_metadata` checked that the offsets tile the data section exactly.
         let bytes = self.bytes.get(entry.start..entry.end).ok_or_else(|| {
-            ModelError::CorruptSafetensors {
+            LoadError::CorruptSafetensors {
                 path: self.path.clone(),
                 detail: format!("offsets of `{name}` lie outside the file"),
             }
@@ -159,8 +159,8 @@ impl Weights {
         Ok(RawTensor { dtype, shape: &entry.shape, bytes })
     }
 
-    fn entry(&self, name: &str) -> Result<&Entry, ModelError> {
-        self.index.get(name).ok_or_else(|| ModelError::TensorMissing {
+    fn entry(&self, name: &str) -> Result<&Entry, LoadError> {
+        self.index.get(name).ok_or_else(|| LoadError::TensorMissing {
             path: self.path.clone(),
             name: name.to_owned(),
         })
@@ -169,17 +169,17 @@ impl Weights {
 
 /// Sorts a header validation failure into "truncated" (the file is shorter than it says) and
 /// "corrupt" (anything else).
-fn header_error(path: &Path, bytes: &[u8], err: SafeTensorError) -> ModelError {
+fn header_error(path: &Path, bytes: &[u8], err: SafeTensorError) -> LoadError {
     let path = path.to_path_buf();
     let len = bytes.len();
     match err {
-        SafeTensorError::HeaderTooSmall => ModelError::TruncatedSafetensors {
+        SafeTensorError::HeaderTooSmall => LoadError::TruncatedSafetensors {
             path,
             detail: format!("{len} bytes, too short for the 8-byte header length"),
         },
         SafeTensorError::InvalidHeaderLength => {
             let declared = bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
-            ModelError::TruncatedSafetensors {
+            LoadError::TruncatedSafetensors {
                 path,
                 detail: format!(
                     "the header is said to be {} bytes long but the file has only {len} bytes",
@@ -188,16 +188,16 @@ fn header_error(path: &Path, bytes: &[u8], err: SafeTensorError) -> ModelError {
             }
         }
         SafeTensorError::MetadataIncompleteBuffer => match declared_len(bytes) {
-            Some(declared) if declared > len => ModelError::TruncatedSafetensors {
+            Some(declared) if declared > len => LoadError::TruncatedSafetensors {
                 path,
                 detail: format!("the header describes {declared} bytes, the file has only {len}"),
             },
-            _ => ModelError::CorruptSafetensors {
+            _ => LoadError::CorruptSafetensors {
                 path,
                 detail: format!("tensor data does not cover the file's {len} bytes exactly"),
             },
         },
-        other => ModelError::CorruptSafetensors { path, detail: other.to_string() },
+        other => LoadError::CorruptSafetensors { path, detail: other.to_string() },
     }
 }
 

@@ -6,7 +6,7 @@ use half::{bf16, f16};
 use safetensors::tensor::TensorView;
 
 use super::Dtype;
-use crate::loading::ModelError;
+use crate::loading::LoadError;
 
 /// Borrowed element data of one tensor to save.
 #[derive(Clone, Copy, Debug)]
@@ -49,17 +49,17 @@ impl TensorData<'_> {
 /// Writes `f32` tensors `(name, shape, data)` to a safetensors file at `path`.
 ///
 /// The file is written under a temporary name and renamed into place, so readers never see a
-/// half-written file. Errors: [`ModelError::InvalidTensorToSave`] when a data length does not
-/// match its shape or a name repeats, [`ModelError::Io`] when writing fails.
-pub fn save_f32(path: &Path, tensors: &[(&str, &[usize], &[f32])]) -> Result<(), ModelError> {
+/// half-written file. Errors: [`LoadError::InvalidTensorToSave`] when a data length does not
+/// match its shape or a name repeats, [`LoadError::Io`] when writing fails.
+pub fn save_f32(path: &Path, tensors: &[(&str, &[usize], &[f32])]) -> Result<(), LoadError> {
     let tensors: Vec<_> =
         tensors.iter().map(|&(name, shape, data)| (name, shape, TensorData::F32(data))).collect();
     save(path, &tensors)
 }
 
 /// Writes tensors of any [`TensorData`] dtype to a safetensors file at `path`; see [`save_f32`].
-pub fn save(path: &Path, tensors: &[(&str, &[usize], TensorData<'_>)]) -> Result<(), ModelError> {
-    let invalid = |name: &str, reason: String| ModelError::InvalidTensorToSave {
+pub fn save(path: &Path, tensors: &[(&str, &[usize], TensorData<'_>)]) -> Result<(), LoadError> {
+    let invalid = |name: &str, reason: String| LoadError::InvalidTensorToSave {
         path: path.to_path_buf(),
         name: name.to_owned(),
         reason,
@@ -89,6 +89,6 @@ pub fn save(path: &Path, tensors: &[(&str, &[usize], TensorData<'_>)]) -> Result
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".partial");
     let tmp = Path::new(&tmp_name);
-    std::fs::write(tmp, bytes).map_err(|e| ModelError::io(tmp, e))?;
-    std::fs::rename(tmp, path).map_err(|e| ModelError::io(path, e))
+    std::fs::write(tmp, bytes).map_err(|e| LoadError::io(tmp, e))?;
+    std::fs::rename(tmp, path).map_err(|e| LoadError::io(path, e))
 }
