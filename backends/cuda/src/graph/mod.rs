@@ -39,7 +39,7 @@
 //! Violations that reach the driver (an allocation that calls `cuMemAlloc`, a synchronisation)
 //! come back as errors, never as a stream left capturing. Not caught yet, because the checks
 //! belong in the allocator and in `Stream::write`: an allocation served from the free list, a
-//! free, a pageable `write` inside a capture.
+//! pageable `write` inside a capture.
 //!
 //! Replays of one graph run in order on its stream; host access to its pinned buffers waits for
 //! the last replay ([`crate::PinnedBuffer::lock`]).
