@@ -11,7 +11,7 @@ pub enum InputError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
-        /// The file (or "<stdin>").
+        /// The file (or `"<stdin>"`).
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
@@ -19,7 +19,7 @@ pub enum InputError {
     /// The bytes are not UTF-8.
     #[error("{path} is not valid UTF-8 (first bad byte at offset {offset}); save it as UTF-8")]
     NotUtf8 {
-        /// The file (or "<stdin>").
+        /// The file (or `"<stdin>"`).
         path: PathBuf,
         /// Offset of the first invalid byte.
         offset: usize,
@@ -29,7 +29,7 @@ pub enum InputError {
         "{path}: expected a JSON array of strings, e.g. [\"first text\", \"second\"]: {reason}"
     )]
     NotJsonStrings {
-        /// The file (or "<stdin>").
+        /// The file (or `"<stdin>"`).
         path: PathBuf,
         /// What the parser said.
         reason: String,

@@ -69,7 +69,7 @@ impl<'m, B: Ops> MiniLmWorker<'m, B> {
     }
 }
 
-/// A text of `seq` tokens ([CLS] + `seq - 2` words + [SEP]).
+/// A text of `seq` tokens (`[CLS]` + `seq - 2` words + `[SEP]`).
 pub(crate) fn encoding_of_len<B: Ops>(model: &MiniLm<B>, seq: usize) -> Result<Encoding, String> {
     if seq < 3 {
         return Err("--seq must be at least 3 for MiniLM ([CLS] word [SEP])".into());
