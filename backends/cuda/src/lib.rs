@@ -30,6 +30,7 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "cuda")]
 pub mod alloc;
 pub mod disk_cache;
 #[cfg(feature = "cuda")]

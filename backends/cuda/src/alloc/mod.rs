@@ -22,16 +22,11 @@
 //!
 //! [`CudaBuffer::record_use`]: crate::CudaBuffer::record_use
 
-#[cfg(feature = "cuda")]
 mod arena;
-#[cfg(feature = "cuda")]
 mod registry;
 mod size_class;
 
-#[cfg(feature = "cuda")]
 pub(crate) use arena::Arena;
-#[cfg(feature = "cuda")]
 pub(crate) use registry::Registry;
-#[cfg(feature = "cuda")]
 pub use registry::{MemoryStats, StreamMemoryStats};
 pub use size_class::size_class;
