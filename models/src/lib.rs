@@ -27,3 +27,8 @@ pub use error::ModelError;
 pub use minilm::MiniLm;
 pub use mlp::Mlp;
 pub use precision::Precision;
+
+// The README's Rust example, compiled with the doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;
