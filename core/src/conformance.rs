@@ -1,7 +1,9 @@
-//! The semantic tests every backend must pass, written once and run per backend (the CPU
-//! backend's `tests/conformance.rs`, the CUDA backend's GPU tests). Each function builds the
-//! devices it needs with `make`, does real work with results known in advance, and panics with a
-//! message saying what broke.
+//! The semantic tests every backend must pass, written once and expanded per backend by
+//! [`conformance_tests!`](crate::conformance_tests) (the CPU backend's `tests/conformance.rs`,
+//! the CUDA and Metal backends' ignored GPU tests). Each function builds the devices it needs
+//! with `make`, does real work with results known in advance, and panics with a message saying
+//! what broke. A new case is a function here plus one line in the macro: every backend then runs
+//! it.
 //!
 //! Work items are the portable ops of [`Stream`]: `fill_u32` then a chain of `mul_add_u32`
 //! whose result depends on the order it ran in, so a lost, reordered or unsynchronised op shows
@@ -359,4 +361,51 @@ pub fn event_elapsed<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) {
     let took = e.elapsed_since(&s).unwrap();
     assert!(took >= hold / 2 && took < hold * 20, "elapsed {took:?} for a hold of {hold:?}");
     stream.synchronize().unwrap();
+}
+
+/// Expands the whole conformance suite into `#[test]` functions, one per case, named after what
+/// they check (`in_order`, `stress_64_threads_x_200`, `churn_10000_threads`, ...), calling the
+/// functions of [`conformance`](crate::conformance) with `$make`: an expression for a
+/// `Fn(PoolConfig) -> Device<B>` (a function's name, usually), evaluated once per test.
+/// Attributes after it go on every test: `#[ignore = "..."]` for a backend that needs hardware.
+///
+/// ```
+/// use streampool_core::{testing::NullBackend, Device, PoolConfig};
+///
+/// fn make(config: PoolConfig) -> Device<NullBackend> {
+///     Device::new(NullBackend, config)
+/// }
+/// // In a test file: every case, each ignored unless asked for.
+/// streampool_core::conformance_tests!(make, #[ignore = "needs a real backend"]);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr $(, #[$attr:meta])* $(,)?) => {
+        $crate::conformance_tests!(@cases ($make) ($(#[$attr])*)
+            in_order => in_order();
+            stress_64_threads_x_200 => stress(64, 200);
+            cold_start_64_threads => cold_start(64);
+            thread_exit_releases_slot => thread_exit_releases();
+            concurrent_owners_hold_distinct_slots => distinct_owners(32);
+            oversubscribed_4x => oversubscribed(8, 50);
+            churn_10000_threads => churn(10_000, 64);
+            device_sync_waits_for_other_threads => device_sync_waits_for_others();
+            device_sync_while_others_submit => device_sync_under_load(8);
+            cross_stream_event_ordering => cross_stream_events();
+            event_host_wait_and_query => event_host_wait_and_query();
+            event_elapsed_errors_never_block => event_elapsed();
+        );
+    };
+    // One case at a time, so that every test gets all the attributes.
+    (@cases ($make:expr) ($(#[$attr:meta])*)) => {};
+    (@cases ($make:expr) ($(#[$attr:meta])*)
+        $test:ident => $case:ident($($arg:expr),*); $($rest:tt)*) => {
+        #[test]
+        $(#[$attr])*
+        fn $test() {
+            $crate::conformance::$case($make $(, $arg)*);
+        }
+        $crate::conformance_tests!(@cases ($make) ($(#[$attr])*) $($rest)*);
+    };
 }
