@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod conformance;
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
