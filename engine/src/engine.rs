@@ -5,6 +5,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
+use streampool_core::PoolError;
 
 use crate::stats::Counters;
 use crate::worker::{self, Job};
@@ -25,16 +26,20 @@ pub struct Engine<M: BatchModel> {
     counters: Arc<Counters>,
 }
 
-/// A submitted request: [`Pending::wait`] blocks until its answer is there.
+/// A request's answer from an engine running model `M`: its result, or why it has none.
+pub type Answer<M> = Result<<M as BatchModel>::Output, EngineError<<M as BatchModel>::Error>>;
+
+/// A request submitted to an engine running model `M`: [`Pending::wait`] blocks until its
+/// answer is there.
 #[must_use = "a submitted request is only answered through its Pending"]
-pub struct Pending<O> {
-    answer: Receiver<Result<O, EngineError>>,
+pub struct Pending<M: BatchModel> {
+    answer: Receiver<Answer<M>>,
     spin: Duration,
 }
 
-impl<O> Pending<O> {
+impl<M: BatchModel> Pending<M> {
     /// The request's result, or why it has none (polls for [`EngineConfig::spin`], then sleeps).
-    pub fn wait(self) -> Result<O, EngineError> {
+    pub fn wait(self) -> Answer<M> {
         // A worker answers every job it takes; the channel only closes unanswered if the
         // worker's thread died, which catching the model's panics rules out.
         crate::worker::recv_polling(&self.answer, self.spin).unwrap_or(Err(EngineError::Stopped))
@@ -44,21 +49,20 @@ impl<O> Pending<O> {
 impl<M: BatchModel> Engine<M> {
     /// Lease one pool slot per worker (now, so that a pool too small fails here, not on a
     /// request) and start the workers.
-    pub fn start(model: Arc<M>, config: EngineConfig) -> Result<Self, EngineError> {
+    pub fn start(model: Arc<M>, config: EngineConfig) -> Result<Self, EngineError<M::Error>> {
         let device = model.device();
         let mut leases = Vec::with_capacity(config.workers);
         for i in 0..config.workers {
+            let start_error =
+                |source| EngineError::Start { worker: i + 1, workers: config.workers, source };
             match device.try_acquire() {
                 Ok(Some(lease)) => leases.push(lease),
                 Ok(None) => {
-                    return Err(EngineError::Start(format!(
-                        "worker {} of {}: no free slot in the pool of {}",
-                        i + 1,
-                        config.workers,
-                        device.capacity()
-                    )))
+                    let capacity = device.capacity();
+                    let source = PoolError::Exhausted { capacity, waited: Duration::ZERO };
+                    return Err(start_error(source));
                 }
-                Err(e) => return Err(EngineError::Start(e.to_string())),
+                Err(e) => return Err(start_error(e)),
             }
         }
         let (queue, jobs) = bounded(config.queue_capacity);
@@ -75,7 +79,7 @@ impl<M: BatchModel> Engine<M> {
                     // The workers already started exit once the queue's sender is dropped.
                     drop(queue);
                     workers.into_iter().for_each(|w: JoinHandle<()>| drop(w.join()));
-                    return Err(EngineError::Start(format!("spawning worker {i}: {e}")));
+                    return Err(EngineError::Spawn { worker: i + 1, source: Arc::new(e) });
                 }
             }
         }
@@ -84,7 +88,7 @@ impl<M: BatchModel> Engine<M> {
 
     /// Check `input`, queue it and return at once; [`Pending::wait`] gives the answer. Waits
     /// for room at most [`EngineConfig::submit_timeout`] when the queue is full.
-    pub fn submit(&self, input: M::Input) -> Result<Pending<M::Output>, EngineError> {
+    pub fn submit(&self, input: M::Input) -> Result<Pending<M>, EngineError<M::Error>> {
         self.model.check(&input).map_err(EngineError::Invalid)?;
         let queue = self.queue.as_ref().ok_or(EngineError::Stopped)?;
         let (reply, answer) = bounded(1);
@@ -99,16 +103,13 @@ impl<M: BatchModel> Engine<M> {
     }
 
     /// Submit one request and wait for its answer.
-    pub fn call(&self, input: M::Input) -> Result<M::Output, EngineError> {
+    pub fn call(&self, input: M::Input) -> Answer<M> {
         self.submit(input)?.wait()
     }
 
     /// Submit every input (they may run in different batches, on different workers), then wait
     /// for all: one answer per input, in order.
-    pub fn call_many(
-        &self,
-        inputs: impl IntoIterator<Item = M::Input>,
-    ) -> Vec<Result<M::Output, EngineError>> {
+    pub fn call_many(&self, inputs: impl IntoIterator<Item = M::Input>) -> Vec<Answer<M>> {
         let pending: Vec<_> = inputs.into_iter().map(|x| self.submit(x)).collect();
         pending.into_iter().map(|p| p.and_then(Pending::wait)).collect()
     }

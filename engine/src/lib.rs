@@ -18,21 +18,28 @@
 //! use std::sync::Arc;
 //! use streampool_core::{Device, PoolConfig};
 //! use streampool_cpu::CpuBackend;
-//! use streampool_engine::{BatchModel, Engine, EngineConfig};
+//! use streampool_engine::{BatchModel, Engine, EngineConfig, EngineError};
 //!
 //! /// A model that doubles numbers, in batches.
 //! struct Double(Device<CpuBackend>);
+//!
+//! /// The input it refuses.
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("{0} is not finite")]
+//! struct NotFinite(f32);
+//!
 //! impl BatchModel for Double {
 //!     type Backend = CpuBackend;
 //!     type Input = f32;
 //!     type Output = f32;
+//!     type Error = NotFinite;
 //!     fn device(&self) -> &Device<CpuBackend> {
 //!         &self.0
 //!     }
-//!     fn check(&self, x: &f32) -> Result<(), String> {
-//!         if x.is_finite() { Ok(()) } else { Err(format!("{x} is not finite")) }
+//!     fn check(&self, x: &f32) -> Result<(), NotFinite> {
+//!         if x.is_finite() { Ok(()) } else { Err(NotFinite(*x)) }
 //!     }
-//!     fn run(&self, _stream: &streampool_cpu::CpuStream, xs: &[f32]) -> Result<Vec<f32>, String> {
+//!     fn run(&self, _: &streampool_cpu::CpuStream, xs: &[f32]) -> Result<Vec<f32>, NotFinite> {
 //!         Ok(xs.iter().map(|x| 2.0 * x).collect())
 //!     }
 //! }
@@ -45,8 +52,8 @@
 //!         s.spawn(move || assert_eq!(engine.call(t as f32).unwrap(), 2.0 * t as f32));
 //!     }
 //! });
-//! assert!(engine.call(f32::NAN).is_err());
-//! # Ok::<(), streampool_engine::EngineError>(())
+//! assert!(matches!(engine.call(f32::NAN), Err(EngineError::Invalid(NotFinite(_)))));
+//! # Ok::<(), EngineError<NotFinite>>(())
 //! ```
 
 mod config;
@@ -58,8 +65,8 @@ mod stats;
 mod worker;
 
 pub use config::EngineConfig;
-pub use engine::{Engine, Pending};
-pub use error::EngineError;
+pub use engine::{Answer, Engine, Pending};
+pub use error::{BatchFailure, EngineError};
 pub use minilm::MiniLmBatches;
 pub use model::BatchModel;
 pub use stats::EngineStats;

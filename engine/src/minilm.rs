@@ -43,13 +43,14 @@ where
     type Backend = B;
     type Input = Encoding;
     type Output = Vec<f32>;
+    type Error = ModelError;
 
     fn device(&self) -> &Device<B> {
         self.model.device()
     }
 
-    fn check(&self, input: &Encoding) -> Result<(), String> {
-        self.model.check_encoding(input).map_err(|e| e.to_string())
+    fn check(&self, input: &Encoding) -> Result<(), ModelError> {
+        self.model.check_encoding(input)
     }
 
     /// Graph mode pads a batch to a power of two rows (its graph buckets): take the largest power
@@ -61,7 +62,7 @@ where
         }
     }
 
-    fn run(&self, stream: &B::Stream, inputs: &[Encoding]) -> Result<Vec<Vec<f32>>, String> {
-        self.model.embed_encodings_mode(stream, inputs, self.mode).map_err(|e| e.to_string())
+    fn run(&self, stream: &B::Stream, inputs: &[Encoding]) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.model.embed_encodings_mode(stream, inputs, self.mode)
     }
 }

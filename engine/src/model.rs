@@ -11,14 +11,17 @@ pub trait BatchModel: Send + Sync + 'static {
     type Input: Send + 'static;
     /// One result.
     type Output: Send + 'static;
+    /// Why the model refuses an input ([`BatchModel::check`]) or fails a batch
+    /// ([`BatchModel::run`]); callers get it inside [`crate::EngineError`].
+    type Error: std::error::Error + Send + Sync + 'static;
 
     /// The device whose pool the workers lease their streams from.
     fn device(&self) -> &Device<Self::Backend>;
 
     /// Refuse an input that the model would refuse, before it is queued, so that a bad request
-    /// fails alone instead of failing the batch it would have joined. The message is the
+    /// fails alone instead of failing the batch it would have joined. The error is the
     /// caller's [`crate::EngineError::Invalid`].
-    fn check(&self, input: &Self::Input) -> Result<(), String>;
+    fn check(&self, input: &Self::Input) -> Result<(), Self::Error>;
 
     /// How many of the `available` queued requests (at least 1, at most the engine's
     /// `max_batch`) to run as one batch. Default: all of them. A model that pads batches to
@@ -27,10 +30,11 @@ pub trait BatchModel: Send + Sync + 'static {
         available
     }
 
-    /// Run `inputs` as one batch on `stream`: exactly one output per input, in order.
+    /// Run `inputs` as one batch on `stream`: exactly one output per input, in order. An error
+    /// goes to every request of the batch ([`crate::BatchFailure::Model`]).
     fn run(
         &self,
         stream: &<Self::Backend as Backend>::Stream,
         inputs: &[Self::Input],
-    ) -> Result<Vec<Self::Output>, String>;
+    ) -> Result<Vec<Self::Output>, Self::Error>;
 }

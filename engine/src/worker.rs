@@ -1,18 +1,19 @@
 //! A worker: owns one pool slot, takes what has queued, runs it as one batch, answers each job.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
 use streampool_core::{panic_text, Lease};
 
 use crate::stats::Counters;
-use crate::{BatchModel, EngineConfig, EngineError};
+use crate::{Answer, BatchFailure, BatchModel, EngineConfig, EngineError};
 
 /// One queued request and where its answer goes.
 pub(crate) struct Job<M: BatchModel> {
     pub(crate) input: M::Input,
-    pub(crate) reply: Sender<Result<M::Output, EngineError>>,
+    pub(crate) reply: Sender<Answer<M>>,
 }
 
 /// Runs until the engine drops the queue's sender and the queue is empty: every job taken is
@@ -36,9 +37,9 @@ pub(crate) fn run<M: BatchModel>(
         let n = inputs.len();
         let outputs = match catch_unwind(AssertUnwindSafe(|| model.run(stream, &inputs))) {
             Ok(Ok(out)) if out.len() == n => Ok(out),
-            Ok(Ok(out)) => Err(format!("the model returned {} results for {n} inputs", out.len())),
-            Ok(Err(message)) => Err(message),
-            Err(panic) => Err(format!("the model panicked: {}", panic_text(&*panic))),
+            Ok(Ok(out)) => Err(BatchFailure::OutputCount { inputs: n, outputs: out.len() }),
+            Ok(Err(e)) => Err(BatchFailure::Model(Arc::new(e))),
+            Err(panic) => Err(BatchFailure::Panicked(panic_text(&*panic))),
         };
         // Counted before answering: a caller who has its answer sees its request counted.
         counters.batch(n, outputs.is_ok());
@@ -49,10 +50,9 @@ pub(crate) fn run<M: BatchModel>(
                     let _ = reply.send(Ok(output));
                 }
             }
-            Err(message) => {
+            Err(cause) => {
                 for reply in replies {
-                    let _ =
-                        reply.send(Err(EngineError::Batch { batch: n, message: message.clone() }));
+                    let _ = reply.send(Err(EngineError::Batch { batch: n, cause: cause.clone() }));
                 }
             }
         }

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use streampool_core::{Device, PoolConfig};
+use streampool_core::{Device, PoolConfig, PoolError};
 use streampool_cpu::{CpuBackend, CpuStream};
-use streampool_engine::{BatchModel, Engine, EngineConfig, EngineError};
+use streampool_engine::{BatchFailure, BatchModel, Engine, EngineConfig, EngineError};
 
 const REFUSED: u64 = u64::MAX; // refused by check
 const FAILS: u64 = u64::MAX - 1; // fails its batch
@@ -22,6 +22,15 @@ struct Stand {
     slots_seen: [AtomicUsize; 64],
 }
 
+/// The stand-in model's errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum StandError {
+    #[error("refused")]
+    Refused,
+    #[error("stand-in model fails")]
+    Fails,
+}
+
 fn f(x: u64) -> u64 {
     x.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) ^ 0x5555
 }
@@ -30,27 +39,28 @@ impl BatchModel for Stand {
     type Backend = CpuBackend;
     type Input = u64;
     type Output = u64;
+    type Error = StandError;
 
     fn device(&self) -> &Device<CpuBackend> {
         &self.device
     }
 
-    fn check(&self, x: &u64) -> Result<(), String> {
+    fn check(&self, x: &u64) -> Result<(), StandError> {
         if *x == REFUSED {
-            Err("refused".into())
+            Err(StandError::Refused)
         } else {
             Ok(())
         }
     }
 
-    fn run(&self, stream: &CpuStream, xs: &[u64]) -> Result<Vec<u64>, String> {
+    fn run(&self, stream: &CpuStream, xs: &[u64]) -> Result<Vec<u64>, StandError> {
         self.slots_seen[stream.slot()].fetch_add(1, Ordering::Relaxed);
         std::thread::sleep(self.delay);
         if xs.contains(&PANICS) {
             panic!("stand-in model panics");
         }
         if xs.contains(&FAILS) {
-            return Err("stand-in model fails".into());
+            return Err(StandError::Fails);
         }
         Ok(xs.iter().map(|&x| f(x)).collect())
     }
@@ -95,9 +105,13 @@ fn sixty_four_threads_thousand_requests_each_get_their_own_results() {
 fn a_refused_input_fails_alone() {
     let engine = Engine::start(stand(Duration::ZERO), EngineConfig::default()).unwrap();
     let answers = engine.call_many([1, REFUSED, 2]);
-    assert_eq!(answers[0], Ok(f(1)));
-    assert_eq!(answers[1], Err(EngineError::Invalid("refused".into())));
-    assert_eq!(answers[2], Ok(f(2)));
+    assert_eq!(answers[0].as_ref().ok(), Some(&f(1)), "{:?}", answers[0]);
+    assert!(
+        matches!(answers[1], Err(EngineError::Invalid(StandError::Refused))),
+        "{:?}",
+        answers[1]
+    );
+    assert_eq!(answers[2].as_ref().ok(), Some(&f(2)), "{:?}", answers[2]);
 }
 
 #[test]
@@ -110,9 +124,20 @@ fn a_failing_or_panicking_batch_answers_each_request_and_the_engine_goes_on() {
         for a in &answers {
             assert!(matches!(a, Ok(_) | Err(EngineError::Batch { .. })), "{a:?}");
         }
-        assert!(matches!(answers[2], Err(EngineError::Batch { .. })), "{:?}", answers[2]);
+        // The model's own error, shared by the batch; a panic as its message.
+        match &answers[2] {
+            Err(EngineError::Batch { cause: BatchFailure::Model(e), .. }) if bad == FAILS => {
+                assert_eq!(**e, StandError::Fails)
+            }
+            Err(EngineError::Batch { cause: BatchFailure::Panicked(message), .. })
+                if bad == PANICS =>
+            {
+                assert!(message.contains("stand-in model panics"), "{message}")
+            }
+            other => panic!("input {bad}: {other:?}"),
+        }
         // The worker survived: later requests are answered.
-        assert_eq!(engine.call(7), Ok(f(7)));
+        assert_eq!(engine.call(7).ok(), Some(f(7)));
     }
     let stats = engine.stats();
     assert!(stats.failed_batches >= 2, "{stats:?}");
@@ -125,7 +150,7 @@ fn dropping_the_engine_answers_everything_already_queued() {
     let pending: Vec<_> = (0..500).map(|x| (x, engine.submit(x).unwrap())).collect();
     drop(engine); // stops intake, drains the queue, joins the workers
     for (x, p) in pending {
-        assert_eq!(p.wait(), Ok(f(x)), "request {x} was lost");
+        assert_eq!(p.wait().ok(), Some(f(x)), "request {x} was lost");
     }
 }
 
@@ -151,7 +176,7 @@ fn a_full_queue_is_an_error_after_the_timeout_not_a_hang() {
     let e = overloaded.expect("a queue of 2 behind a 200 ms batch must fill");
     assert!(matches!(e, EngineError::Overloaded { capacity: 2, .. }), "{e:?}");
     for (x, p) in pending {
-        assert_eq!(p.wait(), Ok(f(x)));
+        assert_eq!(p.wait().ok(), Some(f(x)));
     }
 }
 
@@ -160,7 +185,14 @@ fn a_pool_too_small_for_the_workers_fails_the_start() {
     let model = stand(Duration::ZERO);
     let held: Vec<_> = (0..6).map(|_| model.device().acquire().unwrap()).collect();
     let e = Engine::start(model.clone(), EngineConfig::default().workers(3)).unwrap_err();
-    assert!(matches!(e, EngineError::Start(_)), "{e:?}");
+    // Workers 1..=2 took the pool's last two slots; worker 3 found none.
+    assert!(
+        matches!(
+            e,
+            EngineError::Start { worker: 3, workers: 3, source: PoolError::Exhausted { .. } }
+        ),
+        "{e:?}"
+    );
     // The slots leased for the workers before the failure were given back.
     assert_eq!(model.device().stats().in_use, held.len());
     drop(held);
@@ -177,16 +209,17 @@ impl BatchModel for PowersOfTwo {
     type Backend = CpuBackend;
     type Input = u64;
     type Output = u64;
+    type Error = StandError;
     fn device(&self) -> &Device<CpuBackend> {
         self.inner.device()
     }
-    fn check(&self, x: &u64) -> Result<(), String> {
+    fn check(&self, x: &u64) -> Result<(), StandError> {
         self.inner.check(x)
     }
     fn batch_size(&self, available: usize) -> usize {
         1 << available.ilog2()
     }
-    fn run(&self, stream: &CpuStream, xs: &[u64]) -> Result<Vec<u64>, String> {
+    fn run(&self, stream: &CpuStream, xs: &[u64]) -> Result<Vec<u64>, StandError> {
         self.sizes.lock().unwrap().push(xs.len());
         self.inner.run(stream, xs)
     }
@@ -204,7 +237,7 @@ fn batches_take_the_size_the_model_asks_for() {
             let engine = &engine;
             s.spawn(move || {
                 for i in 0..50 {
-                    assert_eq!(engine.call(t * 50 + i), Ok(f(t * 50 + i)));
+                    assert_eq!(engine.call(t * 50 + i).ok(), Some(f(t * 50 + i)));
                 }
             });
         }

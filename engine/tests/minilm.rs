@@ -8,7 +8,7 @@ use streampool_cpu::CpuBackend;
 use streampool_engine::{Engine, EngineConfig, EngineError, MiniLmBatches};
 use streampool_models::graph::ExecMode;
 use streampool_models::loading::fetch::ensure_default_model;
-use streampool_models::MiniLm;
+use streampool_models::{MiniLm, ModelError};
 
 const TEXTS: [&str; 8] = [
     "A man is eating food.",
@@ -55,7 +55,11 @@ fn eight_callers_get_what_the_model_gives_each_text_alone() {
     let answers = engine.call_many([batches.encode(TEXTS[0]).unwrap(), bad]);
     assert!(answers[0].is_ok());
     assert!(
-        matches!(&answers[1], Err(EngineError::Invalid(m)) if m.contains("vocabulary")),
+        matches!(
+            &answers[1],
+            Err(EngineError::Invalid(ModelError::InvalidInput { reason, .. }))
+                if reason.contains("vocabulary")
+        ),
         "{:?}",
         answers[1]
     );

@@ -2,6 +2,7 @@
 //! MiniLM behind the engine, so concurrent requests are batched onto the engine's streams.
 
 use streampool_engine::{Engine, EngineError, MiniLmBatches};
+use streampool_models::ModelError;
 use streampool_tensor::Ops;
 
 /// Why texts got no embeddings, sorted by whose fault it is (the HTTP status follows).
@@ -86,9 +87,9 @@ impl<B: Ops + 'static> Embedder for EngineEmbedder<B> {
     }
 }
 
-fn engine_error(index: usize, e: EngineError) -> EmbedError {
+fn engine_error(index: usize, e: EngineError<ModelError>) -> EmbedError {
     match e {
-        EngineError::Invalid(message) => EmbedError::Invalid { index, message },
+        EngineError::Invalid(source) => EmbedError::Invalid { index, message: source.to_string() },
         EngineError::Overloaded { .. } => EmbedError::Overloaded(e.to_string()),
         other => EmbedError::Failed(other.to_string()),
     }
