@@ -20,6 +20,8 @@ mod params;
 mod precision;
 mod stack;
 pub mod synthetic;
+#[doc(hidden)] // for the workspace's tests
+pub mod testing;
 pub mod workspace;
 
 pub use conv1d::Conv1dNet;

@@ -3,7 +3,7 @@
 //! and in batches, 16 threads x 200 requests, replays after other buckets were captured. The GPU
 //! tests are `#[ignore]`d (CI has no GPU); run with `cargo test --release -p streampool-models
 //! --features cuda --test gpu_graph -- --include-ignored --test-threads 1`, with
-//! `STREAMPOOL_MODEL_DIR` and `STREAMPOOL_FIXTURE` as for `gpu_minilm`.
+//! `STREAMPOOL_MODEL_DIR` as for `gpu_minilm` (see `gpu_support`).
 #![cfg(feature = "cuda")]
 
 mod gpu_support;

@@ -3,8 +3,7 @@
 //! against eager mode in each precision, and 16 threads x 100 requests in f16 against the
 //! single-thread f16 result. The GPU tests are `#[ignore]`d (CI has no GPU); run with `cargo
 //! test --release -p streampool-models --features cuda --test gpu_precision --
-//! --include-ignored --test-threads 1`, with `STREAMPOOL_MODEL_DIR` and `STREAMPOOL_FIXTURE` as
-//! for `gpu_minilm`.
+//! --include-ignored --test-threads 1`, with `STREAMPOOL_MODEL_DIR` as for `gpu_minilm`.
 #![cfg(feature = "cuda")]
 
 mod gpu_support;

