@@ -10,4 +10,7 @@ fn make(config: PoolConfig) -> Device<MetalBackend> {
     Device::new(MetalBackend::open().expect("open the default Metal device"), config)
 }
 
-streampool_core::conformance_tests!(make, #[ignore = "needs an Apple GPU (never run: no Mac available)"]);
+streampool_core::conformance_tests!(
+    make,
+    #[ignore = "needs an Apple GPU (never run: no Mac available)"]
+);
