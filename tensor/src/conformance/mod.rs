@@ -1,9 +1,9 @@
 //! The semantic tests every [`Ops`](crate::Ops) backend must pass, written once and expanded per
 //! backend by [`ops_conformance_tests!`](crate::ops_conformance_tests): each op against a plain
-//! f64 reference (simple loops, in [`reference`]) on MiniLM's shapes (hidden 384, 12 heads,
-//! intermediate 1536, up to 128 tokens, batch 1..4) and odd ones, in every float type the
-//! backend offers ([`Ops::float_dtypes`](crate::Ops::float_dtypes): f32 within 1e-4, f16 and
-//! bf16 within their rounding, see [`tolerance`]), and bad inputs refused with an
+//! f64 reference (simple loops, in [`reference`](mod@reference)) on MiniLM's shapes (hidden 384,
+//! 12 heads, intermediate 1536, up to 128 tokens, batch 1..4) and odd ones, in every float type
+//! the backend offers ([`Ops::float_dtypes`](crate::Ops::float_dtypes): f32 within 1e-4, f16
+//! and bf16 within their rounding, see [`tolerance`]), and bad inputs refused with an
 //! [`OpError`](crate::OpError), never a panic.
 //!
 //! Each case takes the device to run on, leases a stream of it, and panics with a message naming
