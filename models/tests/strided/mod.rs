@@ -3,30 +3,13 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use streampool_core::{Backend, Device, Stream};
-use streampool_tensor::{Layout, Ops, Tensor};
+use streampool_tensor::{Ops, Tensor};
 
 /// Shape of the shared tensor the views are taken of.
 pub const SHAPE: [usize; 3] = [6, 10, 14];
 
-/// Host gather of `layout` over `data`, row-major.
-pub fn gather<T: Copy>(data: &[T], layout: &Layout) -> Vec<T> {
-    let shape = layout.shape();
-    let mut idx = vec![0usize; shape.len()];
-    let mut out = Vec::with_capacity(layout.numel());
-    for _ in 0..layout.numel() {
-        let at =
-            layout.offset() + idx.iter().zip(layout.strides()).map(|(i, s)| i * s).sum::<usize>();
-        out.push(data[at]);
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
-}
+/// Host gather of a layout over `data`, row-major (the ops conformance suite's reference).
+pub use streampool_tensor::conformance::reference::gather;
 
 /// Transposes, permutes, narrows (one empty) of a `SHAPE` tensor, no copies.
 pub fn views<B: Backend>(t: &Tensor<B>) -> Vec<Tensor<B>> {

@@ -235,8 +235,7 @@ pub fn copy_strided<B: Ops>(device: &Device<B>) {
                 (ctx.tensor(&data, shape), bits)
             };
             let v = view(&src).unwrap_or_else(|e| panic!("{what}: the view: {e}"));
-            let l = v.layout();
-            let want = gather(&bits, l.shape(), l.strides(), l.offset());
+            let want = gather(&bits, v.layout());
             let dst = ctx.empty_of(dtype, v.shape());
             B::copy_strided(ctx.stream(), &v, &dst).unwrap_or_else(|e| panic!("{what}: {e}"));
             let got: Vec<u32> = if dtype == DType::U32 {

@@ -3,6 +3,8 @@
 
 use streampool_core::Conv1dParams;
 
+use crate::Layout;
+
 /// `act(x . w^T + bias)` for `x` `[rows, inputs]`, `w` `[outputs, inputs]`.
 pub fn linear(
     x: &[f32],
@@ -249,14 +251,15 @@ pub fn l2_normalize(x: &[f32], dim: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The elements of a strided view (`shape`, `strides`, `offset` in elements) of `data`, in
+/// The elements of the strided view `layout` of `data` (offset and strides in elements), in
 /// row-major order of the view.
-pub fn gather<T: Copy>(data: &[T], shape: &[usize], strides: &[usize], offset: usize) -> Vec<T> {
-    let n: usize = shape.iter().product();
-    let mut out = Vec::with_capacity(n);
+pub fn gather<T: Copy>(data: &[T], layout: &Layout) -> Vec<T> {
+    let shape = layout.shape();
     let mut index = vec![0usize; shape.len()];
-    for _ in 0..n {
-        let at: usize = offset + index.iter().zip(strides).map(|(i, s)| i * s).sum::<usize>();
+    let mut out = Vec::with_capacity(layout.numel());
+    for _ in 0..layout.numel() {
+        let at =
+            layout.offset() + index.iter().zip(layout.strides()).map(|(i, s)| i * s).sum::<usize>();
         out.push(data[at]);
         // Next index, last dimension fastest.
         for d in (0..shape.len()).rev() {
