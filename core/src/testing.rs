@@ -1,11 +1,30 @@
-//! A backend that does no work, for documentation examples and model checks of the pool (where
-//! only ownership matters). Real backends (`streampool-cpu`, CUDA, Metal) are what the
-//! conformance tests run on.
+//! Test support: a backend that does no work, for documentation examples and model checks of the
+//! pool (where only ownership matters), and the deterministic data the backends' tests share.
+//! Real backends (`streampool-cpu`, CUDA, Metal) are what the conformance tests run on.
 
 use std::time::Duration;
 
 use crate::backend::{Backend, Event, Stream, Timing};
 use crate::error::{BackendError, EventError};
+
+/// Deterministic values, uniform in [-1, 1) (xorshift: the same on every machine).
+///
+/// ```
+/// let v = streampool_core::testing::rand(4, 7);
+/// assert_eq!(v, streampool_core::testing::rand(4, 7));
+/// assert!(v.iter().all(|x| (-1.0..1.0).contains(x)));
+/// ```
+pub fn rand(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
 
 /// A backend whose streams accept work and do nothing.
 #[derive(Debug, Default, Clone, Copy)]

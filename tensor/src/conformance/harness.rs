@@ -2,6 +2,7 @@
 //! case's element type, uploads and downloads in that type, and the comparison with the f64
 //! reference at that type's tolerance.
 
+use streampool_core::testing::rand;
 use streampool_core::{Device, Lease};
 
 use crate::{DType, Ops, Tensor};
@@ -16,19 +17,6 @@ pub fn tolerance(dtype: DType) -> f64 {
         DType::BF16 => 1.6e-2,
         DType::U32 => 0.0,
     }
-}
-
-/// Deterministic values, uniform in [-1, 1) (xorshift: the same on every machine).
-pub fn rand(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// `v` as `dtype` stores it (f32 for f32 and u32).

@@ -21,7 +21,7 @@ pub use dense::{
     add_layer_norm, copy_strided, l2_normalize, linear, linear_add_layer_norm, linear_math,
     stream_alloc,
 };
-pub use harness::{assert_close, rand, round, tolerance};
+pub use harness::{assert_close, round, tolerance};
 pub use refusals::bad_inputs;
 pub use sequence::{attention, attention_qkv, bert_embeddings, conv1d, embedding, mean_pool};
 

@@ -2,25 +2,14 @@
 //! tolerance checks.
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[allow(unused_imports)] // each test binary uses a different subset
+pub use streampool_core::testing::rand;
 use streampool_core::Stream;
 use streampool_cuda::{CudaBackend, CudaBuffer, CudaOptions, CudaStream};
 
 pub fn open() -> CudaBackend {
     let options = CudaOptions { kernel_cache_dir: None, ..CudaOptions::default() };
     CudaBackend::open_with(0, options).expect("needs a CUDA GPU")
-}
-
-/// Deterministic uniform values in [-1, 1) (xorshift).
-pub fn rand(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 pub fn upload_bytes(stream: &CudaStream, bytes: &[u8]) -> CudaBuffer {
