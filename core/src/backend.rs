@@ -11,7 +11,12 @@
 //! - [`Event::elapsed_since`] works only when both events were created with timing, and otherwise
 //!   returns [`EventError::TimingDisabled`] at once: it never blocks;
 //! - [`Stream::synchronize`] waits for all work submitted to that stream before the call, and is
-//!   safe to call from any thread while the owner keeps submitting.
+//!   safe to call from any thread while the owner keeps submitting;
+//! - a failure of enqueued work is never lost ([`crate::Failures`]): it is kept for the thread
+//!   that submitted the work and reported to it once, at its next call on the stream (submit or
+//!   synchronize); every synchronize that covers the work reports it as well, from any thread,
+//!   without taking it from its submitter. A backend whose faults are sticky for the whole
+//!   device (CUDA: every later call fails) keeps this rule by construction.
 
 use std::time::Duration;
 

@@ -95,21 +95,22 @@ pub fn stress<B: Backend>(
 /// created concurrently by whichever thread comes first, and every result is right.
 pub fn cold_start<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>, threads: usize) {
     let device = make(PoolConfig::with_capacity(threads));
-    let barrier = Barrier::new(threads);
+    let (start, hold) = (Barrier::new(threads), Barrier::new(threads));
     let slots = Mutex::new(HashSet::new());
     std::thread::scope(|s| {
         for t in 0..threads {
-            let (device, barrier, slots) = (&device, &barrier, &slots);
+            let (device, start, hold, slots) = (&device, &start, &hold, &slots);
             s.spawn(move || {
-                barrier.wait();
+                start.wait();
                 let result = device.with_stream(|stream| {
                     let buf = device.alloc(WORDS * 4).unwrap();
                     run_chain::<B>(stream, &buf, t as u32, &steps_for(t, 0));
+                    // Every thread holds its slot until all have one: none can be handed on.
+                    hold.wait();
                     stream.slot()
                 });
                 let slot = result.expect("with_stream on a cold device");
                 assert!(slots.lock().unwrap().insert(slot), "two threads got slot {slot}");
-                device.release_thread_lease();
             });
         }
     });
@@ -117,18 +118,22 @@ pub fn cold_start<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>, threads: u
     assert_eq!(device.stats().in_use, 0);
 }
 
-/// A thread's own lease is given back when the thread exits, and the slot is reused.
-pub fn thread_exit_releases<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) {
+/// `with_stream` gives its slot back when it returns: a thread that exits (or never exits) keeps
+/// nothing, and the slot is reused.
+pub fn with_stream_gives_back<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) {
     let device = make(PoolConfig::with_capacity(1).acquire_timeout(Duration::from_secs(5)));
     for round in 0..3 {
         let d = device.clone();
         let slot = std::thread::spawn(move || {
-            d.with_stream(|stream| {
-                let buf = d.alloc(WORDS * 4).unwrap();
-                run_chain::<B>(stream, &buf, round, &steps_for(0, round as usize));
-                stream.slot()
-            })
-            .unwrap()
+            let slot = d
+                .with_stream(|stream| {
+                    let buf = d.alloc(WORDS * 4).unwrap();
+                    run_chain::<B>(stream, &buf, round, &steps_for(0, round as usize));
+                    stream.slot()
+                })
+                .unwrap();
+            assert_eq!(d.stats().in_use, 0, "round {round}: kept after with_stream returned");
+            slot
         })
         .join()
         .unwrap();
@@ -136,6 +141,35 @@ pub fn thread_exit_releases<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>) 
         assert_eq!(device.stats().in_use, 0, "round {round}: the exited thread kept its slot");
     }
     assert!(device.try_acquire().unwrap().is_some());
+}
+
+/// Right after a scope of threads that used `with_stream` returns, every slot is free (nothing
+/// waits for thread-local destructors, which run after the scope's join), in every round.
+pub fn scope_returns_with_slots_free<B: Backend>(
+    make: impl Fn(PoolConfig) -> Device<B>,
+    rounds: usize,
+) {
+    let device = make(PoolConfig::with_capacity(4));
+    for round in 0..rounds {
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let device = &device;
+                s.spawn(move || {
+                    let ok = device
+                        .with_stream(|stream| {
+                            let buf = device.alloc(16).unwrap();
+                            stream.fill_u32(&buf, t).unwrap();
+                            read_u32::<B>(stream, &buf).iter().all(|&x| x == t)
+                        })
+                        .unwrap();
+                    assert!(ok, "round {round}, thread {t}: wrong result");
+                });
+            }
+        });
+        let busy = device.stats().in_use;
+        assert_eq!(busy, 0, "round {round}: {busy} slots still taken after the scope returned");
+        assert!(device.try_acquire().unwrap().is_some(), "round {round}: no slot free");
+    }
 }
 
 /// Concurrent owners hold distinct slots, and a thread's current stream is the one it set.
@@ -198,8 +232,8 @@ pub fn oversubscribed<B: Backend>(
     assert_eq!(stats.timeouts, 0);
 }
 
-/// `total` short-lived threads, `batch` alive at a time, each using its thread lease once: no
-/// slot leaks, high-water mark within capacity.
+/// `total` short-lived threads, `batch` alive at a time, each using `with_stream` once: no slot
+/// leaks, high-water mark within capacity.
 pub fn churn<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>, total: usize, batch: usize) {
     let capacity = batch.min(32);
     let device = make(PoolConfig::with_capacity(capacity).acquire_timeout(Duration::from_secs(60)));
@@ -220,11 +254,10 @@ pub fn churn<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>, total: usize, b
                         .unwrap();
                     assert!(ok, "thread {t} computed a wrong result");
                     done.fetch_add(1, Ordering::Relaxed);
-                    // No explicit release: the thread's exit gives the slot back.
+                    // No explicit release: `with_stream` gave the slot back on return.
                 }));
             }
-            // Join explicitly: unlike the scope's implicit wait, a join returns only after the
-            // thread has exited, thread-local destructors (which give the lease back) included.
+            // Joined one by one: a failed thread's panic fails the test with its own message.
             for h in handles {
                 h.join().unwrap();
             }
@@ -386,7 +419,8 @@ macro_rules! conformance_tests {
             in_order => in_order();
             stress_64_threads_x_200 => stress(64, 200);
             cold_start_64_threads => cold_start(64);
-            thread_exit_releases_slot => thread_exit_releases();
+            with_stream_gives_the_slot_back => with_stream_gives_back();
+            scope_returns_with_every_slot_free => scope_returns_with_slots_free(300);
             concurrent_owners_hold_distinct_slots => distinct_owners(32);
             oversubscribed_4x => oversubscribed(8, 50);
             churn_10000_threads => churn(10_000, 64);

@@ -133,34 +133,51 @@ impl<B: Backend> Device<B> {
         pool::current_slot(self.id())
     }
 
-    /// Run `f` on this thread's stream: the current one if a [`Lease::make_current`] guard is
-    /// alive, otherwise the thread's own lease, acquired on first use and given back when the
-    /// thread exits.
+    /// Run `f` on a stream of this device: the current one if a [`Lease::make_current`] guard
+    /// is alive on this thread, otherwise a lease taken for the call and given back when `f`
+    /// returns (the slot this thread used last, when it is free). Work `f` submits is ordered
+    /// within the call; for order across calls, hold a [`Lease`] (or make one current). Nothing
+    /// is kept per thread, so no slot stays taken, and no device handle lives, after the call.
+    ///
+    /// ```
+    /// use streampool_core::{Device, PoolConfig, Stream};
+    /// # use streampool_core::testing::NullBackend;
+    /// let device = Device::new(NullBackend, PoolConfig::with_capacity(2));
+    /// let slot = device.with_stream(|s| s.slot()).unwrap();
+    /// assert_eq!(device.in_use(), 0, "given back on return");
+    /// assert_eq!(device.with_stream(|s| s.slot()).unwrap(), slot, "the same slot when free");
+    /// ```
     pub fn with_stream<R>(&self, f: impl FnOnce(&B::Stream) -> R) -> Result<R, PoolError> {
         if let Some(slot) = self.current_slot() {
             if let Some(stream) = self.slot_stream(slot) {
                 return Ok(f(stream));
             }
         }
-        pool::with_thread_lease(self, |lease| f(lease.stream()))
-    }
-
-    /// Give back this thread's own lease (see [`Device::with_stream`]) before the thread exits.
-    /// Returns whether there was one.
-    pub fn release_thread_lease(&self) -> bool {
-        pool::release_thread_lease(self.id())
+        let lease = self.acquire()?;
+        Ok(f(lease.stream()))
     }
 
     /// Wait until all work submitted before this call, on every stream of the device (other
     /// threads' included), has completed. Safe while other threads keep submitting: work they
     /// submit after the call may or may not be waited for.
+    ///
+    /// Every stream is waited for, also when some have failed; then the failures found are
+    /// reported: one stream's error as it is, several as [`BackendError::Streams`], each naming
+    /// its stream. A failure of another thread's work is reported without being taken from it
+    /// (its submitter still hears of it, see [`crate::Failures`]).
     pub fn synchronize(&self) -> Result<(), BackendError> {
-        for slot in self.shared.slots.iter() {
-            if let Some(stream) = slot.stream.get() {
-                stream.synchronize()?;
-            }
+        let mut failures: Vec<BackendError> = self
+            .shared
+            .slots
+            .iter()
+            .filter_map(|slot| slot.stream.get())
+            .filter_map(|stream| stream.synchronize().err())
+            .collect();
+        match failures.len() {
+            0 => Ok(()),
+            1 => Err(failures.remove(0)),
+            _ => Err(BackendError::Streams(failures)),
         }
-        Ok(())
     }
 
     /// Create an event on this device.

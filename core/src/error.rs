@@ -33,8 +33,9 @@ pub enum BackendError {
     /// An argument was out of range (buffer too small, offset past the end, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// Work that was enqueued on a stream failed after the enqueue returned. The error is sticky:
-    /// it is reported by the next call on that stream, like an asynchronous GPU fault.
+    /// Work that was enqueued on a stream failed after the enqueue returned. Kept for the thread that submitted it (reported once, at
+    /// its next call on the stream) and reported by every synchronize that covers it
+    /// ([`crate::Failures`]).
     #[error("work on stream {slot} failed: {message}")]
     StreamFailed {
         /// Slot of the stream.
@@ -42,6 +43,15 @@ pub enum BackendError {
         /// What went wrong.
         message: String,
     },
+    /// A device-wide synchronize found work failed on several streams: each stream's error (a
+    /// single failed stream is reported as its own error).
+    #[error("work on {} streams failed: {}", .0.len(), list(.0))]
+    Streams(Vec<BackendError>),
+}
+
+/// `errors` as one line.
+fn list(errors: &[BackendError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// Errors of event queries. None of them blocks: each is returned at once.

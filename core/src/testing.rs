@@ -30,9 +30,9 @@ pub fn rand(n: usize, seed: u64) -> Vec<f32> {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NullBackend;
 
-/// Stream of [`NullBackend`].
+/// Stream of [`NullBackend`] (and of the other null backends, `B`).
 #[derive(Debug)]
-pub struct NullStream(usize);
+pub struct NullStream<B = NullBackend>(usize, std::marker::PhantomData<B>);
 
 /// Event of [`NullBackend`]: always complete.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ impl Backend for NullBackend {
         "null".into()
     }
     fn new_stream(&self, slot: usize) -> Result<NullStream, BackendError> {
-        Ok(NullStream(slot))
+        Ok(NullStream(slot, std::marker::PhantomData))
     }
     fn new_event(&self, timing: Timing) -> Result<NullEvent, BackendError> {
         Ok(NullEvent(timing))
@@ -63,7 +63,10 @@ impl Backend for NullBackend {
     }
 }
 
-impl Stream<NullBackend> for NullStream {
+// For every backend built on the null stream (`NullBackend`, `CountedBackend`).
+impl<B: Backend<Stream = NullStream<B>, Event = NullEvent, Buffer = usize>> Stream<B>
+    for NullStream<B>
+{
     fn slot(&self) -> usize {
         self.0
     }
@@ -112,5 +115,44 @@ impl Event for NullEvent {
             return Err(EventError::TimingDisabled);
         }
         Ok(Duration::ZERO)
+    }
+}
+
+/// A [`NullBackend`] that counts its drops, for tests of when a device is destroyed: each
+/// device's backend is dropped exactly once, when its last handle (device, lease) goes.
+#[derive(Debug, Default)]
+pub struct CountedBackend {
+    /// Incremented by the drop.
+    pub drops: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for CountedBackend {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Backend for CountedBackend {
+    type Stream = NullStream<Self>;
+    type Event = NullEvent;
+    type Buffer = usize;
+
+    fn kind(&self) -> &'static str {
+        "counted"
+    }
+    fn name(&self) -> String {
+        "counted".into()
+    }
+    fn new_stream(&self, slot: usize) -> Result<NullStream<Self>, BackendError> {
+        Ok(NullStream(slot, std::marker::PhantomData))
+    }
+    fn new_event(&self, timing: Timing) -> Result<NullEvent, BackendError> {
+        NullBackend.new_event(timing)
+    }
+    fn alloc(&self, bytes: usize) -> Result<usize, BackendError> {
+        NullBackend.alloc(bytes)
+    }
+    fn buffer_len(buffer: &usize) -> usize {
+        NullBackend::buffer_len(buffer)
     }
 }

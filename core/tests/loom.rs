@@ -8,7 +8,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 use streampool_core::testing::NullBackend;
-use streampool_core::{CacheError, CompileCache, Device, PoolConfig};
+use streampool_core::{submitter, CacheError, CompileCache, Device, Failures, PoolConfig};
 
 fn device(capacity: usize) -> Device<NullBackend> {
     Device::new(NullBackend, PoolConfig::with_capacity(capacity))
@@ -65,9 +65,13 @@ fn running_count_is_exact_in_every_interleaving() {
 }
 
 /// Two slots, three threads using scoped leases: concurrent owners always hold distinct slots.
+/// Bounded to two preemptions whatever `LOOM_MAX_PREEMPTIONS` says: with three threads the
+/// unbounded model ran past 20 minutes on a busy 2-core machine.
 #[test]
 fn pool_two_slots_three_threads() {
-    loom::model(|| {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
         let device = device(2);
         let owners = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         let handles: Vec<_> = (0..3)
@@ -89,8 +93,8 @@ fn pool_two_slots_three_threads() {
     });
 }
 
-/// A thread's own lease (taken by `with_stream`) is given back when the thread exits, so a second
-/// thread waiting on the only slot gets it.
+/// `with_stream`'s lease is given back when the call returns, so a second thread waiting on the
+/// only slot gets it.
 #[test]
 fn pool_thread_exit_recycles() {
     loom::model(|| {
@@ -105,8 +109,7 @@ fn pool_thread_exit_recycles() {
         };
         assert_eq!(first.join().unwrap(), 0);
         assert_eq!(second.join().unwrap(), 0);
-        // loom signals a join before the thread's locals are dropped, so wait for the slot: if
-        // an exited thread kept it, this is a deadlock and loom reports it.
+        // If a finished call kept the slot, this is a deadlock and loom reports it.
         let lease = device.acquire().unwrap();
         assert_eq!(lease.slot(), 0);
         drop(lease);
@@ -197,5 +200,38 @@ fn cache_slow_key_does_not_block_other_keys() {
         };
         assert_eq!(fast.join().unwrap(), 20);
         assert_eq!(slow.join().unwrap(), 10);
+    });
+}
+
+/// The failure-keeping rule: a stream's worker records a failure of the owner's work while
+/// another thread synchronises; whatever the interleaving, the other thread never takes it (it
+/// sees it, or sees nothing yet), and the owner hears of it exactly once after the work is done.
+#[test]
+fn a_failure_is_kept_for_its_submitter() {
+    loom::model(|| {
+        let failures = Arc::new(Failures::default());
+        let done = Arc::new(AtomicBool::new(false));
+        let owner = submitter();
+        let worker = {
+            let (failures, done) = (failures.clone(), done.clone());
+            thread::spawn(move || {
+                failures.record(owner, "fault".into());
+                done.store(true, Ordering::Release);
+            })
+        };
+        let other = {
+            let failures = failures.clone();
+            thread::spawn(move || {
+                // Not the submitter: may report it, never takes it.
+                assert!(failures.take_own(0).is_ok());
+                let _ = failures.check(0);
+            })
+        };
+        worker.join().unwrap();
+        other.join().unwrap();
+        assert!(done.load(Ordering::Acquire));
+        assert!(failures.check(0).is_err(), "the owner's synchronize reports it");
+        assert!(failures.take_own(0).is_ok(), "once");
+        assert!(failures.check(0).is_ok());
     });
 }

@@ -1,6 +1,7 @@
 //! Pool ownership rules that need no real work (NullBackend): the exhaustion policy, current
-//! streams set only from owned leases, per-thread leases.
+//! streams set only from owned leases, `with_stream`'s lease for the call.
 
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use streampool_core::testing::NullBackend;
@@ -76,16 +77,16 @@ fn current_stream_is_per_device() {
 }
 
 #[test]
-fn thread_lease_is_kept_until_released() {
+fn with_stream_takes_a_lease_for_the_call_only() {
     let device = device(2, 1000);
     let first = device.with_stream(streampool_core::Stream::slot).unwrap();
+    assert_eq!(device.stats().in_use, 0, "given back when the call returns");
     let again = device.with_stream(streampool_core::Stream::slot).unwrap();
-    assert_eq!(first, again, "a thread keeps its own stream between calls");
-    assert_eq!(device.stats().in_use, 1);
-    assert_eq!(device.stats().acquires, 1);
-    assert!(device.release_thread_lease());
-    assert_eq!(device.stats().in_use, 0);
-    assert!(!device.release_thread_lease());
+    assert_eq!(first, again, "the thread's last slot again, when it is free");
+    assert_eq!(device.stats().acquires, 2);
+    let held = device.acquire().unwrap();
+    let other = device.with_stream(streampool_core::Stream::slot).unwrap();
+    assert_ne!(other, held.slot(), "a slot held elsewhere is not used");
 }
 
 #[test]
@@ -93,11 +94,8 @@ fn nested_with_stream_on_two_devices() {
     let (d1, d2) = (device(1, 1000), device(1, 1000));
     let slots = d1.with_stream(|_| d2.with_stream(streampool_core::Stream::slot).unwrap()).unwrap();
     assert_eq!(slots, 0);
-    // The inner lease could not be stored while the outer call held the thread's lease list, so
-    // it was scoped to the call and given back.
     assert_eq!(d2.stats().in_use, 0);
-    assert_eq!(d1.stats().in_use, 1);
-    d1.release_thread_lease();
+    assert_eq!(d1.stats().in_use, 0);
 }
 
 #[test]
@@ -143,4 +141,32 @@ fn sixty_four_running_callers_each_see_a_distinct_load() {
     assert_eq!(device.running(), 0);
     assert_eq!(device.stats().in_use, 1);
     drop(idle);
+}
+
+/// A device used by a thread through `with_stream` only is not kept alive by that thread: once
+/// every other handle is gone, the thread's own drop of its handle destroys it, right there, not
+/// later in a thread-local destructor (on CUDA that teardown synchronises a context other
+/// threads may be capturing on).
+#[test]
+fn with_stream_never_keeps_a_device_for_thread_exit() {
+    let backend = streampool_core::testing::CountedBackend::default();
+    let drops = backend.drops.clone();
+    let device = Device::new(backend, PoolConfig::with_capacity(2));
+    let (used, go) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    std::thread::scope(|s| {
+        let mine = device.clone();
+        let (used, go, drops) = (&used, &go, &drops);
+        s.spawn(move || {
+            mine.with_stream(streampool_core::Stream::slot).unwrap();
+            used.wait();
+            go.wait(); // the other handle is gone now
+            assert_eq!(drops.load(SeqCst), 0, "alive while this thread holds a handle");
+            drop(mine);
+            assert_eq!(drops.load(SeqCst), 1, "destroyed by this drop, not at thread exit");
+        });
+        used.wait();
+        drop(device);
+        go.wait();
+    });
+    assert_eq!(drops.load(SeqCst), 1);
 }

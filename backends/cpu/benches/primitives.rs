@@ -66,9 +66,7 @@ fn bench(c: &mut Criterion) {
                     |_| {
                         dev.with_stream(|s: &CpuStream| black_box(s.slot())).unwrap();
                     },
-                    |_| {
-                        dev.release_thread_lease();
-                    },
+                    |_| {},
                 )
             })
         });

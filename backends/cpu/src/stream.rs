@@ -5,23 +5,22 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use streampool_core::BackendError;
+use streampool_core::{submitter, BackendError, Failures, Submitter};
 
-/// A unit of work. An `Err` makes the stream's next synchronising call fail (like an
-/// asynchronous GPU fault), and later work still runs so that events recorded after it complete.
+/// A unit of work. An `Err` is a failure of the work, kept for the thread that submitted it
+/// ([`Failures`]), and later work still runs so that events recorded after it complete.
 pub type Job = Box<dyn FnOnce() -> Result<(), String> + Send + 'static>;
 
 /// State of one stream's queue. Guarded by `Queue::state`, which is this stream's lock: only its
 /// owner (submitting), its worker and callers of `synchronize` take it.
 #[derive(Default)]
 struct QueueState {
-    jobs: VecDeque<Job>,
+    /// Each job with the thread that submitted it.
+    jobs: VecDeque<(Submitter, Job)>,
     /// Jobs enqueued so far.
     submitted: u64,
     /// Jobs finished so far (run in order, so jobs `0..completed` are all done).
     completed: u64,
-    /// First failure not yet reported.
-    error: Option<String>,
     /// The worker is parked waiting for work.
     worker_parked: bool,
     /// Callers blocked in `synchronize`.
@@ -31,6 +30,8 @@ struct QueueState {
 
 struct Queue {
     state: Mutex<QueueState>,
+    /// Failures of finished jobs, by submitter (its own lock: taken only once something failed).
+    failures: Failures,
     /// The worker waits here for work.
     work: Condvar,
     /// `synchronize` waits here for `completed` to advance.
@@ -54,6 +55,7 @@ impl CpuStream {
     pub(crate) fn new(slot: usize) -> Result<Self, BackendError> {
         let queue = Arc::new(Queue {
             state: Mutex::new(QueueState::default()),
+            failures: Failures::default(),
             work: Condvar::new(),
             progress: Condvar::new(),
         });
@@ -74,25 +76,27 @@ impl CpuStream {
         self.slot
     }
 
-    /// Append `job` to the stream. Returns at once; reports (and clears) a failure of earlier
-    /// work, if any.
+    /// Append `job` to the stream. Returns at once; reports (once) a failure of earlier work
+    /// that this thread submitted, if any.
     pub fn enqueue(
         &self,
         job: impl FnOnce() -> Result<(), String> + Send + 'static,
     ) -> Result<(), BackendError> {
+        // Taken before the push: this call reports earlier work, never the job it enqueues.
+        let earlier = self.queue.failures.take_own(self.slot);
         let mut state = self.queue.lock();
-        state.jobs.push_back(Box::new(job));
+        state.jobs.push_back((submitter(), Box::new(job)));
         state.submitted += 1;
         let wake = state.worker_parked;
-        let failure = state.error.take();
         drop(state);
         if wake {
             self.queue.work.notify_one();
         }
-        self.failed(failure)
+        earlier
     }
 
-    /// Block until every job enqueued before the call has run; report a failure of any of them.
+    /// Block until every job enqueued before the call has run; then report a failure: this
+    /// thread's own (taken), else another thread's (kept for it), see [`Failures::check`].
     pub fn synchronize(&self) -> Result<(), BackendError> {
         let mut state = self.queue.lock();
         let target = state.submitted;
@@ -101,9 +105,8 @@ impl CpuStream {
             state = self.queue.progress.wait(state).unwrap_or_else(|p| p.into_inner());
         }
         state.syncing -= 1;
-        let failure = state.error.take();
         drop(state);
-        self.failed(failure)
+        self.queue.failures.check(self.slot)
     }
 
     /// Number of jobs enqueued and not yet finished.
@@ -111,19 +114,12 @@ impl CpuStream {
         let state = self.queue.lock();
         state.submitted - state.completed
     }
-
-    fn failed(&self, failure: Option<String>) -> Result<(), BackendError> {
-        match failure {
-            None => Ok(()),
-            Some(message) => Err(BackendError::StreamFailed { slot: self.slot, message }),
-        }
-    }
 }
 
 fn run_worker(queue: &Queue, slot: usize) {
     let mut state = queue.lock();
     loop {
-        let Some(job) = state.jobs.pop_front() else {
+        let Some((submitter, job)) = state.jobs.pop_front() else {
             if state.shutdown {
                 return;
             }
@@ -139,11 +135,12 @@ fn run_worker(queue: &Queue, slot: usize) {
             Ok(result) => result,
             Err(panic) => Err(format!("work item panicked on stream {slot}: {panic:?}")),
         };
+        // Recorded before `completed` moves, so a synchronize that sees the job done sees it.
+        if let Err(message) = outcome {
+            queue.failures.record(submitter, message);
+        }
         state = queue.lock();
         state.completed += 1;
-        if let Err(message) = outcome {
-            state.error.get_or_insert(message);
-        }
         if state.syncing > 0 {
             queue.progress.notify_all();
         }

@@ -14,7 +14,7 @@ use objc2_metal::{
     MTLCommandBuffer, MTLCommandBufferStatus, MTLCommandEncoder, MTLCommandQueue,
     MTLComputeCommandEncoder, MTLDispatchType,
 };
-use streampool_core::BackendError;
+use streampool_core::{submitter, BackendError, Failures, Submitter};
 
 use crate::error;
 
@@ -77,10 +77,12 @@ pub(crate) struct Commands {
     encoder: Option<Encoder>,
     /// Dispatches encoded into `open`.
     dispatches: usize,
-    /// Committed buffers not yet seen complete, oldest first.
-    in_flight: VecDeque<Committed>,
-    /// The first failure of a committed buffer not yet reported.
-    failure: Option<String>,
+    /// The threads that encoded into `open`, each once: a failure of the buffer is theirs.
+    open_submitters: Vec<Submitter>,
+    /// Committed buffers not yet seen complete, oldest first, with the threads that encoded them.
+    in_flight: VecDeque<(Committed, Vec<Submitter>)>,
+    /// Failures of completed buffers, kept for their submitters ([`Failures`]).
+    failures: Failures,
     /// Last value of the stream's hold gate (hold.rs) that a command buffer signals or waits for.
     pub(crate) gate_value: u64,
 }
@@ -97,8 +99,9 @@ impl Commands {
             open: None,
             encoder: None,
             dispatches: 0,
+            open_submitters: Vec::new(),
             in_flight: VecDeque::new(),
-            failure: None,
+            failures: Failures::default(),
             gate_value: 0,
         }
     }
@@ -108,6 +111,10 @@ impl Commands {
         &mut self,
         queue: &ProtocolObject<dyn MTLCommandQueue>,
     ) -> Result<&CommandBuffer, BackendError> {
+        let me = submitter();
+        if !self.open_submitters.contains(&me) {
+            self.open_submitters.push(me);
+        }
         if self.open.is_none() {
             // Blocks while the queue has its maximum of uncompleted buffers (64): back-pressure.
             let buffer = autoreleasepool(|_| queue.commandBuffer())
@@ -165,37 +172,44 @@ impl Commands {
         buffer.commit();
         self.dispatches = 0;
         let committed = Committed(buffer);
-        self.in_flight.push_back(committed.clone());
+        let submitters = std::mem::take(&mut self.open_submitters);
+        self.in_flight.push_back((committed.clone(), submitters));
         self.reap();
         Some(committed)
     }
 
     /// The committed buffers not yet seen complete, oldest first.
     pub(crate) fn in_flight(&self) -> Vec<Committed> {
-        self.in_flight.iter().cloned().collect()
+        self.in_flight.iter().map(|(buffer, _)| buffer.clone()).collect()
     }
 
-    /// Forget the buffers that have completed, keeping the first failure. Never blocks.
+    /// Forget the buffers that have completed, keeping each failure for the threads that
+    /// encoded the buffer. Never blocks.
     pub(crate) fn reap(&mut self) {
-        while let Some(oldest) = self.in_flight.front() {
+        while let Some((oldest, submitters)) = self.in_flight.front() {
             match oldest.done() {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(message) => {
-                    self.failure.get_or_insert(message);
+                    for &s in submitters {
+                        self.failures.record(s, message.clone());
+                    }
                 }
             }
             self.in_flight.pop_front();
         }
     }
 
-    /// Report (and clear) the first failure of a committed buffer.
+    /// For the calling thread's submissions: report (once) a failure of work it submitted.
     pub(crate) fn take_failure(&mut self, slot: usize) -> Result<(), BackendError> {
         self.reap();
-        match self.failure.take() {
-            None => Ok(()),
-            Some(message) => Err(BackendError::StreamFailed { slot, message }),
-        }
+        self.failures.take_own(slot)
+    }
+
+    /// For a synchronize: the caller's own failure (taken), else another thread's (kept).
+    pub(crate) fn check_failures(&mut self, slot: usize) -> Result<(), BackendError> {
+        self.reap();
+        self.failures.check(slot)
     }
 }
 

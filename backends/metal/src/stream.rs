@@ -221,7 +221,7 @@ impl Stream<MetalBackend> for MetalStream {
         for buffer in &pending {
             buffer.wait();
         }
-        self.lock().take_failure(self.slot)
+        self.lock().check_failures(self.slot)
     }
 
     fn write(&self, dst: &MetalBuffer, offset: usize, src: &[u8]) -> Result<(), BackendError> {

@@ -1,7 +1,5 @@
-//! Leases (ownership of a slot), the thread's current stream, and per-thread leases that are
-//! given back when their thread exits.
+//! Leases (ownership of a slot) and the thread's current stream.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 
@@ -15,8 +13,6 @@ thread_local! {
     static CURRENT: RefCell<Vec<(u64, usize)>> = RefCell::new(Vec::new());
     /// The slot this thread last owned, used as the starting point of the next scan.
     static HINT: Cell<Option<usize>> = Cell::new(None);
-    /// This thread's own leases, one per device, dropped (and so given back) at thread exit.
-    static THREAD_LEASES: RefCell<Vec<(u64, Box<dyn Any>)>> = RefCell::new(Vec::new());
 }
 
 pub(crate) fn slot_hint() -> Option<usize> {
@@ -134,49 +130,4 @@ impl<B: Backend> Drop for CurrentGuard<'_, B> {
 /// The slot that is current on this thread for device `device_id`, if a guard set one.
 pub(crate) fn current_slot(device_id: u64) -> Option<usize> {
     CURRENT.with(|c| c.borrow().iter().rev().find(|(d, _)| *d == device_id).map(|(_, s)| *s))
-}
-
-/// Run `f` with this thread's own lease on `device`, acquiring it on first use. The lease stays
-/// with the thread and is given back when the thread exits (or by
-/// [`Device::release_thread_lease`]).
-pub(crate) fn with_thread_lease<B: Backend, R>(
-    device: &Device<B>,
-    f: impl FnOnce(&Lease<B>) -> R,
-) -> Result<R, crate::PoolError> {
-    let id = device.id();
-    let found = THREAD_LEASES.with(|leases| leases.borrow().iter().any(|(d, _)| *d == id));
-    if !found {
-        let lease = device.acquire()?;
-        let stored = THREAD_LEASES.with(|leases| match leases.try_borrow_mut() {
-            Ok(mut leases) => {
-                leases.push((id, Box::new(lease)));
-                None
-            }
-            // Called from inside another `with_thread_lease` on this thread: keep the lease
-            // scoped to this call instead.
-            Err(_) => Some(lease),
-        });
-        if let Some(lease) = stored {
-            return Ok(f(&lease));
-        }
-    }
-    THREAD_LEASES.with(|leases| {
-        let leases = leases.borrow();
-        let lease = leases
-            .iter()
-            .find(|(d, _)| *d == id)
-            .and_then(|(_, l)| l.downcast_ref::<Lease<B>>())
-            .expect("invariant: the thread lease for this device was stored above");
-        Ok(f(lease))
-    })
-}
-
-/// Drop this thread's own lease on `device_id`, if it has one.
-pub(crate) fn release_thread_lease(device_id: u64) -> bool {
-    let taken = THREAD_LEASES.with(|leases| {
-        let mut leases = leases.borrow_mut();
-        leases.iter().position(|(d, _)| *d == device_id).map(|pos| leases.remove(pos))
-    });
-    // Dropped outside the borrow: the lease's drop touches only the pool.
-    taken.is_some()
 }

@@ -12,10 +12,7 @@ pub(crate) mod slots;
 
 use std::time::Duration;
 
-pub(crate) use lease::{
-    current_slot, release_thread_lease, set_slot_hint as set_lease_hint, slot_hint as lease_hint,
-    with_thread_lease,
-};
+pub(crate) use lease::{current_slot, set_slot_hint as set_lease_hint, slot_hint as lease_hint};
 pub use lease::{CurrentGuard, Lease};
 
 /// How a device's stream pool is sized and how long an acquire may wait.
