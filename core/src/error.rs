@@ -42,6 +42,19 @@ pub enum BackendError {
         /// What went wrong.
         message: String,
     },
+    /// The stream is being captured into a graph (CUDA) and the call cannot join the capture:
+    /// an enqueue from a thread other than the capturing one, or, from any thread, a
+    /// synchronisation or a copy from or to pageable host memory. Nothing was enqueued; the
+    /// capture goes on undisturbed, and the same call succeeds once it has ended.
+    #[error(
+        "stream {slot} is being captured into a graph: until the capture ends, only the \
+         capturing thread may enqueue on it, and no thread may synchronise it or copy pageable \
+         host memory through it"
+    )]
+    StreamCapturing {
+        /// Slot of the stream.
+        slot: usize,
+    },
 }
 
 /// Errors of event queries. None of them blocks: each is returned at once.
