@@ -46,7 +46,9 @@
 
 mod capture;
 mod exec;
+mod gate;
 
 pub(crate) use capture::retain_in_capture;
 pub use capture::{CaptureError, CAPTURE_TRIES};
 pub use exec::CudaGraph;
+pub(crate) use gate::{CaptureGate, Submission};
