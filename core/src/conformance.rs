@@ -110,7 +110,7 @@ pub fn shared_stream<B: Backend>(
     let barrier = Barrier::new(submitters);
     let accumulator_step = |t: usize, i: usize| (3 + 2 * (t as u32 % 5), (i * 7 + t) as u32);
     // Per submitter: its accumulator and, per iteration, (result buffer, expected value).
-    let buffers: Vec<(B::Buffer, Vec<(B::Buffer, u32)>)> = std::thread::scope(|s| {
+    let buffers = std::thread::scope(|s| {
         let handles: Vec<_> = (0..submitters)
             .map(|t| {
                 let (device, barrier) = (&device, &barrier);
@@ -140,7 +140,7 @@ pub fn shared_stream<B: Backend>(
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
     });
     stream.synchronize().expect("synchronize after every submitter");
     for (t, (accumulator, results)) in buffers.iter().enumerate() {

@@ -426,11 +426,10 @@ fn another_thread_cannot_submit_to_a_stream_being_captured() {
     let (graph, attempts) = s
         .capture(|| {
             s.fill_u32(&mine, 3)?;
-            // `CudaGraph` is `Send`, not `Sync`: B gets its own graph by value.
-            let (s, theirs, mine, pinned, event, cast, gemm) =
-                (&s, &theirs, &mine, &pinned, &event, &cast, &gemm);
             let attempts = std::thread::scope(|t| {
-                t.spawn(move || {
+                t.spawn(|| {
+                    // `CudaGraph` is `Send`, not `Sync`: B takes its own graph by value.
+                    let their_graph = their_graph;
                     let mut host = [0u8; 256];
                     vec![
                         ("fill_u32", s.fill_u32(&theirs, 9)),
@@ -474,9 +473,9 @@ fn another_thread_cannot_submit_to_a_stream_being_captured() {
     assert!(words(&theirs).iter().all(|&v| v == 5), "and none of B's");
 
     // After the capture, B's submissions are admitted again.
-    let (s, theirs, mine, pinned, event) = (&s, &theirs, &mine, &pinned, &event);
     std::thread::scope(|t| {
-        t.spawn(move || {
+        t.spawn(|| {
+            let graph = graph;
             s.write(&theirs, 0, &10u32.to_ne_bytes().repeat(64)).unwrap();
             s.mul_add_u32(&theirs, 2, 2).unwrap(); // 22
             s.copy_to_pinned(&theirs, &pinned).unwrap();
