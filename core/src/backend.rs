@@ -3,15 +3,18 @@
 //!
 //! Semantics a backend must keep (the conformance tests in `streampool-cpu` and the CUDA backend
 //! check them):
-//! - work on one stream runs in submission order;
+//! - work on one stream runs in submission order; any thread may submit to a stream it can
+//!   reach (several at once included, see [`Stream`]): each submitter's own work runs in the
+//!   order it submitted it, the interleaving between submitters is unspecified, and no work is
+//!   lost;
 //! - an event recorded on stream A and waited on by stream B orders B's later work after A's
 //!   earlier work (the wait refers to the last record made before the wait call);
 //! - [`Event::synchronize`] blocks the host until the recorded work is done, [`Event::query`]
 //!   never blocks;
 //! - [`Event::elapsed_since`] works only when both events were created with timing, and otherwise
 //!   returns [`EventError::TimingDisabled`] at once: it never blocks;
-//! - [`Stream::synchronize`] waits for all work submitted to that stream before the call, and is
-//!   safe to call from any thread while the owner keeps submitting;
+//! - [`Stream::synchronize`] waits for all work submitted to that stream before the call, by
+//!   every submitter, and is safe to call from any thread while others keep submitting;
 //! - a failure of enqueued work is never lost ([`crate::Failures`]): it is kept for the thread
 //!   that submitted the work and reported to it once, at its next call on the stream (submit or
 //!   synchronize); every synchronize that covers the work reports it as well, from any thread,
@@ -75,6 +78,32 @@ pub trait Backend: Send + Sync + Sized + 'static {
 }
 
 /// An in-order queue of work on a device.
+///
+/// # Who may submit
+///
+/// `Stream` is `Send + Sync`: any thread that can reach a stream may submit to it, and several
+/// threads may submit to one stream at once (a lease's owner sharing `lease.stream()` with the
+/// scoped threads it spawns, say). What holds then:
+///
+/// - **each submitter's own work keeps its order**: two calls made one after the other by one
+///   thread run in that order (a write, then a kernel that reads what it wrote, then a `read`,
+///   see each other's effects as on a stream used by one thread alone);
+/// - **the interleaving between submitters is unspecified**: the work of calls made at the same
+///   time by different threads runs in some interleaved order; work that must be ordered across
+///   submitters needs them to agree among themselves (a join, a channel, an event), or must not
+///   depend on that order (disjoint buffers or regions, commutative updates);
+/// - **no work is lost**: every call that returned `Ok` is enqueued and runs;
+/// - **synchronisation covers every submitter**: [`Stream::synchronize`] (and so
+///   [`Stream::read`]) waits for all work submitted to the stream before the call, whichever
+///   thread submitted it; an [`Event`] recorded on the stream completes after all work submitted
+///   before the record, by any thread.
+///
+/// A failure of earlier work (`BackendError::StreamFailed`) goes to the thread that submitted
+/// it, at its next call, and to every synchronize that covers it ([`crate::Failures`]). A
+/// backend may refuse a submission for a reason of its own
+/// with a typed error, never by dropping it: the CUDA backend refuses, while a thread captures
+/// the stream into a graph, every enqueue from other threads, and synchronisations and pageable
+/// host copies from any thread ([`BackendError::StreamCapturing`]).
 ///
 /// The `*_u32` operations are the portable work items every backend implements. They are small
 /// on purpose: they let the same concurrency tests and the `demo` workload run on every backend,

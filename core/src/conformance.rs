@@ -91,6 +91,139 @@ pub fn stress<B: Backend>(
     assert!(stats.high_water <= threads);
 }
 
+/// `submitters` threads share ONE leased stream (`lease.stream()`, borrowed by scoped threads),
+/// each running `iterations` chains on its own buffers, released at once by a barrier so that
+/// their submissions interleave. Each iteration: `fill` then a chain of `mul_add` on a source
+/// buffer, `copy` into a result buffer of that iteration, one more `mul_add` on the result (so
+/// it shows whether the copy ran after the chain and before the last step); and one `mul_add` on
+/// the thread's accumulator, a chain across the whole run. Nothing is read until every
+/// submitter is done; then one `synchronize` and every buffer is checked exactly: a lost op, or
+/// one of a submitter's ops run out of its order, shows up as a wrong number.
+pub fn shared_stream<B: Backend>(
+    make: impl Fn(PoolConfig) -> Device<B>,
+    submitters: usize,
+    iterations: usize,
+) {
+    let device = make(PoolConfig::with_capacity(1));
+    let lease = device.acquire().unwrap();
+    let stream = lease.stream();
+    let barrier = Barrier::new(submitters);
+    let accumulator_step = |t: usize, i: usize| (3 + 2 * (t as u32 % 5), (i * 7 + t) as u32);
+    // Per submitter: its accumulator and, per iteration, (result buffer, expected value).
+    let buffers = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..submitters)
+            .map(|t| {
+                let (device, barrier) = (&device, &barrier);
+                s.spawn(move || {
+                    let alloc = || device.alloc(WORDS * 4).unwrap();
+                    let accumulator = alloc();
+                    let mut results = Vec::with_capacity(iterations);
+                    barrier.wait();
+                    stream.fill_u32(&accumulator, t as u32).expect("fill");
+                    for i in 0..iterations {
+                        let (src, dst) = (alloc(), alloc());
+                        let seed = (t * 1000 + i) as u32;
+                        let mut steps = steps_for(t, i);
+                        stream.fill_u32(&src, seed).expect("fill");
+                        for &(m, a) in &steps {
+                            stream.mul_add_u32(&src, m, a).expect("mul_add");
+                        }
+                        stream.copy(&src, &dst).expect("copy");
+                        let last = (5, i as u32);
+                        stream.mul_add_u32(&dst, last.0, last.1).expect("mul_add");
+                        steps.push(last);
+                        let (m, a) = accumulator_step(t, i);
+                        stream.mul_add_u32(&accumulator, m, a).expect("mul_add");
+                        results.push((dst, expected(seed, &steps)));
+                    }
+                    (accumulator, results)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+    });
+    stream.synchronize().expect("synchronize after every submitter");
+    for (t, (accumulator, results)) in buffers.iter().enumerate() {
+        let steps: Vec<_> = (0..iterations).map(|i| accumulator_step(t, i)).collect();
+        let want = expected(t as u32, &steps);
+        let got = read_u32::<B>(stream, accumulator);
+        assert!(
+            got.iter().all(|&x| x == want),
+            "submitter {t}: accumulator want {want}, got {:?}",
+            &got[..4]
+        );
+        for (i, (dst, want)) in results.iter().enumerate() {
+            let got = read_u32::<B>(stream, dst);
+            assert!(
+                got.iter().all(|&x| x == *want),
+                "submitter {t}, iteration {i}: want {want}, got {:?}",
+                &got[..4]
+            );
+        }
+    }
+}
+
+/// `submitters` threads share ONE leased stream and ONE buffer, each owning a disjoint region of
+/// it (addressed by `write` and `read` at an offset), interleaving: `iterations` writes of a
+/// value to its region (the last one it submitted must win: per-submitter order), a `read` of
+/// its region every few writes (it must see its own latest write exactly: a read waits for the
+/// stream's earlier work, whoever submitted it, and no other submitter touches the region), and
+/// `mul_add(1, t + 1)` on a shared counter buffer (additions commute, so the total is known
+/// whatever the interleaving, and shows a lost op).
+pub fn shared_stream_regions<B: Backend>(
+    make: impl Fn(PoolConfig) -> Device<B>,
+    submitters: usize,
+    iterations: usize,
+) {
+    const REGION: usize = 64; // words
+    let device = make(PoolConfig::with_capacity(1));
+    let lease = device.acquire().unwrap();
+    let stream = lease.stream();
+    let shared = device.alloc(submitters * REGION * 4).unwrap();
+    let counter = device.alloc(WORDS * 4).unwrap();
+    stream.fill_u32(&shared, u32::MAX).unwrap();
+    stream.fill_u32(&counter, 0).unwrap();
+    let value = |t: usize, i: usize| (t * 100_000 + i * 7 + 1) as u32;
+    let bytes = |v: u32| v.to_le_bytes().repeat(REGION);
+    let barrier = Barrier::new(submitters);
+    std::thread::scope(|s| {
+        for t in 0..submitters {
+            let (shared, counter, barrier) = (&shared, &counter, &barrier);
+            s.spawn(move || {
+                let offset = t * REGION * 4;
+                let mut region = vec![0u8; REGION * 4];
+                barrier.wait();
+                for i in 0..iterations {
+                    stream.write(shared, offset, &bytes(value(t, i))).expect("write");
+                    stream.mul_add_u32(counter, 1, t as u32 + 1).expect("mul_add");
+                    if i % 8 == 7 {
+                        stream.read(shared, offset, &mut region).expect("read");
+                        assert_eq!(
+                            region,
+                            bytes(value(t, i)),
+                            "submitter {t}, iteration {i}: read missed its own write"
+                        );
+                    }
+                }
+            });
+        }
+    });
+    stream.synchronize().expect("synchronize after every submitter");
+    let got = read_u32::<B>(stream, &shared);
+    for (t, region) in got.chunks_exact(REGION).enumerate() {
+        let want = value(t, iterations - 1);
+        assert!(
+            region.iter().all(|&x| x == want),
+            "region {t}: want the last write {want}, got {:?}",
+            &region[..4]
+        );
+    }
+    let per_round: usize = (1..=submitters).sum();
+    let want = (per_round * iterations) as u32;
+    let got = read_u32::<B>(stream, &counter);
+    assert!(got.iter().all(|&x| x == want), "counter: want {want}, got {:?}", &got[..4]);
+}
+
 /// Every thread's first use of a fresh device is released at once by a barrier: streams are
 /// created concurrently by whichever thread comes first, and every result is right.
 pub fn cold_start<B: Backend>(make: impl Fn(PoolConfig) -> Device<B>, threads: usize) {
@@ -423,6 +556,9 @@ macro_rules! conformance_tests {
             scope_returns_with_every_slot_free => scope_returns_with_slots_free(300);
             concurrent_owners_hold_distinct_slots => distinct_owners(32);
             oversubscribed_4x => oversubscribed(8, 50);
+            shared_stream_2_submitters => shared_stream(2, 500);
+            shared_stream_8_submitters => shared_stream(8, 200);
+            shared_stream_disjoint_regions_8_submitters => shared_stream_regions(8, 400);
             churn_10000_threads => churn(10_000, 64);
             device_sync_waits_for_other_threads => device_sync_waits_for_others();
             device_sync_while_others_submit => device_sync_under_load(8);

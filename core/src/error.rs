@@ -33,9 +33,9 @@ pub enum BackendError {
     /// An argument was out of range (buffer too small, offset past the end, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// Work that was enqueued on a stream failed after the enqueue returned. Kept for the thread that submitted it (reported once, at
-    /// its next call on the stream) and reported by every synchronize that covers it
-    /// ([`crate::Failures`]).
+    /// Work that was enqueued on a stream failed after the enqueue returned. Kept for the thread
+    /// that submitted it (reported once, at its next call on the stream) and reported by every
+    /// synchronize that covers it ([`crate::Failures`]).
     #[error("work on stream {slot} failed: {message}")]
     StreamFailed {
         /// Slot of the stream.
@@ -47,6 +47,19 @@ pub enum BackendError {
     /// single failed stream is reported as its own error).
     #[error("work on {} streams failed: {}", .0.len(), list(.0))]
     Streams(Vec<BackendError>),
+    /// The stream is being captured into a graph (CUDA) and the call cannot join the capture:
+    /// an enqueue from a thread other than the capturing one, or, from any thread, a
+    /// synchronisation or a copy from or to pageable host memory. Nothing was enqueued; the
+    /// capture goes on undisturbed, and the same call succeeds once it has ended.
+    #[error(
+        "stream {slot} is being captured into a graph: until the capture ends, only the \
+         capturing thread may enqueue on it, and no thread may synchronise it or copy pageable \
+         host memory through it"
+    )]
+    StreamCapturing {
+        /// Slot of the stream.
+        slot: usize,
+    },
 }
 
 /// `errors` as one line.

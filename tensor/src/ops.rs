@@ -136,7 +136,10 @@ pub trait Ops: Backend {
     /// [`Ops::replay`] runs on that stream. The rules of the captured work: run it eagerly once
     /// first (kernels load at first use); every buffer it uses is allocated before and outlives
     /// the graph; inside `body` no allocation, free, synchronisation or host copy other than
-    /// the staging copies; enqueue from the calling thread only. A capture the driver
+    /// the staging copies; enqueue from the calling thread only (enforced on CUDA: while the
+    /// capture runs, other threads' submissions to `stream`, and everyone's synchronisations
+    /// and pageable host copies on it, fail with `BackendError::StreamCapturing`, the capture
+    /// undisturbed). A capture the driver
     /// invalidates is captured again a few times. Whatever happens, `stream` works eagerly
     /// again afterwards.
     fn capture<E: From<OpError>>(

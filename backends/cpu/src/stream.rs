@@ -12,7 +12,8 @@ use streampool_core::{submitter, BackendError, Failures, Submitter};
 pub type Job = Box<dyn FnOnce() -> Result<(), String> + Send + 'static>;
 
 /// State of one stream's queue. Guarded by `Queue::state`, which is this stream's lock: only its
-/// owner (submitting), its worker and callers of `synchronize` take it.
+/// submitters (one thread, or several sharing the stream), its worker and callers of
+/// `synchronize` take it.
 #[derive(Default)]
 struct QueueState {
     /// Each job with the thread that submitted it.

@@ -247,6 +247,11 @@ impl CudaStream {
     /// Enqueue a copy of `src`'s bytes into `dst` (same length). Asynchronous: `src` is read
     /// when the stream reaches the copy. Inside [`CudaStream::capture`] the copy becomes a node
     /// of the graph, repeated at every replay, and the graph keeps `src` alive.
+    ///
+    /// While a thread captures this stream, only that thread may copy (its copies are what the
+    /// graph holds the allocation for); another thread's copy is refused with
+    /// [`BackendError::StreamCapturing`]. So a pinned buffer never ends up in a captured graph
+    /// without the graph holding it.
     pub fn copy_from_pinned(
         &self,
         dst: &CudaBuffer,
@@ -256,6 +261,7 @@ impl CudaStream {
         if src.is_empty() {
             return Ok(());
         }
+        let _submit = self.submit()?;
         self.bind()?;
         let mut last = src.alloc.try_use()?;
         // SAFETY: both ranges are `len` bytes of live allocations of this context (checked
@@ -277,12 +283,14 @@ impl CudaStream {
 
     /// Enqueue a copy of `src`'s bytes into `dst` (same length). Asynchronous: read `dst` through
     /// [`PinnedBuffer::lock`], which waits for the copy. Inside [`CudaStream::capture`] the copy
-    /// becomes a node of the graph, and the graph keeps `dst` alive.
+    /// becomes a node of the graph, and the graph keeps `dst` alive. From the capturing thread
+    /// only, as for [`CudaStream::copy_from_pinned`].
     pub fn copy_to_pinned(&self, src: &CudaBuffer, dst: &PinnedBuffer) -> Result<(), BackendError> {
         check(self, src, dst)?;
         if dst.is_empty() {
             return Ok(());
         }
+        let _submit = self.submit()?;
         self.bind()?;
         let mut last = dst.alloc.try_use()?;
         // SAFETY: as in `copy_from_pinned`; no host code reads the bytes until the copy is done
@@ -301,7 +309,8 @@ impl CudaStream {
     }
 
     /// After enqueueing a copy that uses `buf`: inside a capture, hand the allocation to the
-    /// graph being built; outside, record the event host access waits for.
+    /// graph being built; outside, record the event host access waits for. (A copy on a stream
+    /// captured by another thread never gets here: the gate refused it.)
     fn after_pinned_use(
         &self,
         buf: &PinnedBuffer,

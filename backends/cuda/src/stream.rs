@@ -14,6 +14,7 @@ use crate::buffer::CudaBuffer;
 use crate::context::{CudaBackend, Shared};
 use crate::error;
 use crate::event::CudaEvent;
+use crate::graph::{CaptureGate, Submission};
 use crate::kernels::{HOLD, U32_OPS};
 
 /// Threads per block of the element-wise kernels.
@@ -49,6 +50,10 @@ pub struct CudaStream {
     /// [`streampool_core::load_class`]. Written and read by the slot's owner; atomic only so
     /// that the stream stays `Sync`.
     gemm_load: AtomicUsize,
+    /// Which thread, if any, is capturing this stream into a graph, and the submissions in
+    /// progress: every path that enqueues work on the stream passes it first ([`Self::submit`],
+    /// [`Self::host_sync`]; see [`crate::graph`], rule 5).
+    gate: CaptureGate,
 }
 
 impl CudaStream {
@@ -59,7 +64,31 @@ impl CudaStream {
         let arena = Arena::new(slot, raw.clone(), &shared.pools);
         let state = Mutex::new(StreamState { blas, parts: None, lt: None });
         let gemm_load = AtomicUsize::new(1);
-        Ok(Self { slot, raw, shared: shared.clone(), arena, state, gemm_load })
+        let gate = CaptureGate::default();
+        Ok(Self { slot, raw, shared: shared.clone(), arena, state, gemm_load, gate })
+    }
+
+    /// Admit an enqueue of work on this stream from the calling thread, for as long as the
+    /// returned guard lives (hold it until the enqueue has returned). Refused with
+    /// [`BackendError::StreamCapturing`] while another thread captures the stream; the
+    /// capturing thread and, outside captures, every thread are admitted. Every submission path
+    /// of the backend (kernel launches, cuBLAS / cuBLASLt calls, device copies, pinned copies,
+    /// event records and waits, replays, allocations from the stream's pool) calls it.
+    pub(crate) fn submit(&self) -> Result<Submission<'_>, BackendError> {
+        self.gate.submit(self.slot)
+    }
+
+    /// Admit a synchronisation of this stream, or a copy through it from or to pageable host
+    /// memory (`Stream::write`, `Stream::read`): refused with
+    /// [`BackendError::StreamCapturing`] while any thread, the calling one included, captures
+    /// the stream.
+    pub(crate) fn host_sync(&self) -> Result<Submission<'_>, BackendError> {
+        self.gate.host_sync(self.slot)
+    }
+
+    /// This stream's capture gate (for [`CudaStream::capture`]).
+    pub(crate) fn gate(&self) -> &CaptureGate {
+        &self.gate
     }
 
     /// Allocate `bytes` for use on this stream from its caching pool (contents unspecified).
@@ -67,7 +96,11 @@ impl CudaStream {
     /// on the stream runs after the earlier work on the block); a block another stream freed is
     /// taken only once that stream's work on it has completed. Other streams that use the buffer
     /// must be declared with [`CudaBuffer::record_use`]. See [`crate::alloc`].
+    ///
+    /// Refused with [`BackendError::StreamCapturing`] while another thread captures this stream
+    /// (reusing a block may enqueue a wait on the stream, which would join the capture).
     pub fn alloc(&self, bytes: usize) -> Result<CudaBuffer, BackendError> {
+        let _submit = self.submit()?;
         self.arena.alloc(bytes)
     }
 
@@ -136,7 +169,10 @@ impl CudaStream {
         &self.shared.ctx
     }
 
-    /// The cudarc stream (for libraries built on cudarc).
+    /// The cudarc stream (for libraries built on cudarc). Work enqueued through it (or through
+    /// [`CudaStream::cu_stream`], or the cuBLAS handle of [`CudaStream::state`]) bypasses the
+    /// capture gate: while another thread captures this stream it would join the graph, so only
+    /// the stream's capturing thread, or any thread outside captures, may use it.
     pub fn raw(&self) -> &Arc<cu::CudaStream> {
         &self.raw
     }
@@ -189,6 +225,8 @@ impl CudaStream {
         let ptr = buffer.device_ptr();
         let config = self.grid(words);
         self.shared.kernels.with(&self.shared.ctx, &U32_OPS, function, |func| {
+            // Admitted after the kernel is loaded: a first-use compile never holds up a capture.
+            let _submit = self.submit()?;
             let mut launch = self.raw.launch_builder(func);
             launch.arg(&ptr).arg(&words);
             for a in args {
@@ -229,16 +267,21 @@ impl Stream<CudaBackend> for CudaStream {
     }
 
     fn record(&self, event: &CudaEvent) -> Result<(), BackendError> {
+        let _submit = self.submit()?;
         event.record_on(&self.raw)
     }
 
     fn wait_event(&self, event: &CudaEvent) -> Result<(), BackendError> {
+        let _submit = self.submit()?;
         // cuStreamWaitEvent on an event never recorded is a no-op, as the trait asks.
         self.raw.wait(event.raw()).map_err(error::driver("cuStreamWaitEvent"))
     }
 
     fn synchronize(&self) -> Result<(), BackendError> {
-        // cuStreamSynchronize is safe from any thread while the owner keeps submitting. Bound
+        // A capturing stream cannot be waited for (the driver refuses, and the wait may
+        // invalidate the capture): refused here first, from any thread.
+        let _sync = self.host_sync()?;
+        // cuStreamSynchronize is safe from any thread while others keep submitting. Bound
         // without taking another call's pending error: cudarc's `synchronize` would return that
         // error without waiting, and `read`/`write` rely on the wait before their host memory
         // can be released.
@@ -252,11 +295,14 @@ impl Stream<CudaBackend> for CudaStream {
         if src.is_empty() {
             return Ok(());
         }
+        // Inside a capture the driver would capture a copy from `src`, gone by the first replay.
+        let _copy = self.host_sync()?;
         self.bind()?;
         // SAFETY: the destination range lies inside the live allocation (checked above) and the
-        // stream belongs to its context. The source is read during this call (pageable memory,
-        // staged by the driver) or, for memory the driver knows, before the synchronisation
-        // below returns: either way before `src` can be released.
+        // stream belongs to its context. The stream is not being captured (the gate above), so
+        // the copy runs now, not at replays: the source is read during this call (pageable
+        // memory, staged by the driver) or, for memory the driver knows, before the
+        // synchronisation below returns: either way before `src` can be released.
         unsafe {
             cu::result::memcpy_htod_async(dst.device_ptr() + offset as u64, src, self.cu_stream())
         }
@@ -270,6 +316,7 @@ impl Stream<CudaBackend> for CudaStream {
     fn read(&self, src: &CudaBuffer, offset: usize, dst: &mut [u8]) -> Result<(), BackendError> {
         self.check_device(src)?;
         src.check_range(offset, dst.len())?;
+        let _copy = self.host_sync()?;
         if !dst.is_empty() {
             self.bind()?;
             // SAFETY: the source range lies inside the live allocation (checked above); `dst` is
@@ -308,6 +355,7 @@ impl Stream<CudaBackend> for CudaStream {
         if src.is_empty() || src.same_as(dst) {
             return Ok(());
         }
+        let _submit = self.submit()?;
         self.bind()?;
         // SAFETY: both allocations are live and `len` bytes long (checked above); the copy is
         // ordered on this stream.
@@ -330,6 +378,7 @@ impl Stream<CudaBackend> for CudaStream {
         let config =
             LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1, 1, 1), shared_mem_bytes: 0 };
         self.shared.kernels.with(&self.shared.ctx, &HOLD, "hold_ns", |func| {
+            let _submit = self.submit()?;
             let mut launch = self.raw.launch_builder(func);
             launch.arg(&ns);
             // SAFETY: `hold_ns(unsigned long long)` takes one u64, pushed above; it touches no

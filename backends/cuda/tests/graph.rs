@@ -1,18 +1,21 @@
 //! CUDA graphs: a chain of ops (GEMM, bias, fused attention, add + layer norm, mean pool) with
 //! inputs and outputs staged through pinned memory, captured once and replayed with new inputs,
 //! against the same ops run eagerly; 16 threads capturing and replaying at once; misuse inside a
-//! capture comes back as an error and leaves the stream working. Needs a GPU: ignored by default,
-//! run with `-- --include-ignored` on a GPU machine.
+//! capture comes back as an error and leaves the stream working; a capture is the capturing
+//! thread's alone (another thread's submissions to the stream are refused, and nobody's pageable
+//! copies or synchronisations). Needs a GPU: ignored by default, run with
+//! `-- --include-ignored` on a GPU machine.
 #![cfg(feature = "cuda")]
 
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Barrier;
+use std::time::Duration;
 use streampool_core::{AttentionDims, GemmDims};
 
 use common::*;
-use streampool_core::{Backend, BackendError, Stream};
+use streampool_core::{Backend, BackendError, Event, Stream, Timing};
 use streampool_cuda::ops::{self, Act, AttentionLayout, Elem};
 use streampool_cuda::ops::{LayerNormArgs, MatArg, Slice};
 use streampool_cuda::PinnedBuffer;
@@ -242,18 +245,20 @@ fn misuse_inside_a_capture_is_an_error_and_the_stream_recovers() {
     s.fill_u32(&after, 6).unwrap();
     s.synchronize().unwrap();
 
-    // A host synchronisation and a pageable host copy inside the capture.
+    // A host synchronisation and pageable host copies inside the capture: refused by the stream
+    // before they reach the driver (which would capture a pageable write as a copy from a slice
+    // gone by the first replay), with a typed error, and the body's error ends the capture.
+    let refused = |r: &Result<(CudaGraph, ()), CaptureError<BackendError>>| {
+        matches!(r, Err(CaptureError::Body(BackendError::StreamCapturing { slot: 0 })))
+    };
     let r = s.capture(|| s.synchronize());
-    println!("synchronize in capture: {r:?}");
-    assert!(matches!(r, Err(CaptureError::Body(_) | CaptureError::Invalidated(_))), "{r:?}");
-    // A pageable write is NOT refused by the driver (H200, driver 13.0): it captures a copy from
-    // the slice, which is gone by any replay. Documented as forbidden; the graph is dropped
-    // unreplayed here, and the stream is unaffected.
+    assert!(refused(&r), "synchronize in capture: {r:?}");
     let r = s.capture(|| s.write(&buf, 0, &[0u8; 256]));
-    println!("pageable write in capture: {:?}", r.as_ref().map(|(g, ())| g));
-    drop(r);
+    assert!(refused(&r), "pageable write in capture: {r:?}");
+    let r = s.capture(|| s.read(&buf, 0, &mut [0u8; 256]));
+    assert!(refused(&r), "pageable read in capture: {r:?}");
     assert!(!s.is_capturing().unwrap());
-    assert!(words(&s).iter().all(|&v| v == 5), "the captured write must not have run");
+    assert!(words(&s).iter().all(|&v| v == 5), "the refused write must not have run");
 
     // A panic in the body ends the capture; what it enqueued never runs.
     let r = catch_unwind(AssertUnwindSafe(|| {
@@ -329,4 +334,158 @@ fn a_free_from_another_thread_during_a_capture_waits_for_its_end() {
     s.replay(&graph).unwrap();
     assert!(words(&s, &data).iter().all(|&v| v == 7), "the graph holds the body's two kernels");
     assert_eq!(graph.node_count(), 2);
+}
+
+/// The capturing thread's own `write`, `read` and `synchronize` inside its capture are refused
+/// with `StreamCapturing`, without disturbing the capture: the graph holds exactly the body's
+/// other work (two kernels and a copy to pinned memory, which the capturing thread may do).
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn the_capturing_threads_own_pageable_copies_and_synchronize_are_refused() {
+    let backend = open();
+    let s = backend.new_stream(0).unwrap();
+    let buf = s.alloc(256).unwrap();
+    let pinned = PinnedBuffer::new(&backend, 256).unwrap();
+    s.fill_u32(&buf, 1).unwrap(); // warm-up: the kernels are loaded
+    s.mul_add_u32(&buf, 1, 0).unwrap();
+    s.copy_to_pinned(&buf, &pinned).unwrap();
+    s.synchronize().unwrap();
+
+    let (graph, refusals) = s
+        .capture(|| {
+            s.fill_u32(&buf, 4)?;
+            let mut host = vec![0u8; 256];
+            let refusals = [
+                ("write", s.write(&buf, 0, &[0xffu8; 256])),
+                ("read", s.read(&buf, 0, &mut host)),
+                ("synchronize", s.synchronize()),
+            ];
+            s.mul_add_u32(&buf, 3, 2)?; // 4 * 3 + 2 = 14
+            s.copy_to_pinned(&buf, &pinned)?;
+            Ok::<_, BackendError>(refusals)
+        })
+        .expect("refused calls leave the capture intact");
+    for (what, r) in &refusals {
+        assert!(matches!(r, Err(BackendError::StreamCapturing { slot: 0 })), "{what}: {r:?}");
+    }
+    assert!(!s.is_capturing().unwrap());
+    assert_eq!(graph.node_count(), 3, "{graph:?}");
+    let words = || {
+        let mut b = vec![0u8; 256];
+        s.read(&buf, 0, &mut b).unwrap();
+        b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect::<Vec<_>>()
+    };
+    assert!(words().iter().all(|&v| v == 1), "nothing captured ran");
+    s.replay(&graph).unwrap();
+    assert!(pinned.lock().unwrap().as_slice::<u32>().iter().all(|&v| v == 14));
+    assert!(words().iter().all(|&v| v == 14), "the refused write is not in the graph");
+    // Outside the capture, the same calls work again.
+    s.write(&buf, 0, &[0u8; 256]).unwrap();
+    assert!(words().iter().all(|&v| v == 0));
+}
+
+/// Thread A captures a stream while thread B (scoped, sharing `&stream`) tries every kind of
+/// submission on it: kernel ops (portable, `ops::cast`, a cuBLAS GEMM), device and pageable
+/// copies, pinned copies, event record and wait, a replay, an allocation from the stream's pool,
+/// a capture of its own, a synchronize. Every one is refused with `StreamCapturing`; A's capture
+/// succeeds and replays exactly A's work; none of B's work ran; after the capture, B's
+/// submissions work again.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn another_thread_cannot_submit_to_a_stream_being_captured() {
+    let backend = open();
+    let s = backend.new_stream(0).unwrap();
+    let (mine, theirs) = (s.alloc(256).unwrap(), s.alloc(256).unwrap());
+    let (x, y, z, half) =
+        (s.alloc(64).unwrap(), s.alloc(64).unwrap(), s.alloc(64).unwrap(), s.alloc(32).unwrap());
+    let pinned = PinnedBuffer::new(&backend, 256).unwrap();
+    let event = backend.new_event(Timing::Disabled).unwrap();
+    let dims = GemmDims { batch: 1, m: 4, n: 4, k: 4 };
+    let gemm = || {
+        let (a, b, c) =
+            (MatArg::row_major(&x, 4), MatArg::row_major(&y, 4), MatArg::row_major(&z, 4));
+        ops::gemm_f32(&s, dims, 1.0, a, b, 0.0, c)
+    };
+    let cast = || ops::cast(&s, (&x).into(), Elem::F32, (&half).into(), Elem::F16, 16);
+    let words = |buf: &CudaBuffer| {
+        let mut b = vec![0u8; 256];
+        s.read(buf, 0, &mut b).unwrap();
+        b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect::<Vec<_>>()
+    };
+    // Warm-up of everything either thread runs: kernels loaded, cuBLAS settled.
+    s.fill_u32(&x, 0).unwrap();
+    s.fill_u32(&y, 0).unwrap();
+    s.mul_add_u32(&mine, 1, 0).unwrap();
+    s.hold(Duration::from_micros(1)).unwrap();
+    gemm().unwrap();
+    cast().unwrap();
+    let (their_graph, ()) = s.capture(|| s.fill_u32(&theirs, 8)).unwrap();
+    s.fill_u32(&theirs, 5).unwrap();
+    s.synchronize().unwrap();
+
+    let (graph, attempts) = s
+        .capture(|| {
+            s.fill_u32(&mine, 3)?;
+            let attempts = std::thread::scope(|t| {
+                t.spawn(|| {
+                    // `CudaGraph` is `Send`, not `Sync`: B takes its own graph by value.
+                    let their_graph = their_graph;
+                    let mut host = [0u8; 256];
+                    vec![
+                        ("fill_u32", s.fill_u32(&theirs, 9)),
+                        ("mul_add_u32", s.mul_add_u32(&theirs, 2, 2)),
+                        ("copy", s.copy(&mine, &theirs)),
+                        ("hold", s.hold(Duration::from_millis(1))),
+                        ("ops::cast", cast()),
+                        ("ops::gemm_f32", gemm()),
+                        ("write", s.write(&theirs, 0, &[7u8; 256])),
+                        ("read", s.read(&theirs, 0, &mut host)),
+                        ("synchronize", s.synchronize()),
+                        ("copy_from_pinned", s.copy_from_pinned(&theirs, &pinned)),
+                        ("copy_to_pinned", s.copy_to_pinned(&theirs, &pinned)),
+                        ("record", s.record(&event)),
+                        ("wait_event", s.wait_event(&event)),
+                        ("replay", s.replay(&their_graph)),
+                        ("alloc", s.alloc(256).map(drop)),
+                        (
+                            "capture",
+                            s.capture(|| s.fill_u32(&theirs, 1)).map(drop).map_err(Into::into),
+                        ),
+                    ]
+                })
+                .join()
+                .unwrap()
+            });
+            s.mul_add_u32(&mine, 2, 1)?; // 3 * 2 + 1 = 7
+            Ok::<_, BackendError>(attempts)
+        })
+        .expect("the capture survives another thread's attempts");
+    for (what, r) in &attempts {
+        assert!(matches!(r, Err(BackendError::StreamCapturing { slot: 0 })), "B's {what}: {r:?}");
+    }
+    assert!(!s.is_capturing().unwrap());
+    assert_eq!(graph.node_count(), 2, "the graph holds A's two kernels only: {graph:?}");
+    assert!(words(&theirs).iter().all(|&v| v == 5), "none of B's work ran");
+    assert!(pinned.lock().unwrap().as_slice::<u32>().iter().all(|&v| v == 0));
+    s.fill_u32(&mine, 0).unwrap();
+    s.replay(&graph).unwrap();
+    assert!(words(&mine).iter().all(|&v| v == 7), "the replay ran A's work");
+    assert!(words(&theirs).iter().all(|&v| v == 5), "and none of B's");
+
+    // After the capture, B's submissions are admitted again.
+    std::thread::scope(|t| {
+        t.spawn(|| {
+            let graph = graph;
+            s.write(&theirs, 0, &10u32.to_ne_bytes().repeat(64)).unwrap();
+            s.mul_add_u32(&theirs, 2, 2).unwrap(); // 22
+            s.copy_to_pinned(&theirs, &pinned).unwrap();
+            s.fill_u32(&mine, 0).unwrap();
+            s.replay(&graph).unwrap(); // mine: 7
+            s.record(&event).unwrap();
+        });
+    });
+    event.synchronize().unwrap();
+    assert!(pinned.lock().unwrap().as_slice::<u32>().iter().all(|&v| v == 22));
+    assert!(words(&mine).iter().all(|&v| v == 7));
+    assert!(words(&theirs).iter().all(|&v| v == 22));
 }

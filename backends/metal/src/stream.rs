@@ -55,10 +55,12 @@ pub struct MetalStream {
     /// guards the command buffer being encoded and its compute encoder (created lazily by the
     /// first op after a commit; ended and committed by `synchronize`, `record`, or once a buffer
     /// holds 64 dispatches), the committed buffers not yet seen complete, the first failure not
-    /// yet reported, and the hold gate's value. Taken by the owner for every op, and by any
-    /// thread in `synchronize` only to commit and to copy the list of buffers: the wait itself
-    /// runs without it. Kernel compiles happen before it is taken. When an event's lock is also
-    /// needed (`record`, `wait_event`), it is taken after this one.
+    /// yet reported, and the hold gate's value. Taken by every submitter (the owner, or threads
+    /// it shares the stream with) for the whole of each op, so ops from several threads are
+    /// encoded one after the other, each whole; and by any thread in `synchronize` only to
+    /// commit and to copy the list of buffers: the wait itself runs without it. Kernel compiles
+    /// happen before it is taken. When an event's lock is also needed (`record`, `wait_event`),
+    /// it is taken after this one.
     commands: Mutex<Commands>,
     gate: Gate,
 }

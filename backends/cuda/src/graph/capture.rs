@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use cudarc::driver::{self as cu, sys};
-use streampool_core::BackendError;
+use streampool_core::{BackendError, Stream};
 
 use super::exec::CudaGraph;
 use crate::error;
@@ -51,7 +51,8 @@ pub enum CaptureError<E> {
     /// the capture fails, so a body error is then only a consequence and this is returned
     /// instead. Nothing of the capture ran; capturing again is safe.
     Invalidated(BackendError),
-    /// Beginning the capture, or instantiating the captured graph, failed.
+    /// Beginning the capture, or instantiating the captured graph, failed; among others with
+    /// [`BackendError::StreamCapturing`] when another thread is capturing this stream already.
     Driver(BackendError),
     /// This thread is already capturing (captures do not nest).
     Nested,
@@ -120,6 +121,8 @@ impl<'a> Capture<'a> {
         let ended = end();
         // After the driver's end: frees the arena deferred now record their events eagerly.
         self.stream.arena().end_capture();
+        // Last: other threads are admitted again, and may begin their own capture.
+        self.stream.gate().end();
         (ended, pinned)
     }
 }
@@ -151,14 +154,18 @@ impl CudaStream {
     /// return it with `body`'s value. The capture is thread-local
     /// (`CU_STREAM_CAPTURE_MODE_THREAD_LOCAL`): other threads keep using their own streams,
     /// allocating and synchronising, undisturbed; only this thread's capture-unsafe calls fail.
-    /// `body` must enqueue from this thread only.
+    ///
+    /// The capture is this thread's alone. Until it ends, every submission to this stream from
+    /// another thread (ops, copies, event records and waits, replays, allocations from its pool,
+    /// another capture) is refused with [`BackendError::StreamCapturing`]; so are `synchronize`,
+    /// `Stream::write` and `Stream::read` from any thread, this one included. Submissions from
+    /// other threads that were already under way when `capture` was called are waited for
+    /// before the capture begins, so none of them lands in the graph.
     ///
     /// The rules (see [`crate::graph`]): run the same work eagerly once first (kernels are
     /// loaded at first use); allocate every buffer the graph uses before the capture and keep it
-    /// alive as long as the graph ([`CudaGraph::retain`]); no frees, host copies other than
-    /// [`CudaStream::copy_from_pinned`] / [`CudaStream::copy_to_pinned`], or synchronisation
-    /// inside `body` (`Stream::write` would be captured as a copy from a slice that is gone by
-    /// the first replay).
+    /// alive as long as the graph ([`CudaGraph::retain`]); no frees, and no host copies other
+    /// than [`CudaStream::copy_from_pinned`] / [`CudaStream::copy_to_pinned`] inside `body`.
     ///
     /// Whatever happens (an error, a panic in `body`), the capture is ended before this returns
     /// and the stream works eagerly again.
@@ -170,11 +177,16 @@ impl CudaStream {
             return Err(CaptureError::Nested);
         }
         let mode = sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL;
+        // Before the driver's begin: from now on only this thread's submissions are admitted,
+        // and those of other threads still under way have returned (a second capturer is
+        // refused here, before it can touch the arena's capture state).
+        self.gate().begin(self.slot()).map_err(CaptureError::Driver)?;
         // Before the driver's begin, so that no free from another thread can record its event
         // into the capture (the arena defers frees until `Capture::end`).
         self.arena().begin_capture();
         if let Err(e) = self.raw().begin_capture(mode) {
             self.arena().end_capture();
+            self.gate().end();
             return Err(CaptureError::Driver(error::driver("cuStreamBeginCapture")(e)));
         }
         let mut capture = Capture::enter(self);
@@ -194,9 +206,16 @@ impl CudaStream {
             }
             (Ok(_), Err(e)) => Err(CaptureError::Invalidated(e)),
             (Ok(value), Ok(graph)) => {
-                let graph = CudaGraph::instantiate(graph, self.raw(), pinned, &self.shared)
-                    .map_err(CaptureError::Driver)?;
-                Ok((graph, value))
+                // The upload is enqueued on the stream: admitted like any submission (refused,
+                // and the graph destroyed, if another thread began a capture meanwhile).
+                let graph = match self.submit() {
+                    Ok(_submit) => CudaGraph::instantiate(graph, self.raw(), pinned, &self.shared),
+                    Err(e) => {
+                        destroy(self, graph);
+                        Err(e)
+                    }
+                };
+                Ok((graph.map_err(CaptureError::Driver)?, value))
             }
         }
     }
@@ -222,7 +241,8 @@ impl CudaStream {
     /// Enqueue one run of `graph` on this stream, the one it was captured on (an error on
     /// another). Asynchronous, like any enqueue: synchronise, or lock the pinned output, to see
     /// its results. Fails while a [`crate::PinnedGuard`] of one of the graph's pinned buffers
-    /// is alive, or when called inside a capture.
+    /// is alive, when called inside a capture, or (with [`BackendError::StreamCapturing`])
+    /// while another thread captures this stream.
     pub fn replay(&self, graph: &CudaGraph) -> Result<(), BackendError> {
         if !Arc::ptr_eq(graph.stream(), self.raw()) {
             return Err(BackendError::InvalidArgument(
@@ -232,6 +252,7 @@ impl CudaStream {
         if ACTIVE.with_borrow(Option::is_some) {
             return Err(BackendError::InvalidArgument("replay inside a graph capture".into()));
         }
+        let _submit = self.submit()?;
         self.bind()?;
         // Held from before the launch until the events are recorded: no host access in between.
         let mut locks =

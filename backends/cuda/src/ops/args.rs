@@ -150,6 +150,8 @@ pub(crate) unsafe fn launch(
     args: &[KArg],
 ) -> Result<(), BackendError> {
     stream.kernels().with(stream.context(), module, function, |func| {
+        // Admitted after the kernel is loaded: a first-use compile never holds up a capture.
+        let _submit = stream.submit()?;
         let mut b = stream.raw().launch_builder(func);
         for a in args {
             match a {

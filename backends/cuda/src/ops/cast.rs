@@ -28,6 +28,7 @@ pub fn cast(
         (Elem::F16, Elem::F32) => "cast_f16_f32",
         (Elem::Bf16, Elem::F32) => "cast_bf16_f32",
         (a, b) if a == b => {
+            let _submit = stream.submit()?;
             stream.bind()?;
             // SAFETY: both ranges (n elements) were checked to lie in live buffers of this
             // device; the copy is ordered on this stream.

@@ -164,6 +164,7 @@ pub fn gemm(
     int("gemm k", k)?;
     int("gemm batch", batch)?;
     let [pa, pb, pc] = checked_operands(stream, dims, &a, &b, &c, input, output)?;
+    let _submit = stream.submit()?;
     stream.bind()?;
     let mut state = stream.state();
     let call = Checked { dims, alpha, beta, a: (pa, a), b: (pb, b), c: (pc, c), input, output };

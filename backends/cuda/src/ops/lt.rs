@@ -294,6 +294,7 @@ pub(crate) fn matmul_bias(
     }
     let [pa, pb, pc] = checked_operands(stream, dims, &a, &b, &c, elem, elem)?;
     let pbias = super::args::ptr(stream, bias, n, elem.size(), "linear bias")?;
+    let _submit = stream.submit()?;
     stream.bind()?;
     let mut state = stream.state();
     let (workspace, workspace_len) = state.blas.workspace();

@@ -142,6 +142,7 @@ fn split(
     let Some(plan) = plan(stream, rows, in_features, out_features, elem, precision) else {
         return Ok(false);
     };
+    let _submit = stream.submit()?;
     stream.bind()?;
     let mut state = stream.state();
     let buffer = match &state.parts {
