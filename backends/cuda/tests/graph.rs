@@ -223,11 +223,7 @@ fn misuse_inside_a_capture_is_an_error_and_the_stream_recovers() {
     let buf = s.alloc(256).unwrap();
     s.fill_u32(&buf, 1).unwrap(); // warm-up: the kernel is loaded
     s.synchronize().unwrap();
-    let words = |s: &CudaStream| {
-        let mut b = vec![0u8; 256];
-        s.read(&buf, 0, &mut b).unwrap();
-        b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect::<Vec<_>>()
-    };
+    let words = |s: &CudaStream| download_u32(s, &buf);
 
     // An allocation that reaches cuMemAlloc (a size class nobody has cached).
     let odd = (7 << 20) + 3 * 4096 + 1;
@@ -304,11 +300,7 @@ fn misuse_inside_a_capture_is_an_error_and_the_stream_recovers() {
 fn a_free_from_another_thread_during_a_capture_waits_for_its_end() {
     let backend = open();
     let s = backend.new_stream(0).unwrap();
-    let words = |s: &CudaStream, buf: &CudaBuffer| {
-        let mut b = vec![0u8; 256];
-        s.read(buf, 0, &mut b).unwrap();
-        b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect::<Vec<_>>()
-    };
+    let words = |s: &CudaStream, buf: &CudaBuffer| download_u32(s, buf);
     let data = s.alloc(256).unwrap();
     let doomed = s.alloc(3 << 20).unwrap();
     s.fill_u32(&data, 1).unwrap();
@@ -370,11 +362,7 @@ fn the_capturing_threads_own_pageable_copies_and_synchronize_are_refused() {
     }
     assert!(!s.is_capturing().unwrap());
     assert_eq!(graph.node_count(), 3, "{graph:?}");
-    let words = || {
-        let mut b = vec![0u8; 256];
-        s.read(&buf, 0, &mut b).unwrap();
-        b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect::<Vec<_>>()
-    };
+    let words = || download_u32(&s, &buf);
     assert!(words().iter().all(|&v| v == 1), "nothing captured ran");
     s.replay(&graph).unwrap();
     assert!(pinned.lock().unwrap().as_slice::<u32>().iter().all(|&v| v == 14));
@@ -407,11 +395,7 @@ fn another_thread_cannot_submit_to_a_stream_being_captured() {
         ops::gemm_f32(&s, dims, 1.0, a, b, 0.0, c)
     };
     let cast = || ops::cast(&s, (&x).into(), Elem::F32, (&half).into(), Elem::F16, 16);
-    let words = |buf: &CudaBuffer| {
-        let mut b = vec![0u8; 256];
-        s.read(buf, 0, &mut b).unwrap();
-        b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect::<Vec<_>>()
-    };
+    let words = |buf: &CudaBuffer| download_u32(&s, buf);
     // Warm-up of everything either thread runs: kernels loaded, cuBLAS settled.
     s.fill_u32(&x, 0).unwrap();
     s.fill_u32(&y, 0).unwrap();
@@ -529,7 +513,5 @@ fn a_device_torn_down_during_another_threads_capture() {
     assert_eq!(graph.node_count(), 2);
     s.fill_u32(&data, 0).unwrap();
     s.replay(&graph).unwrap();
-    let mut b = vec![0u8; 256];
-    s.read(&data, 0, &mut b).unwrap();
-    assert!(b.chunks_exact(4).all(|c| u32::from_ne_bytes(c.try_into().unwrap()) == 7));
+    assert!(download_u32(&s, &data).iter().all(|&v| v == 7));
 }

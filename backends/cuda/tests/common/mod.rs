@@ -44,6 +44,13 @@ pub fn download(stream: &CudaStream, buf: &CudaBuffer, n: usize) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_ne_bytes(c.try_into().unwrap())).collect()
 }
 
+/// All of `buf` as u32 words (waits for `stream`).
+pub fn download_u32(stream: &CudaStream, buf: &CudaBuffer) -> Vec<u32> {
+    let mut b = vec![0u8; buf.len()];
+    stream.read(buf, 0, &mut b).unwrap();
+    b.chunks_exact(4).map(|c| u32::from_ne_bytes(c.try_into().unwrap())).collect()
+}
+
 pub fn download_f16(stream: &CudaStream, buf: &CudaBuffer, n: usize) -> Vec<f32> {
     let mut b = vec![0u8; n * 2];
     stream.read(buf, 0, &mut b).unwrap();
