@@ -45,7 +45,9 @@
 //!    seen by the gate.
 //! 6. **No device-wide waits anywhere while a capture runs**: dropping a
 //!    [`Backend::alloc`](streampool_core::Backend::alloc) buffer or `empty_cache` synchronise
-//!    the whole context, which a capturing stream cannot take part in.
+//!    the whole context, which a capturing stream cannot take part in. Another device of the
+//!    same GPU torn down meanwhile (they share the context) invalidates the capture:
+//!    [`CudaStream::capture_retrying`](crate::CudaStream::capture_retrying) captures again.
 //!
 //! The ops of [`crate::ops`] allocate nothing and never wait, and each stream's cuBLAS handle
 //! has its own workspace, so a chain of ops obeys these rules once warmed up. cudarc's per-buffer
