@@ -56,6 +56,7 @@
 //! # Ok::<(), EngineError<NotFinite>>(())
 //! ```
 
+pub mod batcher;
 mod config;
 mod engine;
 mod error;
