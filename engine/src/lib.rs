@@ -63,6 +63,7 @@ mod error;
 mod minilm;
 mod model;
 mod stats;
+pub mod texts;
 mod worker;
 
 pub use config::EngineConfig;
