@@ -62,6 +62,7 @@ mod engine;
 mod error;
 mod minilm;
 mod model;
+pub mod npy;
 mod stats;
 pub mod texts;
 mod worker;
