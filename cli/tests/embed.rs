@@ -94,3 +94,60 @@ fn bad_input_is_an_error_message_not_a_panic() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// The embeddings of a JSON-array input, for comparing the other formats against.
+fn reference(model: &Path, texts: &[&str]) -> Vec<Vec<f32>> {
+    let out = embed(model, &[], serde_json::to_string(texts).unwrap().as_bytes());
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn json_lines_with_a_field_stop_at_a_bad_line_or_skip_it() {
+    let Some(model) = model() else { return };
+    let input =
+        b"{\"id\": 1, \"body\": \"A man is eating food.\"}\nnot json\n{\"body\": \"A cat sits\"}\n";
+    let jsonl = ["--format-in", "jsonl", "--field", "body"];
+    let out = embed(model, &jsonl, input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("line 2: not JSON"), "{stderr}");
+    let out = embed(model, &[&jsonl[..], &["--skip-invalid", "--format", "jsonl"]].concat(), input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("line 2") && stderr.contains("skipped 1 invalid line"), "{stderr}");
+    let got: Vec<Vec<f32>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let want = reference(model, &["A man is eating food.", "A cat sits"]);
+    assert!(max_diff(&got, &want) <= 1e-6, "JSON Lines in and out give the JSON path's vectors");
+}
+
+#[test]
+fn plain_text_in_and_a_npy_file_out() {
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.npy");
+    let npy = ["--format-in", "text", "--format", "npy", "--output", path.to_str().unwrap()];
+    let out = embed(model, &npy, b"first line\r\nsecond line\n");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&path).unwrap();
+    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8_lossy(&bytes[10..10 + len]);
+    assert!(header.contains("'descr': '<f4'") && header.contains("'shape': (2, 384)"), "{header}");
+    let values: Vec<f32> = bytes[10 + len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let got: Vec<Vec<f32>> = values.chunks(384).map(<[f32]>::to_vec).collect();
+    assert!(max_diff(&got, &reference(model, &["first line", "second line"])) <= 1e-6);
+
+    let out = embed(model, &["--format", "npy"], b"[\"a\"]");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--output"), "{stderr}");
+}

@@ -20,6 +20,7 @@ use std::io::{Seek, SeekFrom, Write};
 
 /// Element type of the array written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum NpyDtype {
     /// Little-endian f32 (`<f4`).
     #[default]
