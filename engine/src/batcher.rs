@@ -120,16 +120,12 @@ impl<T> Reorder<T> {
 mod tests {
     use super::*;
 
-    /// Deterministic pseudo-random numbers in `0..n` (xorshift).
+    /// Deterministic pseudo-random numbers in `0..n`.
     fn numbers(count: usize, n: usize, seed: u64) -> Vec<usize> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..count)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % n as u64) as usize
-            })
+        let unit = |x: f32| (x + 1.0) / 2.0; // [-1, 1) to [0, 1)
+        streampool_core::testing::rand(count, seed)
+            .into_iter()
+            .map(|x| ((unit(x) * n as f32) as usize).min(n - 1))
             .collect()
     }
 
