@@ -156,6 +156,13 @@ fn read_input(args: &EmbedArgs) -> Result<Vec<String>, Box<dyn std::error::Error
     }
 }
 
+/// `path` created (truncated) for buffered writing, or an error naming it.
+fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, String> {
+    let file =
+        std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(std::io::BufWriter::new(file))
+}
+
 /// Write `embeddings` (of `dim` values each) as `args` say.
 fn write_output(
     args: &EmbedArgs,
@@ -166,9 +173,7 @@ fn write_output(
         let Some(path) = &args.output else {
             return Err("--format npy writes a file: give it with --output FILE".into());
         };
-        let file = std::fs::File::create(path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        let mut npy = NpyWriter::new(std::io::BufWriter::new(file), dim, args.npy_dtype)?;
+        let mut npy = NpyWriter::new(create(path)?, dim, args.npy_dtype)?;
         for row in embeddings {
             npy.write_row(row)?;
         }
@@ -176,10 +181,7 @@ fn write_output(
         return Ok(());
     }
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-        )),
+        Some(path) => Box::new(create(path)?),
         None => Box::new(std::io::stdout().lock()),
     };
     match args.format {
