@@ -37,21 +37,38 @@ pub struct Budget {
 /// cut greedily so that each batch's padded size (rows × its longest) stays within `budget`.
 /// Every index is in exactly one batch; batches come shortest first.
 pub fn pack(lengths: &[usize], budget: Budget) -> Vec<Vec<usize>> {
+    pack_by(lengths, budget, |len| len, |rows| rows)
+}
+
+/// [`pack`] for a model that pads: `padded(len)` is the length a batch whose longest text has
+/// `len` tokens runs at (a sequence bucket), and `take(rows)` how many of the `rows` texts that
+/// fit a batch to run together (a row bucket: a model that replays graphs captured for powers
+/// of two takes the largest power of two; the rest start the next batch). The budget counts
+/// `rows × padded(longest)`.
+pub fn pack_by(
+    lengths: &[usize],
+    budget: Budget,
+    padded: impl Fn(usize) -> usize,
+    take: impl Fn(usize) -> usize,
+) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     order.sort_by_key(|&i| lengths[i]); // stable: ties keep input order
     let max_rows = budget.max_rows.max(1);
     let mut batches = Vec::new();
-    let mut batch: Vec<usize> = Vec::new();
-    for i in order {
-        // Sorted ascending, so this text is the longest of the batch if it joins.
-        let rows = batch.len() + 1;
-        if !batch.is_empty() && (rows > max_rows || rows * lengths[i] > budget.max_tokens) {
-            batches.push(std::mem::take(&mut batch));
+    let mut start = 0;
+    while start < order.len() {
+        // Sorted ascending, so each text that joins is the longest of the batch so far.
+        let mut end = start + 1;
+        while end < order.len() {
+            let rows = end - start + 1;
+            if rows > max_rows || rows * padded(lengths[order[end]]) > budget.max_tokens {
+                break;
+            }
+            end += 1;
         }
-        batch.push(i);
-    }
-    if !batch.is_empty() {
-        batches.push(batch);
+        let rows = take(end - start).clamp(1, end - start);
+        batches.push(order[start..start + rows].to_vec());
+        start += rows;
     }
     batches
 }
@@ -169,6 +186,34 @@ mod tests {
         assert_eq!(batches, [vec![0], vec![2], vec![1]], "max_rows 0 counts as 1");
         let batches = pack(&[10, 500, 10], Budget { max_tokens: 100, max_rows: 4 });
         assert_eq!(batches, [vec![0, 2], vec![1]]);
+    }
+
+    /// Row buckets: every batch a power of two when `take` asks for it, still within budget,
+    /// every text once; sequence buckets count in the budget.
+    #[test]
+    fn pack_by_takes_row_buckets_and_counts_padded_lengths() {
+        let pow2 = |rows: usize| 1 << rows.ilog2();
+        let round8 = |len: usize| len.div_ceil(8) * 8;
+        for seed in 1..100u64 {
+            let count = 1 + numbers(1, 1000, seed)[0];
+            let lengths: Vec<usize> = numbers(count, 256, seed + 1).iter().map(|l| l + 1).collect();
+            let budget = Budget { max_tokens: 4096, max_rows: 256 };
+            let batches = pack_by(&lengths, budget, round8, pow2);
+            let mut seen = vec![0; count];
+            for batch in &batches {
+                assert!(batch.len().is_power_of_two(), "seed {seed}: {} rows", batch.len());
+                let longest = batch.iter().map(|&i| lengths[i]).max().unwrap();
+                assert!(batch.len() * round8(longest) <= budget.max_tokens || batch.len() == 1);
+                batch.iter().for_each(|&i| seen[i] += 1);
+            }
+            assert!(seen.iter().all(|&n| n == 1), "seed {seed}");
+        }
+        // 7 texts of 3 tokens padded to 8: 7 × 8 = 56 fits 64; taken as 4 + 2 + 1.
+        let batches = pack_by(&[3; 7], Budget { max_tokens: 64, max_rows: 16 }, round8, pow2);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [4, 2, 1]);
+        // Padded to 8, only 2 rows of 3 tokens fit 16 tokens (unpadded, 5 would).
+        let batches = pack_by(&[3; 5], Budget { max_tokens: 16, max_rows: 16 }, round8, |r| r);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
     }
 
     /// Sorting by length wastes far fewer padded tokens than chunks in input order.

@@ -58,11 +58,13 @@
 
 pub mod batcher;
 mod config;
+pub mod corpus;
 mod engine;
 mod error;
 mod minilm;
 mod model;
 pub mod npy;
+pub mod output;
 mod stats;
 pub mod texts;
 mod worker;

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use streampool_core::{Backend, Device};
 use streampool_models::graph::ExecMode;
 use streampool_models::loading::Encoding;
+use streampool_models::minilm::bucket;
 use streampool_models::{MiniLm, ModelError};
 use streampool_tensor::Ops;
 
+use crate::corpus::CorpusModel;
 use crate::BatchModel;
 
 /// A shared [`MiniLm`] run eagerly or by graph replays ([`ExecMode`]).
@@ -64,5 +66,21 @@ where
 
     fn run(&self, stream: &B::Stream, inputs: &[Encoding]) -> Result<Vec<Vec<f32>>, ModelError> {
         self.model.embed_encodings_mode(stream, inputs, self.mode)
+    }
+}
+
+impl<B: Ops + Backend + 'static> CorpusModel for MiniLmBatches<B> {
+    /// The texts tokenised on every core ([`streampool_models::loading::Tokenizer::encode_batch`]).
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, ModelError> {
+        Ok(self.model.tokenizer().encode_batch(texts)?)
+    }
+
+    fn tokens(input: &Encoding) -> usize {
+        input.len()
+    }
+
+    /// The model's sequence bucket ([`streampool_models::minilm::bucket`]).
+    fn padded_len(&self, tokens: usize) -> usize {
+        bucket(tokens, self.model.config().max_seq_length)
     }
 }

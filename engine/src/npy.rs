@@ -79,20 +79,24 @@ impl<W: Write + Seek> NpyWriter<W> {
 
     /// Append one row; `InvalidInput` unless it has `dim` values.
     pub fn write_row(&mut self, row: &[f32]) -> std::io::Result<()> {
-        if row.len() != self.dim {
+        self.write_rows(std::slice::from_ref(&row))
+    }
+
+    /// Append `rows` (one write); `InvalidInput`, writing none, unless each has `dim` values.
+    pub fn write_rows(&mut self, rows: &[impl AsRef<[f32]>]) -> std::io::Result<()> {
+        if let Some(row) = rows.iter().find(|r| r.as_ref().len() != self.dim) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("a row of {} values in an array of {}", row.len(), self.dim),
+                format!("a row of {} values in an array of {}", row.as_ref().len(), self.dim),
             ));
         }
+        let values = rows.iter().flat_map(|r| r.as_ref().iter().copied());
         let bytes: Vec<u8> = match self.dtype {
-            NpyDtype::F32 => row.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            NpyDtype::F16 => {
-                row.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect()
-            }
+            NpyDtype::F32 => values.flat_map(f32::to_le_bytes).collect(),
+            NpyDtype::F16 => values.flat_map(|v| half::f16::from_f32(v).to_le_bytes()).collect(),
         };
         self.out.write_all(&bytes)?;
-        self.rows += 1;
+        self.rows += rows.len();
         Ok(())
     }
 

@@ -17,7 +17,9 @@
 //! assert!(texts.next().is_none());
 //! ```
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 /// How the input holds its texts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +177,126 @@ impl<R: BufRead> Iterator for Texts<R> {
     }
 }
 
+/// The strings of one JSON array (`["first text", "second"]`), read as they come by a thread of
+/// its own, so that an array of any size streams through: the iterator holds at most
+/// [`JSON_ARRAY_QUEUE`] strings. Anything else (not JSON, not an array, an element that is not
+/// a string, trailing characters, the input ending early) is one [`TextError`] naming the line,
+/// after the strings before it; then the iterator ends.
+#[derive(Debug)]
+pub struct JsonArray {
+    strings: Receiver<Result<String, TextError>>,
+}
+
+/// Strings read ahead of the consumer at most.
+pub const JSON_ARRAY_QUEUE: usize = 1024;
+
+impl JsonArray {
+    /// Start reading `input` (buffered here) on a thread named `streampool-json-array`. The
+    /// thread ends at the end of the array, at an error, or once the iterator is dropped and the
+    /// next string is read.
+    pub fn spawn(input: impl Read + Send + 'static) -> std::io::Result<Self> {
+        let (tx, strings) = bounded(JSON_ARRAY_QUEUE);
+        std::thread::Builder::new().name("streampool-json-array".into()).spawn(move || {
+            let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(input));
+            let read = serde::Deserializer::deserialize_seq(&mut de, EachString(&tx));
+            if let Err(e) = read.and_then(|()| de.end()) {
+                // A send error here means nobody listens any more.
+                let _ = tx.send(Err(array_error(&e)));
+            }
+        })?;
+        Ok(Self { strings })
+    }
+}
+
+impl Iterator for JsonArray {
+    type Item = Result<String, TextError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.strings.recv().ok()
+    }
+}
+
+/// Sends each string of a JSON array as it is parsed.
+struct EachString<'a>(&'a Sender<Result<String, TextError>>);
+
+impl<'de> serde::de::Visitor<'de> for EachString<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of strings")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(text) = seq.next_element::<String>()? {
+            if self.0.send(Ok(text)).is_err() {
+                return Err(serde::de::Error::custom("the reader was dropped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A JSON array's parse error as a [`TextError`] (the line from serde_json; its message
+/// without the position, which the error states once).
+fn array_error(e: &serde_json::Error) -> TextError {
+    let line = e.line().max(1);
+    let message = e.to_string();
+    let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
+    let reason = format!(
+        "expected a JSON array of strings, e.g. [\"first text\", \"second\"]: {message} (column {})",
+        e.column()
+    );
+    match e.io_error_kind() {
+        Some(kind) => TextError::Io { line, source: std::io::Error::new(kind, message.to_owned()) },
+        None => TextError::Malformed { line, reason },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn array(input: &'static [u8]) -> Vec<Result<String, String>> {
+        JsonArray::spawn(input).unwrap().map(|r| r.map_err(|e| e.to_string())).collect()
+    }
+
+    #[test]
+    fn a_json_array_streams_its_strings_in_order() {
+        let got = array(b" [\"a\", \"\",\n \"caf\\u00e9\", \"x y\"] \n");
+        assert_eq!(got, [Ok("a".into()), Ok("".into()), Ok("café".into()), Ok("x y".into())]);
+        assert!(array(b"[]").is_empty());
+    }
+
+    #[test]
+    fn a_bad_json_array_is_one_error_after_the_strings_before_it() {
+        let got = array(b"[\"a\",\n\"b\",\n 3, \"c\"]");
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[..2], [Ok("a".into()), Ok("b".into())]);
+        let e = got[2].as_ref().unwrap_err();
+        assert!(e.starts_with("line 3: expected a JSON array of strings"), "{e}");
+        for (bad, line) in [
+            (&b"{\"a\": 1}"[..], 1),
+            (b"[\"unterminated", 1),
+            (b"[\"a\",]", 1),
+            (b"", 1),
+            (b"[\"a\"]\n[\"b\"]", 2),
+            (b"[\"a\",\n\"\xff\"]", 2),
+        ] {
+            let got = JsonArray::spawn(bad).unwrap().last().unwrap();
+            let e = got.unwrap_err();
+            assert_eq!(e.line(), line, "{e}");
+            assert!(e.to_string().contains("expected a JSON array of strings"), "{e}");
+        }
+    }
+
+    /// Dropping the iterator ends its thread: the next string it reads has nobody to go to.
+    #[test]
+    fn a_dropped_array_reader_stops() {
+        let big: String = format!("[{}\"end\"]", "\"text\",".repeat(10 * JSON_ARRAY_QUEUE));
+        let mut texts = JsonArray::spawn(std::io::Cursor::new(big.into_bytes())).unwrap();
+        assert_eq!(texts.next().unwrap().unwrap(), "text");
+        drop(texts); // the thread's next send fails and it returns; nothing to join, no hang
+    }
 
     fn read(input: &[u8], format: Format) -> Vec<Result<(usize, String), String>> {
         Texts::new(input, format)

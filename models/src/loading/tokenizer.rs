@@ -87,8 +87,49 @@ impl Tokenizer {
     }
 
     /// Tokenizes each text (with `[CLS]`/`[SEP]`); empty and whitespace-only texts give
-    /// `[CLS] [SEP]`.
+    /// `[CLS] [SEP]`. Texts are tokenised in parallel (the tokenizers crate's thread pool).
+    ///
+    /// A text much longer than the model can read is first cut to a byte bound
+    /// ([`Tokenizer::byte_bound`]), so that a 10 MB text costs what a page costs, with the
+    /// same tokens: the cut falls at whitespace, and the pre-tokenizer splits words at whitespace
+    /// (the normaliser works per character), so the prefix's tokens are the text's first
+    /// tokens. When the prefix yields fewer than `max_seq_length` tokens (a text of mostly
+    /// whitespace or dropped characters) the bound doubles until it does, or the whole text is
+    /// read.
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Encoding>, LoadError> {
+        let mut bound = self.byte_bound();
+        let cut: Vec<&str> = texts.iter().map(|t| prefix_at_whitespace(t, bound)).collect();
+        let mut encodings = self.encode_exactly(&cut)?;
+        // Texts whose prefix ran short of the limit, with the longer prefix to read next.
+        let mut short: Vec<usize> = (0..texts.len())
+            .filter(|&i| cut[i].len() < texts[i].len() && encodings[i].len() < self.max_seq_length)
+            .collect();
+        while !short.is_empty() {
+            bound = bound.saturating_mul(2);
+            let longer: Vec<&str> =
+                short.iter().map(|&i| prefix_at_whitespace(texts[i], bound)).collect();
+            let again = self.encode_exactly(&longer)?;
+            let mut still = Vec::new();
+            for ((i, text), encoding) in short.into_iter().zip(longer).zip(again) {
+                let done = text.len() == texts[i].len() || encoding.len() >= self.max_seq_length;
+                encodings[i] = encoding;
+                if !done {
+                    still.push(i);
+                }
+            }
+            short = still;
+        }
+        Ok(encodings)
+    }
+
+    /// Bytes of a text read at first: 16 per token of `max_seq_length` (English averages 4 to
+    /// 5 bytes a token), at least 1 KiB.
+    pub fn byte_bound(&self) -> usize {
+        self.max_seq_length.saturating_mul(16).max(1024)
+    }
+
+    /// `texts` tokenised as they are.
+    fn encode_exactly(&self, texts: &[&str]) -> Result<Vec<Encoding>, LoadError> {
         let encodings = self
             .inner
             .encode_batch(texts.to_vec(), true)
@@ -107,5 +148,37 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Result<Encoding, LoadError> {
         let mut batch = self.encode_batch(&[text])?;
         batch.pop().ok_or_else(|| LoadError::Tokenize { reason: "no encoding returned".into() })
+    }
+}
+
+/// `text` up to the first whitespace at or after byte `bound` (the whole text when it is not
+/// longer, or has no whitespace past the bound: a word is never cut).
+fn prefix_at_whitespace(text: &str, bound: usize) -> &str {
+    if text.len() <= bound {
+        return text;
+    }
+    // Whitespace is never inside a multi-byte character's bytes, so scanning bytes from any
+    // offset finds only character boundaries; `char_indices` keeps that explicit.
+    let start = (0..=bound).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    match text[start..].char_indices().find(|(_, c)| c.is_whitespace()) {
+        Some((offset, _)) => &text[..start + offset],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_at_whitespace;
+
+    #[test]
+    fn prefixes_end_at_whitespace_and_never_cut_a_word() {
+        assert_eq!(prefix_at_whitespace("short", 16), "short");
+        assert_eq!(prefix_at_whitespace("one two three", 5), "one two");
+        assert_eq!(prefix_at_whitespace("one two three", 3), "one");
+        assert_eq!(prefix_at_whitespace("onetwothree", 3), "onetwothree");
+        // Multi-byte characters around the bound: the cut is at a whitespace boundary.
+        assert_eq!(prefix_at_whitespace("éé ü\u{3000}x y", 3), "éé");
+        assert_eq!(prefix_at_whitespace("éé\u{3000}x y", 5), "éé");
+        assert_eq!(prefix_at_whitespace("ééé x", 3), "ééé");
     }
 }
