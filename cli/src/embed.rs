@@ -1,28 +1,31 @@
-//! `streampool embed`: texts in (a JSON array, JSON Lines or plain text; a file or stdin),
-//! embeddings out (a JSON array, JSON Lines or a `.npy` array; stdout or a file), in input order.
+//! `streampool embed`: a corpus of texts in (a JSON array, JSON Lines or plain text; a file or
+//! stdin), embeddings out (a JSON array, JSON Lines or a `.npy` array; stdout or a file), in
+//! input order, streamed through [`streampool_engine::corpus`]: tokenised on every core, packed
+//! by length, run on several streams at once.
 
-use std::io::{BufRead, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use streampool_core::{Device, PoolConfig};
+use streampool_engine::corpus::{embed_corpus, CorpusConfig, CorpusStats};
+use streampool_engine::npy::NpyDtype;
+use streampool_engine::output::{EmbeddingWriter, JsonLayout, JsonWriter};
+use streampool_engine::texts::{Format, JsonArray, TextError, Texts};
+use streampool_engine::MiniLmBatches;
+use streampool_models::graph::ExecMode;
 use streampool_models::loading::{self, ModelFiles};
-use streampool_models::MiniLm;
+use streampool_models::{MiniLm, Precision};
 use streampool_tensor::Ops;
 
-use streampool_engine::npy::{NpyDtype, NpyWriter};
-use streampool_engine::texts::{Format, TextError, Texts};
-
 use crate::device::{with_device, DeviceChoice, OnDevice};
-use crate::input::read_texts;
-
-/// Texts per call to the model; also the progress bar's step.
-const CHUNK: usize = 32;
 
 /// Options of `streampool embed`.
 #[derive(Debug, clap::Args)]
 pub struct EmbedArgs {
-    /// JSON file holding an array of strings; stdin when absent.
+    /// The texts: a file, or stdin when absent.
     pub input: Option<PathBuf>,
     /// Device to run on.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
@@ -50,6 +53,27 @@ pub struct EmbedArgs {
     /// With `--format npy`: the array's element type.
     #[arg(long, value_enum, default_value_t = NpyDtype::F32)]
     pub npy_dtype: NpyDtype,
+    /// Numeric precision of the model: `auto` is f16 on CUDA, f32 on the CPU (which runs only
+    /// f32).
+    #[arg(long, value_enum, default_value_t = DtypeChoice::Auto)]
+    pub dtype: DtypeChoice,
+    /// How each batch runs: op by op, or by replaying CUDA graphs captured per shape bucket.
+    #[arg(long, value_enum, default_value_t = ExecMode::Eager)]
+    pub mode: ExecMode,
+    /// Streams working at once. Default: 4 on CUDA, 1 on the CPU (whose kernels use every
+    /// core already).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+    /// Padded tokens (texts × padded length) per batch at most. Default: 16,384 on CUDA (large
+    /// GEMMs), 1,024 on the CPU (small batches pad less, and the CPU gains nothing from more).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch_tokens: Option<u32>,
+    /// Texts sorted by length and packed together: larger pads less and holds more in memory.
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
+    pub window: u32,
+    /// No progress bar and no summary on stderr (skipped lines are still reported).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `--format-in`.
@@ -74,130 +98,228 @@ pub enum OutputFormat {
     Npy,
 }
 
-struct Embed<'a> {
-    files: &'a ModelFiles,
-    texts: &'a [String],
+/// `--dtype`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DtypeChoice {
+    /// f16 where the backend runs it (CUDA), else f32.
+    Auto,
+    /// f32 storage and products.
+    F32,
+    /// f32 storage, TF32 products (CUDA).
+    Tf32,
+    /// IEEE half storage (CUDA).
+    F16,
+    /// bfloat16 storage (CUDA).
+    Bf16,
 }
 
-impl OnDevice for Embed<'_> {
-    type Output = Vec<Vec<f32>>;
+impl DtypeChoice {
+    /// The precision on backend `B`.
+    fn resolve<B: Ops>(self) -> Precision {
+        match self {
+            Self::Auto if Precision::F16.supported_on::<B>() => Precision::F16,
+            Self::Auto | Self::F32 => Precision::F32,
+            Self::Tf32 => Precision::Tf32,
+            Self::F16 => Precision::F16,
+            Self::Bf16 => Precision::Bf16,
+        }
+    }
+}
 
-    fn run<B: Ops>(self, device: Device<B>) -> Result<Self::Output, Box<dyn std::error::Error>> {
-        let model = MiniLm::load(&device, self.files)?;
-        let lease = device.acquire()?;
-        let bar = ProgressBar::new(self.texts.len() as u64).with_style(
-            ProgressStyle::with_template("embedding [{bar:30}] {pos}/{len} texts ({eta} left)")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        if self.texts.len() <= 2 * CHUNK {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
-        let mut out = Vec::with_capacity(self.texts.len());
-        for chunk in self.texts.chunks(CHUNK) {
-            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            out.extend(model.embed(lease.stream(), &refs)?);
-            bar.inc(chunk.len() as u64);
-        }
-        bar.finish_and_clear();
-        Ok(out)
+/// A bad input line, with the input's name.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {source}")]
+struct InputError {
+    name: String,
+    #[source]
+    source: TextError,
+}
+
+/// The input's texts, streamed.
+type TextStream = Box<dyn Iterator<Item = Result<String, InputError>> + Send>;
+
+/// A reader that counts the bytes read through it (for the progress bar).
+struct Counting<R> {
+    inner: R,
+    bytes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 
-/// The texts of a JSON Lines or plain-text input, in order. A bad line stops the read with an
-/// error naming it, or with `skip_invalid` is reported on stderr and counted.
-fn read_lines(
-    input: impl BufRead,
-    name: &Path,
-    format: Format,
-    skip_invalid: bool,
-) -> Result<Vec<String>, Box<dyn std::error::Error>> {
-    let (mut texts, mut skipped) = (Vec::new(), 0usize);
-    for item in Texts::new(input, format) {
-        match item {
-            Ok(text) => texts.push(text.text),
-            Err(e) if skip_invalid && !matches!(e, TextError::Io { .. }) => {
-                eprintln!("skipped {}: {e}", name.display());
-                skipped += 1;
-            }
-            Err(e) => return Err(format!("{}: {e}", name.display()).into()),
-        }
-    }
-    if skipped > 0 {
-        eprintln!("skipped {skipped} invalid line(s) of {}", name.display());
-    }
-    Ok(texts)
+/// What the input is: its texts, its name, its size when known, the bytes read so far, and the
+/// lines skipped so far.
+struct Input {
+    texts: TextStream,
+    size: Option<u64>,
+    read: Arc<AtomicU64>,
+    skipped: Arc<AtomicUsize>,
 }
 
-/// The texts `args` name, in input order.
-fn read_input(args: &EmbedArgs) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+/// Open the input `args` name.
+fn open_input(args: &EmbedArgs) -> Result<Input, Box<dyn std::error::Error>> {
     let format = match args.format_in {
-        InputFormat::Json => {
-            if args.field.is_some() || args.skip_invalid {
-                return Err("--field and --skip-invalid go with --format-in jsonl or text".into());
-            }
-            return Ok(read_texts(args.input.as_deref())?);
+        InputFormat::Json if args.field.is_some() || args.skip_invalid => {
+            return Err("--field and --skip-invalid go with --format-in jsonl or text".into());
         }
-        InputFormat::Jsonl => Format::JsonLines { field: args.field.clone() },
+        InputFormat::Json => None,
+        InputFormat::Jsonl => Some(Format::JsonLines { field: args.field.clone() }),
         InputFormat::Text if args.field.is_some() => {
             return Err("--field goes with --format-in jsonl".into());
         }
-        InputFormat::Text => Format::Text,
+        InputFormat::Text => Some(Format::Text),
     };
-    match &args.input {
+    let (reader, name, size): (Box<dyn Read + Send>, String, Option<u64>) = match &args.input {
         Some(path) => {
             let file = std::fs::File::open(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            read_lines(std::io::BufReader::new(file), path, format, args.skip_invalid)
+            let size = file.metadata().ok().map(|m| m.len());
+            (Box::new(file), path.display().to_string(), size)
         }
+        None => (Box::new(std::io::stdin()), "<stdin>".to_owned(), None),
+    };
+    let read = Arc::new(AtomicU64::new(0));
+    let skipped = Arc::new(AtomicUsize::new(0));
+    let counted = Counting { inner: reader, bytes: read.clone() };
+    let texts: TextStream = match format {
         None => {
-            read_lines(std::io::stdin().lock(), Path::new("<stdin>"), format, args.skip_invalid)
+            let name = name.clone();
+            let array = JsonArray::spawn(counted)?;
+            Box::new(
+                array.map(move |r| r.map_err(|source| InputError { name: name.clone(), source })),
+            )
         }
-    }
+        Some(format) => {
+            let (skip, skipped) = (args.skip_invalid, skipped.clone());
+            let lines = Texts::new(std::io::BufReader::with_capacity(1 << 16, counted), format);
+            Box::new(lines.filter_map(move |r| match r {
+                Ok(text) => Some(Ok(text.text)),
+                Err(e) if skip && !matches!(e, TextError::Io { .. }) => {
+                    eprintln!("skipped {name}: {e}");
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+                Err(source) => Some(Err(InputError { name: name.clone(), source })),
+            }))
+        }
+    };
+    Ok(Input { texts, size, read, skipped })
 }
 
 /// `path` created (truncated) for buffered writing, or an error naming it.
 fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, String> {
     let file =
         std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(std::io::BufWriter::new(file))
+    Ok(std::io::BufWriter::with_capacity(1 << 20, file))
 }
 
-/// Write `embeddings` (of `dim` values each) as `args` say.
-fn write_output(
-    args: &EmbedArgs,
-    embeddings: &[Vec<f32>],
-    dim: usize,
-) -> Result<(), Box<dyn std::error::Error>> {
-    if args.format == OutputFormat::Npy {
-        let Some(path) = &args.output else {
-            return Err("--format npy writes a file: give it with --output FILE".into());
-        };
-        let mut npy = NpyWriter::new(create(path)?, dim, args.npy_dtype)?;
-        for row in embeddings {
-            npy.write_row(row)?;
+/// The writer `args` ask for, of rows of `dim`.
+type Writer = EmbeddingWriter<Box<dyn Write>, std::io::BufWriter<std::fs::File>>;
+
+fn open_output(args: &EmbedArgs, dim: usize) -> Result<Writer, Box<dyn std::error::Error>> {
+    let layout = match args.format {
+        OutputFormat::Npy => {
+            let Some(path) = &args.output else {
+                return Err("--format npy writes a file: give it with --output FILE".into());
+            };
+            return Ok(EmbeddingWriter::npy(create(path)?, dim, args.npy_dtype)?);
         }
-        npy.finish()?;
-        return Ok(());
-    }
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(create(path)?),
-        None => Box::new(std::io::stdout().lock()),
+        OutputFormat::Json => JsonLayout::Array,
+        OutputFormat::Jsonl => JsonLayout::Lines,
     };
-    match args.format {
-        OutputFormat::Jsonl => {
-            for row in embeddings {
-                serde_json::to_writer(&mut out, row)?;
-                writeln!(out)?;
-            }
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(create(path)?),
+        None => Box::new(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout())),
+    };
+    Ok(EmbeddingWriter::Json(JsonWriter::new(out, layout)))
+}
+
+/// The progress bar: input bytes when the size is known, else a spinner; hidden with
+/// `--quiet` or when stderr is not a terminal.
+fn progress_bar(size: Option<u64>, quiet: bool) -> ProgressBar {
+    let bar = match size {
+        Some(size) => ProgressBar::new(size).with_style(
+            ProgressStyle::with_template("embedding [{bar:30}] {percent:>3}% {msg} ({eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("embedding {spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_draw_target(if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr_with_hz(4)
+    });
+    bar
+}
+
+/// The run on whichever device `--device` opened.
+struct Embed<'a> {
+    args: &'a EmbedArgs,
+    files: &'a ModelFiles,
+    input: Input,
+    output: Writer,
+}
+
+/// What a run did, for the summary.
+struct Run {
+    stats: CorpusStats,
+    precision: Precision,
+    workers: usize,
+    backend: &'static str,
+}
+
+impl OnDevice for Embed<'_> {
+    type Output = Run;
+
+    fn run<B: Ops>(self, device: Device<B>) -> Result<Run, Box<dyn std::error::Error>> {
+        let Self { args, files, input, mut output } = self;
+        let backend = device.backend().kind();
+        if !args.mode.supported_on::<B>() {
+            return Err(format!("--mode {} does not run on {backend}", args.mode).into());
         }
-        _ => {
-            serde_json::to_writer(&mut out, &embeddings)?;
-            writeln!(out)?;
-        }
+        let precision = args.dtype.resolve::<B>();
+        let model = Arc::new(MiniLm::load_with(&device, files, precision)?);
+        let batches = MiniLmBatches::new(model, args.mode);
+        let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (4, 16_384) };
+        let config = CorpusConfig {
+            workers: args.workers.map_or(workers, usize::from),
+            window: args.window as usize,
+            max_batch_tokens: args.max_batch_tokens.map_or(max_batch_tokens, |t| t as usize),
+            ..CorpusConfig::default()
+        };
+        let bar = progress_bar(input.size, args.quiet);
+        let read = input.read.clone();
+        let result = embed_corpus(
+            &batches,
+            &config,
+            input.texts,
+            |rows| output.write_rows(rows),
+            |s| {
+                bar.set_position(read.load(Ordering::Relaxed));
+                bar.set_message(format!(
+                    "{} texts, {:.0} texts/s, {:.0} tokens/s",
+                    s.texts,
+                    s.texts_per_second(),
+                    s.tokens_per_second()
+                ));
+            },
+        );
+        bar.finish_and_clear();
+        // The rows written are every text before the error: keep them a well-formed output.
+        let finished = output.finish();
+        let stats = result?;
+        finished?;
+        Ok(Run { stats, precision, workers: config.workers, backend })
     }
-    out.flush()?;
-    Ok(())
 }
 
 /// Run `streampool embed`.
@@ -205,16 +327,39 @@ pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.format != OutputFormat::Npy && args.npy_dtype != NpyDtype::F32 {
         return Err("--npy-dtype goes with --format npy".into());
     }
-    let texts = read_input(args)?;
     let files = match &args.model {
         Some(dir) => loading::locate_model(dir)?,
-        None => crate::fetch::fetch(None, false)?,
+        None => crate::fetch::fetch(None, args.quiet)?,
     };
     let dim = loading::ModelConfig::load(&files)?.bert.hidden_size;
-    let embeddings = if texts.is_empty() {
-        Vec::new()
-    } else {
-        with_device(args.device, PoolConfig::default(), Embed { files: &files, texts: &texts })?
-    };
-    write_output(args, &embeddings, dim)
+    let output = open_output(args, dim)?;
+    let input = open_input(args)?;
+    let skipped = input.skipped.clone();
+    // Enough slots for the workers and the upload's lease.
+    let pool = PoolConfig::with_capacity(args.workers.map_or(4, usize::from) + 1);
+    let result = with_device(args.device, pool, Embed { args, files: &files, input, output });
+    let skipped = skipped.load(Ordering::Relaxed);
+    if skipped > 0 {
+        eprintln!("skipped {skipped} invalid line(s)");
+    }
+    let run = result?;
+    if !args.quiet {
+        let s = run.stats;
+        eprintln!(
+            "embedded {} texts ({} tokens, {:.1}% padding) in {:.2} s: {:.0} texts/s, {:.0} \
+             tokens/s ({}, {}, {} stream{} on {})",
+            s.texts,
+            s.tokens,
+            100.0 * s.padding_share(),
+            s.elapsed.as_secs_f64(),
+            s.texts_per_second(),
+            s.tokens_per_second(),
+            run.precision,
+            args.mode,
+            run.workers,
+            if run.workers == 1 { "" } else { "s" },
+            run.backend,
+        );
+    }
+    Ok(())
 }

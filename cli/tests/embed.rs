@@ -78,20 +78,25 @@ fn reads_a_file_and_handles_empty_and_blank_texts() {
     assert_eq!(String::from_utf8_lossy(&empty.stdout).trim(), "[]");
 }
 
+/// A bad input stops the run with a message naming the line; the output holds the embeddings
+/// of the texts before it, still well-formed.
 #[test]
 fn bad_input_is_an_error_message_not_a_panic() {
     let Some(model) = model() else { return };
-    for (input, expect) in [
-        (&b"[\"ok\", \"\xff\"]"[..], "not valid UTF-8"),
-        (b"{\"text\": 1}", "expected a JSON array of strings"),
-        (b"[\"unterminated", "expected a JSON array of strings"),
+    for (input, expect, before) in [
+        (&b"[\"ok\",\n \"\xff\"]"[..], "line 2: expected a JSON array of strings", 1),
+        (b"[\"ok\", \"\xff\"]", "not valid UTF-8", 1),
+        (b"{\"text\": 1}", "expected a JSON array of strings", 0),
+        (b"[\"unterminated", "expected a JSON array of strings", 0),
+        (b"[\"a\", \"b\", 3]", "invalid type: integer `3`, expected a string", 2),
     ] {
         let out = embed(model, &[], input);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
         assert!(stderr.contains(expect), "stderr: {stderr}");
         assert!(!stderr.contains("panicked"), "stderr: {stderr}");
-        assert!(out.stdout.is_empty());
+        let written: Vec<Vec<f32>> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(written.len(), before, "the texts before the bad one: {stderr}");
     }
 }
 

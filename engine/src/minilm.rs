@@ -79,8 +79,12 @@ impl<B: Ops + Backend + 'static> CorpusModel for MiniLmBatches<B> {
         input.len()
     }
 
-    /// The model's sequence bucket ([`streampool_models::minilm::bucket`]).
+    /// Eager mode pads a batch to its longest input; graph mode to its sequence bucket
+    /// ([`streampool_models::minilm::bucket`]).
     fn padded_len(&self, tokens: usize) -> usize {
-        bucket(tokens, self.model.config().max_seq_length)
+        match self.mode {
+            ExecMode::Eager => tokens,
+            ExecMode::Graph => bucket(tokens, self.model.config().max_seq_length),
+        }
     }
 }

@@ -242,6 +242,11 @@ fn array_error(e: &serde_json::Error) -> TextError {
     let line = e.line().max(1);
     let message = e.to_string();
     let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
+    // serde_json reads bytes: invalid UTF-8 inside a string is its "invalid unicode code point".
+    let message = match message {
+        "invalid unicode code point" => "not valid UTF-8",
+        other => other,
+    };
     let reason = format!(
         "expected a JSON array of strings, e.g. [\"first text\", \"second\"]: {message} (column {})",
         e.column()
@@ -285,6 +290,9 @@ mod tests {
             let got = JsonArray::spawn(bad).unwrap().last().unwrap();
             let e = got.unwrap_err();
             assert_eq!(e.line(), line, "{e}");
+            if bad.contains(&0xff) {
+                assert!(e.to_string().contains("not valid UTF-8"), "{e}");
+            }
             assert!(e.to_string().contains("expected a JSON array of strings"), "{e}");
         }
     }

@@ -34,7 +34,7 @@ use streampool_core::{load_class, Stream};
 use streampool_tensor::Ops;
 
 use crate::loading::Encoding;
-use crate::minilm::batch::{self, Padded};
+use crate::minilm::batch::{self, Padded, SeqPad};
 use crate::minilm::workspace::{Activations, MiniLmWorkspace};
 use crate::minilm::{embeddings, encoder, pooling};
 use crate::workspace::SlotWorkspaces;
@@ -282,7 +282,7 @@ impl<B: Ops> MiniLm<B> {
         batch::validate(encodings, &self.config.bert, self.config.max_seq_length)?;
         // Held for the whole call: the entries' buffers are in use until the results are read.
         let mut buckets = self.graphs.lock(stream.slot())?;
-        let chunks = batch::chunks(encodings, self.config.max_seq_length);
+        let chunks = batch::chunks(encodings, self.config.max_seq_length, SeqPad::Bucket);
         let hidden = self.dim();
         let running = self.device.enter();
         let load = load_class(running.load());

@@ -23,7 +23,8 @@ pub fn max_rows(seq: usize) -> usize {
     1 << fit.ilog2()
 }
 
-/// Padded sequence lengths are multiples of this.
+/// Graph mode's padded sequence lengths are multiples of this (a graph per length would be too
+/// many); eager mode pads a chunk to its longest sequence, however long.
 pub const SEQ_BUCKET: usize = 8;
 
 /// The padded length for a longest sequence of `len` tokens: the next multiple of
@@ -87,9 +88,28 @@ pub(crate) struct Padded {
     pub(crate) mask: Vec<f32>,
 }
 
+/// How a chunk's length is padded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeqPad {
+    /// To its longest sequence (eager mode).
+    Longest,
+    /// To the next multiple of [`SEQ_BUCKET`] (graph mode: [`bucket`]).
+    Bucket,
+}
+
+impl SeqPad {
+    /// The padded length of a chunk whose longest sequence has `len` tokens.
+    pub(crate) fn len(self, len: usize, max_seq_length: usize) -> usize {
+        match self {
+            Self::Longest => len.max(1),
+            Self::Bucket => bucket(len, max_seq_length),
+        }
+    }
+}
+
 /// Splits the batch into chunks of sequences of similar length, each of at most
-/// [`max_rows`] of its padded length, and pads each to its bucket.
-pub(crate) fn chunks(encodings: &[Encoding], max_seq_length: usize) -> Vec<Padded> {
+/// [`max_rows`] of its padded length, and pads each as `pad` says.
+pub(crate) fn chunks(encodings: &[Encoding], max_seq_length: usize, pad: SeqPad) -> Vec<Padded> {
     let mut order: Vec<usize> = (0..encodings.len()).collect();
     order.sort_by_key(|&i| encodings[i].len());
     // Ascending lengths: a chunk's last sequence sets its bucket, so a chunk grows while the
@@ -99,7 +119,7 @@ pub(crate) fn chunks(encodings: &[Encoding], max_seq_length: usize) -> Vec<Padde
     while start < order.len() {
         let mut end = start + 1;
         while end < order.len()
-            && end - start < max_rows(bucket(encodings[order[end]].len(), max_seq_length))
+            && end - start < max_rows(pad.len(encodings[order[end]].len(), max_seq_length))
         {
             end += 1;
         }
@@ -110,7 +130,7 @@ pub(crate) fn chunks(encodings: &[Encoding], max_seq_length: usize) -> Vec<Padde
         .into_iter()
         .map(|chunk| {
             let longest = chunk.iter().map(|&i| encodings[i].len()).max().unwrap_or(1);
-            let seq = bucket(longest, max_seq_length);
+            let seq = pad.len(longest, max_seq_length);
             let mut p = Padded {
                 order: chunk.to_vec(),
                 seq,
@@ -168,7 +188,7 @@ mod tests {
         };
         let lens: Vec<usize> = (0..1200).map(|i| 2 + (i * 37) % 255).collect();
         let encodings: Vec<Encoding> = lens.iter().map(|&n| enc(n)).collect();
-        let all = chunks(&encodings, 256);
+        let all = chunks(&encodings, 256, SeqPad::Bucket);
         let mut seen: Vec<usize> = all.iter().flat_map(|c| c.order.clone()).collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>());
@@ -179,7 +199,7 @@ mod tests {
         }
         // 512 sequences of 128 tokens: two chunks of 256.
         let same: Vec<Encoding> = (0..512).map(|_| enc(128)).collect();
-        let c = chunks(&same, 256);
+        let c = chunks(&same, 256, SeqPad::Bucket);
         assert_eq!(c.iter().map(|c| c.order.len()).collect::<Vec<_>>(), [256, 256]);
     }
 }

@@ -188,7 +188,7 @@ impl<B: Ops> MiniLm<B> {
         let mut results = vec![Vec::new(); encodings.len()];
         // Held until the results are downloaded: the slot's buffers are in use until then.
         let mut ws = self.workspaces.lock(stream.slot())?;
-        for chunk in batch::chunks(encodings, self.config.max_seq_length) {
+        for chunk in batch::chunks(encodings, self.config.max_seq_length, batch::SeqPad::Longest) {
             let rows = chunk.order.len();
             let shape = [rows, chunk.seq, c.hidden_size, c.intermediate_size];
             let a = ws.views(stream, shape, self.precision.dtype())?;
