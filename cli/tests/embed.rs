@@ -156,3 +156,84 @@ fn plain_text_in_and_a_npy_file_out() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("--output"), "{stderr}");
 }
+
+/// Every input format: an empty input is an empty output; input that ends mid-line (stdin
+/// closed early) is an error naming that line, after the texts before it.
+#[test]
+fn empty_and_truncated_inputs() {
+    let Some(model) = model() else { return };
+    for format_in in ["json", "jsonl", "text"] {
+        for (format, empty) in [("json", "[]\n"), ("jsonl", "")] {
+            let out = embed(model, &["--format-in", format_in, "--format", format], b"");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if format_in == "json" {
+                // An empty file is not a JSON array.
+                assert!(!out.status.success() && stderr.contains("line 1"), "{stderr}");
+                continue;
+            }
+            assert!(out.status.success(), "{format_in} -> {format}: {stderr}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), empty, "{format_in} -> {format}");
+            assert!(stderr.contains("embedded 0 texts"), "{stderr}");
+        }
+    }
+    let cut = embed(model, &["--format-in", "jsonl", "--format", "jsonl"], b"\"one\"\n\"tw");
+    let stderr = String::from_utf8_lossy(&cut.stderr);
+    assert!(!cut.status.success() && stderr.contains("<stdin>: line 2: not JSON"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&cut.stdout).lines().count(), 1, "the text before it");
+    let cut = embed(model, &[], b"[\"one\", \"two\"");
+    let stderr = String::from_utf8_lossy(&cut.stderr);
+    assert!(!cut.status.success() && stderr.contains("EOF while parsing"), "{stderr}");
+    let written: Vec<Vec<f32>> = serde_json::from_slice(&cut.stdout).unwrap();
+    assert_eq!(written.len(), 2, "both texts were read before the input ended");
+}
+
+/// A 1 MB text among short ones: embedded as its first 256 tokens, in its place.
+#[test]
+fn a_one_megabyte_text() {
+    let Some(model) = model() else { return };
+    let long = "All work and no play makes a dull day. ".repeat(27_000);
+    let texts = ["short one", long.as_str(), "short two"];
+    let out =
+        embed(model, &["--format", "jsonl"], serde_json::to_string(&texts).unwrap().as_bytes());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Vec<Vec<f32>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first_page = &long[..4096];
+    let want = reference(model, &["short one", first_page, "short two"]);
+    assert!(max_diff(&got, &want) <= 1e-5);
+}
+
+/// The summary on stderr (texts, tokens, padding, rate), silenced by --quiet; options that do
+/// not fit the device are refused with a message.
+#[test]
+fn summary_quiet_and_refused_options() {
+    let Some(model) = model() else { return };
+    let input = br#"["a", "b c", "d e f"]"#;
+    let out = embed(model, &[], input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for part in
+        ["embedded 3 texts", "tokens", "% padding", "texts/s", "f32, eager, 1 stream on cpu"]
+    {
+        assert!(stderr.contains(part), "{part:?} in {stderr}");
+    }
+    let out = embed(model, &["--quiet"], input);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (args, expect) in [
+        (&["--dtype", "f16"][..], "precision f16"),
+        (&["--mode", "graph"], "--mode graph does not run on cpu"),
+        (&["--workers", "0"], "0 is not in 1..=256"),
+        (&["--max-batch-tokens", "0"], "--max-batch-tokens"),
+    ] {
+        let out = embed(model, args, input);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(expect), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -6,6 +6,7 @@
 mod common;
 
 mod errors;
+mod long_texts;
 mod precision;
 mod reference;
 mod small_models;
