@@ -94,16 +94,28 @@ fn graph_equals_eager_singly_and_in_batches() {
     let got = model.embed_mode(stream, &batch, GRAPH).unwrap();
     worst = worst.max(check("reversed batch", &got, &reversed, &reference));
     let graphs = model.graph_count(stream.slot());
+    // The slot's buckets share one set of buffers, sized for the largest, 32 rows of the longest
+    // text's bucket (growth doubles, so at most about twice that). Per token: ids, segment ids,
+    // mask (12 bytes), then hidden, qkv, context, projection, attention output (7 x hidden) and
+    // the intermediate in f32; per row the pooled output.
+    let longest = texts.iter().map(|t| model.tokenizer().encode(t).unwrap().len()).max().unwrap();
+    let tokens = 32 * streampool_models::minilm::bucket(longest, 256);
+    let largest = tokens * (12 + (7 * 384 + 1536) * 4) + 32 * 384 * 4;
+    let bytes = model.graph_bytes(stream.slot());
     println!(
         "graph vs eager: max abs diff {worst:.2e}; slot {} captured {singles} graphs for the \
-         singles, {graphs} in all",
-        stream.slot()
+         singles, holds {graphs} now, in {:.1} MB of activations (largest bucket {:.1} MB)",
+        stream.slot(),
+        bytes as f64 / 1e6,
+        largest as f64 / 1e6,
     );
-    assert!(singles >= 1 && graphs > singles, "{singles} / {graphs} graphs");
+    assert!(singles >= 1 && graphs >= 1, "{singles} / {graphs} graphs");
+    assert!(bytes >= largest && bytes <= 5 * largest / 2, "{bytes} bytes for {largest}");
 }
 
-/// After a slot captured many buckets, the first bucket's graph replays to the same result
-/// (bit for bit) as when it was captured.
+/// After a slot captured many buckets (growing its buffers, which drops and recaptures its
+/// graphs), the first bucket's graph replays to the same result (bit for bit) as when it was
+/// first captured.
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn replay_after_other_buckets_is_still_correct() {
@@ -128,7 +140,7 @@ fn replay_after_other_buckets_is_still_correct() {
     let again = model.embed_mode(stream, &[texts[0]], GRAPH).unwrap();
     assert_eq!(again, first, "the first graph's replay changed after {after} captures");
     println!("slot {}: {before} graphs, then {after}; first replay unchanged", stream.slot());
-    assert!(after > before);
+    assert!(before >= 1 && after >= 1);
 }
 
 /// Graphs are planned for the forwards running at once, not the slots leased: a forward among

@@ -6,6 +6,12 @@
 #   SECONDS_PER_CASE=3 scripts/peer/bench-cpu.sh
 #   DTYPE=bf16 scripts/peer/bench-cpu.sh      # the peer under torch.autocast(cpu, bf16)
 #   PEER_THREADS=1 scripts/peer/bench-cpu.sh  # the peer on one core (default: all cores)
+#   CORPUS_ONLY=1 scripts/peer/bench-cpu.sh   # only the corpus job (below)
+#
+# Then the corpus job: the first CORPUS_TEXTS (3,000) paragraphs of scripts/peer/make-corpus.py's
+# corpus (natural lengths), sentence-transformers' encode (batch 32 and 128) against `streampool
+# embed --device cpu` (npy and JSON Lines out, whole process timed), through
+# scripts/peer/gpu/corpus.sh with DEVICE=cpu.
 #
 # Env: PEER_VENV (default .peer-venv), PEER_MODEL (a sentence-transformers model dir),
 #      OUT (results folder, default target/peer-bench), SP_THREADS (streampool's --threads, default 1).
@@ -54,7 +60,8 @@ if [[ -z $MODEL ]]; then
   fi
 fi
 
-# 3. the peer.
+# 3. the peer (skipped with CORPUS_ONLY=1, down to the corpus job).
+if [[ -z ${CORPUS_ONLY:-} ]]; then
 echo "== sentence-transformers peer: $MODEL, $THREADS threads, $DTYPE, ${SECS}s per case"
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$PY" scripts/peer/st_cpu_bench.py --model "$MODEL" \
   --seq 128 --batch 32 --threads "$THREADS" --dtype "$DTYPE" --seconds "$SECS" \
@@ -101,3 +108,13 @@ else:
             print(f"  {p:<46}{x:.4g}")
     walk(ours)
 EOF
+fi
+
+# 6. the corpus job.
+CORPUS=${CORPUS:-target/corpus/rust-docs.jsonl}
+[[ -f $CORPUS ]] || python3 scripts/peer/make-corpus.py --out "$CORPUS"
+head -n "${CORPUS_TEXTS:-3000}" "$CORPUS" > "$OUT/corpus-head.jsonl"
+cargo build -q --release -p streampool-cli
+DEVICE=cpu REPEAT=1 VARIANTS=0 CORPUS="$OUT/corpus-head.jsonl" OUT="$OUT/corpus" PYTHON="$PY" \
+  STREAMPOOL_MODEL_DIR="$MODEL" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+  scripts/peer/gpu/corpus.sh target/release/streampool

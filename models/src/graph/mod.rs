@@ -11,12 +11,19 @@
 //! The batch is validated, sorted by length and cut into chunks exactly as in eager mode; each
 //! chunk is padded to its sequence bucket (a multiple of [`crate::minilm::SEQ_BUCKET`], at most
 //! `max_seq_length`) and to a row bucket ([`ROW_BUCKETS`]; extra rows repeat the first
-//! sequence and are dropped). The model owns its graphs: per pool slot a map from (rows, seq)
-//! bucket to an entry, behind that slot's own lock (only the slot's lease holder uses it, so it
-//! is uncontended). An entry owns
+//! sequence and are dropped). The model owns its graphs: per pool slot ([`SlotGraphs`], behind
+//! that slot's own lock: only the slot's lease holder uses it, so it is uncontended) one set of
+//! activation buffers and a map from (rows, seq) bucket to an entry.
 //!
-//! - its own activation buffers, allocated once for exactly that bucket (never the slot's eager
-//!   workspace, which grows and reallocates: a captured graph holds raw addresses);
+//! The slot's entries share its activation buffers: one slot's graphs run one after another on
+//! its stream, and each call reads its results before the next replay, so no two of them are in
+//! flight at once. The buffers are sized for the largest bucket the slot has met (not the slot's
+//! eager workspace, which grows on its own: a captured graph holds raw addresses); when a larger
+//! bucket comes, they grow and every entry of the slot is dropped and recaptured on its next
+//! use. So a slot holds one bucket's activations, however many buckets it has graphs for (a
+//! corpus meets dozens). An entry owns
+//!
+//! - views of the slot's activation buffers for exactly its bucket;
 //! - staging buffers for the ids, segment ids, mask and pooled output;
 //! - one graph per load class met ([`streampool_core::load_class`] of the forwards running when
 //!   the call began: the GEMM kernels are planned for it) of [copy ids, segment ids, mask from
@@ -34,7 +41,7 @@ use streampool_core::{load_class, Stream};
 use streampool_tensor::Ops;
 
 use crate::loading::Encoding;
-use crate::minilm::batch::{self, Padded, SeqPad};
+use crate::minilm::batch::{self, Padded, SeqPad, MAX_BATCH, MAX_TOKENS};
 use crate::minilm::workspace::{Activations, MiniLmWorkspace};
 use crate::minilm::{embeddings, encoder, pooling};
 use crate::workspace::SlotWorkspaces;
@@ -100,9 +107,67 @@ fn rows_bucket(n: usize) -> usize {
     ROW_BUCKETS.iter().copied().find(|&r| r >= n).unwrap_or(n)
 }
 
-/// A model's graphs: per slot (each behind the slot's own lock, see [`SlotWorkspaces`]), the
-/// entries by (rows, seq) bucket. Owned by the model and dropped with it.
-pub(crate) type GraphCache<B> = SlotWorkspaces<HashMap<(usize, usize), Entry<B>>>;
+/// A model's graphs: per slot (each behind the slot's own lock, see [`SlotWorkspaces`]). Owned by
+/// the model and dropped with it.
+pub(crate) type GraphCache<B> = SlotWorkspaces<SlotGraphs<B>>;
+
+/// One slot's graphs: the activation buffers its entries share, and the entries by (rows, seq)
+/// bucket.
+pub(crate) struct SlotGraphs<B: Ops> {
+    /// Declared first, so the graphs are dropped before the buffers their nodes use.
+    entries: HashMap<(usize, usize), Entry<B>>,
+    arena: MiniLmWorkspace<B>,
+    /// The (rows, tokens) the arena holds: every entry's bucket fits both.
+    rows: usize,
+    tokens: usize,
+}
+
+impl<B: Ops> Default for SlotGraphs<B> {
+    fn default() -> Self {
+        Self { entries: HashMap::new(), arena: MiniLmWorkspace::default(), rows: 0, tokens: 0 }
+    }
+}
+
+impl<B: Ops> SlotGraphs<B> {
+    /// The entry for bucket `(rows, seq)`, made on first use. A bucket larger than the arena
+    /// grows it first, dropping every entry (their graphs hold the old buffers' addresses).
+    fn entry(
+        &mut self,
+        model: &MiniLm<B>,
+        stream: &B::Stream,
+        (rows, seq): (usize, usize),
+    ) -> Result<&mut Entry<B>, ModelError> {
+        if rows > self.rows || rows * seq > self.tokens {
+            self.entries.clear();
+            // At least doubling (within a chunk's limits), so that a slot meeting ever larger
+            // buckets recaptures a few times, not at each.
+            self.rows = rows.max((2 * self.rows).min(MAX_BATCH));
+            self.tokens = (rows * seq).max((2 * self.tokens).min(MAX_TOKENS));
+            // Every view of a bucket within (rows, tokens) fits these shapes' buffers.
+            let c = &model.config.bert;
+            let shape =
+                [self.rows, self.tokens.div_ceil(self.rows), c.hidden_size, c.intermediate_size];
+            self.arena.views(stream, shape, model.precision.dtype())?;
+        }
+        match self.entries.entry((rows, seq)) {
+            hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+            hash_map::Entry::Vacant(e) => {
+                let entry = Entry::new(model, stream, &mut self.arena, (rows, seq))?;
+                Ok(e.insert(entry))
+            }
+        }
+    }
+
+    /// Bytes of the slot's shared activation buffers.
+    fn bytes(&self) -> usize {
+        self.arena.capacity() * 4
+    }
+
+    /// Graphs captured on this slot.
+    fn graph_count(&self) -> usize {
+        self.entries.values().map(|e| e.graphs.len()).sum()
+    }
+}
 
 /// The captured forwards of `rows` sequences of `seq` tokens on one slot: one graph per load
 /// class met so far, all on the same buffers (one slot's graphs run one after another, on its
@@ -110,7 +175,7 @@ pub(crate) type GraphCache<B> = SlotWorkspaces<HashMap<(usize, usize), Entry<B>>
 pub(crate) struct Entry<B: Ops> {
     /// (load class, graph). Declared first, so dropped before the buffers their nodes use.
     graphs: Vec<(usize, B::Graph)>,
-    /// The entry's own activations (exactly this bucket; never reallocated).
+    /// Views of the slot's shared activation buffers for exactly this bucket.
     acts: Activations<B>,
     /// Staging for `acts.ids`, `acts.type_ids`, `acts.mask` and `acts.pooled`.
     ids: B::Staging,
@@ -122,15 +187,17 @@ pub(crate) struct Entry<B: Ops> {
 }
 
 impl<B: Ops> Entry<B> {
-    /// Allocate the bucket's buffers (no graph yet).
+    /// The bucket's views of `arena` (already large enough) and its staging buffers (no graph
+    /// yet).
     fn new(
         model: &MiniLm<B>,
         stream: &B::Stream,
+        arena: &mut MiniLmWorkspace<B>,
         (rows, seq): (usize, usize),
     ) -> Result<Self, ModelError> {
         let c = &model.config.bert;
         let shape = [rows, seq, c.hidden_size, c.intermediate_size];
-        let acts = MiniLmWorkspace::<B>::default().views(stream, shape, model.precision.dtype())?;
+        let acts = arena.views(stream, shape, model.precision.dtype())?;
         let backend = model.device.backend();
         let stage =
             |t: &streampool_tensor::Tensor<B>| B::staging(backend, B::buffer_len(t.buffer()));
@@ -280,8 +347,8 @@ impl<B: Ops> MiniLm<B> {
             return Err(unsupported());
         }
         batch::validate(encodings, &self.config.bert, self.config.max_seq_length)?;
-        // Held for the whole call: the entries' buffers are in use until the results are read.
-        let mut buckets = self.graphs.lock(stream.slot())?;
+        // Held for the whole call: the slot's buffers are in use until the results are read.
+        let mut slot = self.graphs.lock(stream.slot())?;
         let chunks = batch::chunks(encodings, self.config.max_seq_length, SeqPad::Bucket);
         let hidden = self.dim();
         let running = self.device.enter();
@@ -289,13 +356,7 @@ impl<B: Ops> MiniLm<B> {
         B::plan_for_load(stream, load);
         let mut results = vec![Vec::new(); encodings.len()];
         for chunk in &chunks {
-            let entry = match buckets.entry((rows_bucket(chunk.order.len()), chunk.seq)) {
-                hash_map::Entry::Occupied(e) => e.into_mut(),
-                hash_map::Entry::Vacant(e) => {
-                    let key = *e.key();
-                    e.insert(Entry::new(self, stream, key)?)
-                }
-            };
+            let entry = slot.entry(self, stream, (rows_bucket(chunk.order.len()), chunk.seq))?;
             let i = entry.graph(self, stream, load)?;
             for (&i, row) in chunk.order.iter().zip(entry.run(stream, i, chunk, hidden)?) {
                 results[i] = row;
@@ -307,15 +368,21 @@ impl<B: Ops> MiniLm<B> {
     /// Graphs ([`ExecMode::Graph`]: one per shape bucket and load class met) this model has
     /// captured on `slot` (0 for a slot out of range).
     pub fn graph_count(&self, slot: usize) -> usize {
-        self.graphs.lock(slot).map_or(0, |b| b.values().map(|e| e.graphs.len()).sum())
+        self.graphs.lock(slot).map_or(0, |g| g.graph_count())
+    }
+
+    /// Bytes of device memory the graphs of `slot` use for activations (one set of buffers,
+    /// shared by all its buckets; 0 for a slot out of range).
+    pub fn graph_bytes(&self, slot: usize) -> usize {
+        self.graphs.lock(slot).map_or(0, |g| g.bytes())
     }
 
     /// The load classes ([`streampool_core::load_class`]) of the graphs this model has captured
     /// on `slot`, ascending, each once.
     pub fn graph_loads(&self, slot: usize) -> Vec<usize> {
-        let Ok(buckets) = self.graphs.lock(slot) else { return Vec::new() };
+        let Ok(graphs) = self.graphs.lock(slot) else { return Vec::new() };
         let mut loads: Vec<usize> =
-            buckets.values().flat_map(|e| e.graphs.iter().map(|(load, _)| *load)).collect();
+            graphs.entries.values().flat_map(|e| e.graphs.iter().map(|(load, _)| *load)).collect();
         loads.sort_unstable();
         loads.dedup();
         loads
