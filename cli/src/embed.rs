@@ -60,7 +60,7 @@ pub struct EmbedArgs {
     /// How each batch runs: op by op, or by replaying CUDA graphs captured per shape bucket.
     #[arg(long, value_enum, default_value_t = ExecMode::Eager)]
     pub mode: ExecMode,
-    /// Streams working at once. Default: 4 on CUDA, 1 on the CPU (whose kernels use every
+    /// Streams working at once. Default: 8 on CUDA, 1 on the CPU (whose kernels use every
     /// core already).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
@@ -289,7 +289,7 @@ impl OnDevice for Embed<'_> {
         let precision = args.dtype.resolve::<B>();
         let model = Arc::new(MiniLm::load_with(&device, files, precision)?);
         let batches = MiniLmBatches::new(model, args.mode);
-        let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (4, 16_384) };
+        let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (8, 16_384) };
         let config = CorpusConfig {
             workers: args.workers.map_or(workers, usize::from),
             window: args.window as usize,
@@ -336,7 +336,7 @@ pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
     let input = open_input(args)?;
     let skipped = input.skipped.clone();
     // Enough slots for the workers and the upload's lease.
-    let pool = PoolConfig::with_capacity(args.workers.map_or(4, usize::from) + 1);
+    let pool = PoolConfig::with_capacity(args.workers.map_or(8, usize::from) + 1);
     let result = with_device(args.device, pool, Embed { args, files: &files, input, output });
     let skipped = skipped.load(Ordering::Relaxed);
     if skipped > 0 {

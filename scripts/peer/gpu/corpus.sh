@@ -13,10 +13,10 @@
 #
 # The corpus (scripts/peer/make-corpus.py: the paragraphs of the Rust documentation, 58,516 texts
 # of natural lengths) is what sentence-transformers encodes; streampool embeds it REPEAT times
-# over (default 40: 2.3 million texts), so that its start-up is a small share of the run; the
-# first copy's vectors are checked.
+# over (default 60: 3.5 million texts), so that its start-up is a small share of the run; the
+# first copy's vectors are checked. The f32 runs, slower, take the first F32_REPEAT copies.
 #
-# Env: DEVICE (cuda), CORPUS (.jsonl or .jsonl.xz), REPEAT (40), VARIANTS (1: also workers 2/8, batch tokens
+# Env: DEVICE (cuda), CORPUS (.jsonl or .jsonl.xz), REPEAT (60), F32_REPEAT (REPEAT / 4), VARIANTS (1: also workers 2/8, batch tokens
 #      8,192/32,768, graph mode), STREAMPOOL_MODEL_DIR (default .carry-model/all-MiniLM-L6-v2, else
 #      the cache), OUT (results; default target/peer-corpus), WORK (scratch for outputs: several
 #      GB; default a temporary folder, removed at the end), PYTHON (python3), COMMIT (for the
@@ -27,12 +27,13 @@ cd "$(dirname "$0")/../../.."
 OUT=${OUT:-target/peer-corpus}
 PY=${PYTHON:-python3}
 SP=${1:-${STREAMPOOL_BIN:-.gpu/bin/streampool}}
-REPEAT=${REPEAT:-40}
+REPEAT=${REPEAT:-60}
 DEVICE=${DEVICE:-cuda}
 VARIANTS=${VARIANTS:-1}
 CORPUS=${CORPUS:-target/corpus/rust-docs.jsonl}
 mkdir -p "$OUT"
 WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 
 MODEL=${STREAMPOOL_MODEL_DIR:-}
@@ -46,7 +47,9 @@ if [[ $CORPUS == *.xz ]]; then xz -dc "$CORPUS" > "$WORK/corpus.jsonl"; CORPUS=$
 N=$(wc -l < "$CORPUS")
 for _ in $(seq "$REPEAT"); do cat "$CORPUS"; done > "$WORK/big.jsonl"
 BIG=$((N * REPEAT))
-echo "== corpus: $N texts ($(du -h "$CORPUS" | cut -f1)), streampool runs it $REPEAT times: $BIG texts"
+F32_REPEAT=${F32_REPEAT:-$(( REPEAT > 4 ? REPEAT / 4 : 1 ))}
+head -n $((N * F32_REPEAT)) "$WORK/big.jsonl" > "$WORK/f32.jsonl"
+echo "== corpus: $N texts ($(du -h "$CORPUS" | cut -f1)), streampool runs it $REPEAT times: $BIG texts (f32: $F32_REPEAT times)"
 echo "== GPU: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
 echo "== commit ${COMMIT:-unknown}, model $MODEL"
 
@@ -97,14 +100,13 @@ else
   run f16-npy f16 npy "$WORK/big.jsonl"
   run f16-jsonl f16 jsonl "$WORK/big.jsonl"
 fi
-run f32-npy f32 npy "$WORK/big.jsonl"
-run f32-jsonl f32 jsonl "$WORK/big.jsonl"
+run f32-npy f32 npy "$WORK/f32.jsonl"
+run f32-jsonl f32 jsonl "$WORK/f32.jsonl"
 if [[ $VARIANTS == 1 && $DEVICE != cpu ]]; then
-  run f16-npy-w2 f16 npy "$WORK/big.jsonl" --workers 2
-  run f16-npy-w8 f16 npy "$WORK/big.jsonl" --workers 8
-  run f16-npy-t8k f16 npy "$WORK/big.jsonl" --max-batch-tokens 8192
+  run f16-npy-w4 f16 npy "$WORK/big.jsonl" --workers 4
+  run f16-npy-w16 f16 npy "$WORK/big.jsonl" --workers 16
   run f16-npy-t32k f16 npy "$WORK/big.jsonl" --max-batch-tokens 32768
-  run f16-npy-graph f16 npy "$WORK/big.jsonl" --mode graph --workers 2 --max-batch-tokens 8192
+  run f16-npy-graph f16 npy "$WORK/big.jsonl" --mode graph --workers 4
 fi
 
 # 3. side by side.
