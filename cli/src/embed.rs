@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use streampool_core::{Device, PoolConfig};
 use streampool_engine::corpus::{embed_corpus, CorpusConfig, CorpusStats};
 use streampool_engine::npy::NpyDtype;
-use streampool_engine::output::{EmbeddingWriter, JsonLayout, JsonWriter};
+use streampool_engine::output::{BackgroundWriter, EmbeddingWriter, JsonLayout, JsonWriter};
 use streampool_engine::texts::{Format, JsonArray, TextError, Texts};
 use streampool_engine::MiniLmBatches;
 use streampool_models::graph::ExecMode;
@@ -232,9 +232,10 @@ fn open_output(args: &EmbedArgs, dim: usize) -> Result<Writer, Box<dyn std::erro
         OutputFormat::Json => JsonLayout::Array,
         OutputFormat::Jsonl => JsonLayout::Lines,
     };
+    // Written on a thread of its own: formatting the next chunk overlaps writing this one.
     let out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(create(path)?),
-        None => Box::new(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout())),
+        Some(path) => Box::new(BackgroundWriter::spawn(create(path)?)?),
+        None => Box::new(BackgroundWriter::spawn(std::io::stdout())?),
     };
     Ok(EmbeddingWriter::Json(JsonWriter::new(out, layout)))
 }

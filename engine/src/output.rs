@@ -20,7 +20,9 @@
 //! ```
 
 use std::io::{Seek, Write};
+use std::thread::JoinHandle;
 
+use crossbeam_channel::{bounded, Receiver, Sender};
 use rayon::prelude::*;
 
 use crate::npy::{NpyDtype, NpyWriter};
@@ -129,6 +131,103 @@ impl<W: Write, F: Write + Seek> EmbeddingWriter<W, F> {
     }
 }
 
+/// Bytes handed to the writing thread at once.
+const BLOCK: usize = 1 << 20;
+
+/// What the writing thread is asked to do.
+enum Io {
+    Write(Vec<u8>),
+    /// Flush, then answer with the first error met so far (or none).
+    Flush(Sender<std::io::Result<()>>),
+}
+
+/// A `Write` that writes on a thread of its own, in blocks of 1 MiB, so that formatting the next
+/// chunk overlaps writing this one. `flush` waits until everything before it is written and
+/// flushed, and reports the first write error; an error also comes back from the next `write`
+/// once the thread has stopped. Dropping it without `flush` still writes everything (the thread
+/// is joined) but cannot report an error.
+#[derive(Debug)]
+pub struct BackgroundWriter {
+    blocks: Option<Sender<Io>>,
+    pending: Vec<u8>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BackgroundWriter {
+    /// Start the writing thread for `out` (named `streampool-writer`).
+    pub fn spawn(out: impl Write + Send + 'static) -> std::io::Result<Self> {
+        // Two blocks in flight: one being written, one waiting.
+        let (blocks, queue) = bounded::<Io>(2);
+        let thread = std::thread::Builder::new()
+            .name("streampool-writer".into())
+            .spawn(move || write_blocks(out, &queue))?;
+        Ok(Self { blocks: Some(blocks), pending: Vec::with_capacity(BLOCK), thread: Some(thread) })
+    }
+
+    fn send(&mut self, io: Io) -> std::io::Result<()> {
+        let stopped = || std::io::Error::other("the writing thread stopped after an error");
+        let blocks = self.blocks.as_ref().ok_or_else(stopped)?;
+        blocks.send(io).map_err(|_| stopped())
+    }
+}
+
+/// The writing thread: every block in order; after an error, only answers flushes (with it).
+fn write_blocks(mut out: impl Write, queue: &Receiver<Io>) {
+    let mut failed: Option<std::io::Error> = None;
+    for io in queue {
+        match io {
+            Io::Write(block) if failed.is_none() => {
+                if let Err(e) = out.write_all(&block) {
+                    failed = Some(e);
+                }
+            }
+            Io::Write(_) => {}
+            Io::Flush(reply) => {
+                let result = match &failed {
+                    Some(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                    None => out.flush(),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+    let _ = out.flush();
+}
+
+impl Write for BackgroundWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if self.pending.len() >= BLOCK {
+            let block = std::mem::replace(&mut self.pending, Vec::with_capacity(BLOCK));
+            self.send(Io::Write(block))?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let block = std::mem::take(&mut self.pending);
+            self.send(Io::Write(block))?;
+        }
+        let (reply, answer) = bounded(1);
+        self.send(Io::Flush(reply))?;
+        answer.recv().map_err(|_| std::io::Error::other("the writing thread stopped"))?
+    }
+}
+
+impl Drop for BackgroundWriter {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            let block = std::mem::take(&mut self.pending);
+            let _ = self.send(Io::Write(block));
+        }
+        self.blocks = None; // the thread's loop ends
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +255,52 @@ mod tests {
                 all.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
             assert_eq!(String::from_utf8(lines.finish().unwrap()).unwrap(), want);
         }
+    }
+
+    /// Bytes in order across many writes and flushes; a write error comes back from `flush`.
+    #[test]
+    fn the_background_writer_keeps_order_and_reports_errors() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Shared(Arc<Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let shared = Shared::default();
+        let mut out = BackgroundWriter::spawn(shared.clone()).unwrap();
+        let mut want = Vec::new();
+        for i in 0..5000u32 {
+            let line = format!("{i} {}\n", "x".repeat((i % 700) as usize));
+            out.write_all(line.as_bytes()).unwrap();
+            want.extend_from_slice(line.as_bytes());
+            if i % 1000 == 0 {
+                out.flush().unwrap();
+                assert_eq!(shared.0.lock().unwrap().len(), want.len(), "flushed at {i}");
+            }
+        }
+        out.flush().unwrap();
+        drop(out);
+        assert_eq!(*shared.0.lock().unwrap(), want);
+
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = BackgroundWriter::spawn(Full).unwrap();
+        out.write_all(&vec![b'a'; 3 * BLOCK]).unwrap();
+        let e = out.flush().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
     }
 
     #[test]
