@@ -64,8 +64,9 @@ pub struct EmbedArgs {
     /// core already).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
-    /// Padded tokens (texts × padded length) per batch at most. Default: 16,384 on CUDA (large
-    /// GEMMs), 1,024 on the CPU (small batches pad less, and the CPU gains nothing from more).
+    /// Padded tokens (texts × padded length) per batch at most. Default: 32,768 on CUDA (large
+    /// GEMMs; the most a batch runs as one chunk), 1,024 on the CPU (small batches pad less, and
+    /// the CPU gains nothing from more).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_batch_tokens: Option<u32>,
     /// Texts sorted by length and packed together: larger pads less and holds more in memory.
@@ -290,7 +291,7 @@ impl OnDevice for Embed<'_> {
         let precision = args.dtype.resolve::<B>();
         let model = Arc::new(MiniLm::load_with(&device, files, precision)?);
         let batches = MiniLmBatches::new(model, args.mode);
-        let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (8, 16_384) };
+        let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (8, 32_768) };
         let config = CorpusConfig {
             workers: args.workers.map_or(workers, usize::from),
             window: args.window as usize,
