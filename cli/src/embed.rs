@@ -340,16 +340,20 @@ pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Enough slots for the workers and the upload's lease.
     let pool = PoolConfig::with_capacity(args.workers.map_or(8, usize::from) + 1);
     let result = with_device(args.device, pool, Embed { args, files: &files, input, output });
-    let skipped = skipped.load(Ordering::Relaxed);
-    if skipped > 0 {
-        eprintln!("skipped {skipped} invalid line(s)");
-    }
-    let run = result?;
+    let skipped = match skipped.load(Ordering::Relaxed) {
+        0 => String::new(),
+        n => format!("; skipped {n} invalid line{}", if n == 1 { "" } else { "s" }),
+    };
+    let run = match result {
+        Ok(run) => run,
+        Err(e) if skipped.is_empty() || args.quiet => return Err(e),
+        Err(e) => return Err(format!("{e}{skipped}").into()),
+    };
     if !args.quiet {
         let s = run.stats;
         eprintln!(
             "embedded {} texts ({} tokens, {:.1}% padding) in {:.2} s: {:.0} texts/s, {:.0} \
-             tokens/s ({}, {}, {} stream{} on {})",
+             tokens/s ({}, {}, {} stream{} on {}){skipped}",
             s.texts,
             s.tokens,
             100.0 * s.padding_share(),

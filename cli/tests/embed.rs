@@ -124,7 +124,8 @@ fn json_lines_with_a_field_stop_at_a_bad_line_or_skip_it() {
     let out = embed(model, &[&jsonl[..], &["--skip-invalid", "--format", "jsonl"]].concat(), input);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("line 2") && stderr.contains("skipped 1 invalid line"), "{stderr}");
+    assert!(stderr.contains("skipped <stdin>: line 2: not JSON"), "each skipped line: {stderr}");
+    assert!(stderr.contains("embedded 2 texts") && stderr.contains("; skipped 1 invalid line\n"));
     let got: Vec<Vec<f32>> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
