@@ -11,7 +11,7 @@
 //! The batch is validated, sorted by length and cut into chunks exactly as in eager mode; each
 //! chunk is padded to its sequence bucket (a multiple of [`crate::minilm::SEQ_BUCKET`], at most
 //! `max_seq_length`) and to a row bucket ([`ROW_BUCKETS`]; extra rows repeat the first
-//! sequence and are dropped). The model owns its graphs: per pool slot ([`SlotGraphs`], behind
+//! sequence and are dropped). The model owns its graphs: per pool slot (`SlotGraphs`, behind
 //! that slot's own lock: only the slot's lease holder uses it, so it is uncontended) one set of
 //! activation buffers and a map from (rows, seq) bucket to an entry.
 //!
