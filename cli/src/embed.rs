@@ -30,8 +30,9 @@ pub struct EmbedArgs {
     /// Device to run on.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
-    /// Model directory (sentence-transformers layout). Default: the cached all-MiniLM-L6-v2,
-    /// fetched on first use.
+    /// Model directory (sentence-transformers layout: BERT, RoBERTa or XLM-RoBERTa encoders
+    /// with mean, CLS or mean-sqrt-len pooling). Default: the cached all-MiniLM-L6-v2, fetched
+    /// on first use.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// How the input holds its texts.

@@ -25,8 +25,9 @@ pub struct ServeArgs {
     /// Device to run on.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
-    /// Model directory (sentence-transformers layout). Default: the cached all-MiniLM-L6-v2,
-    /// fetched on first use.
+    /// Model directory (sentence-transformers layout: BERT, RoBERTa or XLM-RoBERTa encoders
+    /// with mean, CLS or mean-sqrt-len pooling). Default: the cached all-MiniLM-L6-v2, fetched
+    /// on first use.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Precision of weights and activations (tf32, f16, bf16: CUDA).
@@ -47,6 +48,9 @@ pub struct ServeArgs {
     /// Most texts in one request.
     #[arg(long, default_value_t = 256)]
     pub max_texts: usize,
+    /// The model's name in responses. Default: its directory's name.
+    #[arg(long)]
+    pub served_model_name: Option<String>,
 }
 
 struct Serve<'a> {
@@ -67,13 +71,14 @@ impl OnDevice for Serve<'_> {
             .into());
         }
         let model = Arc::new(MiniLm::load_with(&device, self.files, args.dtype)?);
+        let name = args.served_model_name.clone().unwrap_or_else(|| model.name().to_owned());
         let batches = Arc::new(MiniLmBatches::new(model, mode));
         let config = EngineConfig::default()
             .workers(args.workers)
             .max_batch(args.max_batch)
             .spin(Duration::from_millis(1));
         let engine = Engine::start(batches, config)?;
-        let embedder = Arc::new(EngineEmbedder::new(engine, "all-MiniLM-L6-v2"));
+        let embedder = Arc::new(EngineEmbedder::new(engine, &name));
         let device_name = streampool_server::Embedder::device(&*embedder);
         let config = ServerConfig {
             http_threads: args.http_threads,

@@ -238,3 +238,30 @@ fn summary_quiet_and_refused_options() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// Any model directory of the supported architectures runs through `embed` (no download: the
+/// tiny random-weight models of the repository, against their references).
+#[test]
+fn tiny_models_of_each_architecture() {
+    for name in ["bert-cls", "bert-mean-sqrt-len-raw", "xlm-roberta-mean"] {
+        let dir = testing::tiny_models_dir().join(name);
+        let reference: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
+        let cases = reference["cases"].as_array().unwrap();
+        let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+        let out =
+            embed(&dir, &["--format", "jsonl"], serde_json::to_string(&texts).unwrap().as_bytes());
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let got: Vec<Vec<f32>> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(got.len(), cases.len());
+        for (row, case) in got.iter().zip(cases) {
+            let want: Vec<f64> = serde_json::from_value(case["embedding"].clone()).unwrap();
+            let diff =
+                row.iter().zip(&want).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+            assert!(diff <= 1e-4, "{name}: {:?} differs by {diff}", case["text"]);
+        }
+    }
+}

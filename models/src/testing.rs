@@ -47,6 +47,25 @@ pub fn reference_fixture_path() -> PathBuf {
     );
 }
 
+/// The tiny random-weight models' folder inside the repository (one sentence-transformers
+/// directory per architecture and pooling, each with its `reference.json`; written by
+/// `scripts/fixtures/make-tiny-models.py`).
+pub const TINY_MODELS: &str = "fixtures/tiny-models";
+
+/// [`TINY_MODELS`] of the workspace this crate was built in, else the first found from the
+/// current directory upwards (as [`reference_fixture_path`]). Panics when none is there.
+pub fn tiny_models_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("/"));
+    let built = workspace.join(TINY_MODELS);
+    if built.is_dir() {
+        return built;
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    cwd.ancestors().map(|dir| dir.join(TINY_MODELS)).find(|p| p.is_dir()).unwrap_or_else(|| {
+        panic!("no {TINY_MODELS} in {} or above, nor at {}", cwd.display(), built.display())
+    })
+}
+
 /// Whether this is a CI run: `CI` set to anything but empty, `0` or `false` (CI services set
 /// `CI=true`; `.ci/run` does too).
 pub fn in_ci() -> bool {

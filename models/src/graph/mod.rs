@@ -232,7 +232,7 @@ impl<B: Ops> Entry<B> {
             for layer in &model.weights.layers {
                 encoder::layer(stream, layer, c.num_attention_heads, model.precision.math(), acts)?;
             }
-            pooling::pool(stream, acts)?;
+            pooling::pool(stream, acts, model.head)?;
             B::copy_to_staging(stream, acts.pooled.buffer(), pooled)?;
             Ok(())
         };
@@ -362,6 +362,7 @@ impl<B: Ops> MiniLm<B> {
                 results[i] = row;
             }
         }
+        self.finish(encodings, &mut results);
         Ok(results)
     }
 

@@ -1,7 +1,7 @@
-//! Model configuration: BERT's `config.json` plus the sentence-transformers settings
-//! (`sentence_bert_config.json`, `1_Pooling/config.json`).
+//! Model configuration: the encoder's `config.json` plus the sentence-transformers pipeline
+//! (`modules.json`, the pooling module's config, the maximum length).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -29,6 +29,44 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
     /// Activation of the feed-forward layer; only `gelu` (erf form) is supported.
     pub hidden_act: String,
+    /// The architecture (`bert`, `roberta`, `xlm-roberta`; a config without it is BERT's).
+    #[serde(default = "bert")]
+    pub model_type: String,
+    /// The padding token's id: RoBERTa-style models number positions from `pad_token_id + 1`.
+    #[serde(default)]
+    pub pad_token_id: Option<usize>,
+    /// How positions are encoded; only `absolute` (a learned table) is supported.
+    #[serde(default)]
+    pub position_embedding_type: Option<String>,
+}
+
+fn bert() -> String {
+    "bert".to_owned()
+}
+
+/// The encoder architectures this crate runs, by `config.json`'s `model_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Architecture {
+    /// BERT (`bert`; MiniLM, bge, multilingual-e5 and most sentence-transformers models).
+    Bert,
+    /// RoBERTa and XLM-RoBERTa (`roberta`, `xlm-roberta`): BERT's layers, positions numbered
+    /// from `pad_token_id + 1`.
+    Roberta,
+}
+
+impl Architecture {
+    /// The `model_type` values that load, for error messages.
+    pub const SUPPORTED: &'static str = "bert, roberta, xlm-roberta";
+
+    /// The architecture of `model_type`, if supported.
+    pub fn from_model_type(model_type: &str) -> Option<Self> {
+        match model_type {
+            "bert" => Some(Self::Bert),
+            "roberta" | "xlm-roberta" => Some(Self::Roberta),
+            _ => None,
+        }
+    }
 }
 
 impl BertConfig {
@@ -44,6 +82,25 @@ impl BertConfig {
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
+    }
+
+    /// The architecture ([`BertConfig::validate`] refuses an unsupported `model_type`).
+    pub fn architecture(&self) -> Option<Architecture> {
+        Architecture::from_model_type(&self.model_type)
+    }
+
+    /// The row of the position table the first token uses: 0 for BERT, `pad_token_id + 1` for
+    /// RoBERTa-style models (padding 1 when the config does not say).
+    pub fn position_offset(&self) -> usize {
+        match self.architecture() {
+            Some(Architecture::Roberta) => self.pad_token_id.unwrap_or(1) + 1,
+            _ => 0,
+        }
+    }
+
+    /// Longest input the position table allows, special tokens included.
+    pub fn max_positions(&self) -> usize {
+        self.max_position_embeddings.saturating_sub(self.position_offset())
     }
 
     /// Checks the invariants the model code relies on; the error says which one fails.
@@ -66,6 +123,25 @@ impl BertConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
+        if self.architecture().is_none() {
+            return Err(format!(
+                "model_type `{}` is not supported (supported: {})",
+                self.model_type,
+                Architecture::SUPPORTED
+            ));
+        }
+        if let Some(kind) = self.position_embedding_type.as_deref().filter(|&k| k != "absolute") {
+            return Err(format!(
+                "position_embedding_type `{kind}` is not supported (only `absolute`)"
+            ));
+        }
+        if self.max_positions() < 2 {
+            return Err(format!(
+                "max_position_embeddings {} leaves no positions after the offset {}",
+                self.max_position_embeddings,
+                self.position_offset()
+            ));
+        }
         if self.hidden_act != "gelu" {
             return Err(format!("hidden_act `{}` is not supported (only `gelu`)", self.hidden_act));
         }
@@ -76,36 +152,58 @@ impl BertConfig {
     }
 }
 
-/// How token embeddings are pooled into one sentence embedding.
+/// How token embeddings are pooled into one sentence embedding (sentence-transformers'
+/// `Pooling` module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PoolingMode {
-    /// Mean over the tokens where the attention mask is 1.
+    /// Mean over the tokens where the attention mask is 1 (`mean`).
     Mean,
-    /// The `[CLS]` token's embedding.
+    /// The first token's embedding (`cls`).
     Cls,
-    /// Element-wise maximum over the tokens.
+    /// Element-wise maximum over the tokens (`max`).
     Max,
-    /// Sum over the tokens divided by the square root of their number.
+    /// Sum over the tokens divided by the square root of their number (`mean_sqrt_len_tokens`).
     MeanSqrtLen,
+    /// Mean weighted by position (`weightedmean`).
+    WeightedMean,
+    /// The last token's embedding (`lasttoken`).
+    LastToken,
 }
 
-#[derive(Deserialize)]
-struct SentenceBertJson {
-    max_seq_length: usize,
+impl PoolingMode {
+    /// The mode sentence-transformers calls `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "mean" => Self::Mean,
+            "cls" => Self::Cls,
+            "max" => Self::Max,
+            "mean_sqrt_len_tokens" => Self::MeanSqrtLen,
+            "weightedmean" => Self::WeightedMean,
+            "lasttoken" => Self::LastToken,
+            _ => return None,
+        })
+    }
 }
 
+/// sentence-transformers' legacy pooling keys (releases before 6), in its order.
+const LEGACY_POOLING_KEYS: [(&str, PoolingMode); 6] = [
+    ("pooling_mode_cls_token", PoolingMode::Cls),
+    ("pooling_mode_max_tokens", PoolingMode::Max),
+    ("pooling_mode_mean_tokens", PoolingMode::Mean),
+    ("pooling_mode_mean_sqrt_len_tokens", PoolingMode::MeanSqrtLen),
+    ("pooling_mode_weightedmean_tokens", PoolingMode::WeightedMean),
+    ("pooling_mode_lasttoken", PoolingMode::LastToken),
+];
+
+/// One entry of `modules.json`.
 #[derive(Deserialize)]
-struct PoolingJson {
-    word_embedding_dimension: usize,
+struct ModuleJson {
+    idx: usize,
     #[serde(default)]
-    pooling_mode_cls_token: bool,
-    #[serde(default)]
-    pooling_mode_mean_tokens: bool,
-    #[serde(default)]
-    pooling_mode_max_tokens: bool,
-    #[serde(default)]
-    pooling_mode_mean_sqrt_len_tokens: bool,
+    path: String,
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 /// Everything needed to build the sentence-embedding model, validated together.
@@ -113,58 +211,161 @@ struct PoolingJson {
 pub struct ModelConfig {
     /// The encoder.
     pub bert: BertConfig,
-    /// Longest tokenized input, `[CLS]` and `[SEP]` included (256 for all-MiniLM-L6-v2).
+    /// Longest tokenized input, special tokens included (256 for all-MiniLM-L6-v2).
     pub max_seq_length: usize,
     /// Pooling of token embeddings (mean for all-MiniLM-L6-v2).
     pub pooling: PoolingMode,
+    /// Whether the embeddings are L2-normalised (a `Normalize` module).
+    pub normalize: bool,
 }
 
 impl ModelConfig {
-    /// Reads the three config files of a model directory and checks they agree.
+    /// Reads a model directory as sentence-transformers does, from release 2 to 6:
+    ///
+    /// - `config.json`: the encoder ([`BertConfig`]);
+    /// - `modules.json`: the pipeline. A `Transformer`, then a `Pooling` module (its folder's
+    ///   `config.json`: `pooling_mode` as a name, or the older `pooling_mode_*` flags; mean
+    ///   when none is set), then optionally `Normalize`. Without `modules.json`, `1_Pooling`
+    ///   (if present) pools and the output is normalised only if `2_Normalize` exists. Any other
+    ///   module (`Dense`, ...) is [`LoadError::InvalidConfig`] naming it;
+    /// - the maximum length: `sentence_bert_config.json`'s `max_seq_length`, else
+    ///   `tokenizer_config.json`'s `model_max_length` (where release 6 keeps it), else what the
+    ///   position table allows.
     pub fn load(files: &ModelFiles) -> Result<Self, LoadError> {
         let bert = BertConfig::load(&files.config)?;
-        let sentence: SentenceBertJson = read_json(&files.sentence_config)?;
         let invalid = |path: &Path, reason: String| LoadError::InvalidConfig {
             path: path.to_path_buf(),
             reason,
         };
-        if sentence.max_seq_length < 2 || sentence.max_seq_length > bert.max_position_embeddings {
-            return Err(invalid(
-                &files.sentence_config,
-                format!(
-                    "max_seq_length {} must lie in 2..={} (max_position_embeddings)",
-                    sentence.max_seq_length, bert.max_position_embeddings
-                ),
-            ));
-        }
-        let pooling_json: PoolingJson = read_json(&files.pooling_config)?;
-        if pooling_json.word_embedding_dimension != bert.hidden_size {
-            return Err(invalid(
-                &files.pooling_config,
-                format!(
-                    "word_embedding_dimension {} differs from hidden_size {}",
-                    pooling_json.word_embedding_dimension, bert.hidden_size
-                ),
-            ));
-        }
-        let modes = [
-            (pooling_json.pooling_mode_mean_tokens, PoolingMode::Mean),
-            (pooling_json.pooling_mode_cls_token, PoolingMode::Cls),
-            (pooling_json.pooling_mode_max_tokens, PoolingMode::Max),
-            (pooling_json.pooling_mode_mean_sqrt_len_tokens, PoolingMode::MeanSqrtLen),
-        ];
-        let mut enabled = modes.iter().filter(|(on, _)| *on).map(|&(_, mode)| mode);
-        let pooling = match (enabled.next(), enabled.next()) {
-            (Some(mode), None) => mode,
-            _ => {
+        let (pooling_config, normalize) = pipeline(files)?;
+        let pooling = match &pooling_config {
+            Some(path) => read_pooling(path, bert.hidden_size)?,
+            None => PoolingMode::Mean,
+        };
+        let limit = bert.max_positions();
+        let max_seq_length = match max_length(files)? {
+            Some((path, n)) if n < 2 || n > limit => {
                 return Err(invalid(
-                    &files.pooling_config,
-                    "exactly one pooling_mode_* must be true".to_owned(),
+                    &path,
+                    format!(
+                        "max_seq_length {n} must lie in 2..={limit} (max_position_embeddings {} \
+                         less the position offset {})",
+                        bert.max_position_embeddings,
+                        bert.position_offset()
+                    ),
                 ))
             }
+            Some((_, n)) => n,
+            None => limit,
         };
-        Ok(Self { bert, max_seq_length: sentence.max_seq_length, pooling })
+        Ok(Self { bert, max_seq_length, pooling, normalize })
     }
+}
+
+/// The pooling module's config file (if any) and whether a `Normalize` module follows.
+fn pipeline(files: &ModelFiles) -> Result<(Option<PathBuf>, bool), LoadError> {
+    let modules_path = files.dir.join("modules.json");
+    if !modules_path.is_file() {
+        let pooling = Some(files.pooling_config.clone()).filter(|p| p.is_file());
+        return Ok((pooling, files.dir.join("2_Normalize").is_dir()));
+    }
+    let mut modules: Vec<ModuleJson> = read_json(&modules_path)?;
+    modules.sort_by_key(|m| m.idx);
+    let invalid = |reason: String| LoadError::InvalidConfig { path: modules_path.clone(), reason };
+    let (mut pooling, mut normalize) = (None, false);
+    for (i, module) in modules.iter().enumerate() {
+        // "sentence_transformers.models.Pooling", "sentence_transformers.....pooling.Pooling".
+        let kind = module.kind.rsplit('.').next().unwrap_or(&module.kind);
+        match (i, kind) {
+            (0, "Transformer") => {}
+            (_, "Pooling") if i > 0 && pooling.is_none() => {
+                pooling = Some(files.dir.join(&module.path).join("config.json"));
+            }
+            (_, "Normalize") if pooling.is_some() && !normalize => normalize = true,
+            _ => {
+                return Err(invalid(format!(
+                    "module {} `{}` at position {i} is not supported (supported: Transformer, \
+                     then Pooling, then optionally Normalize)",
+                    module.idx, module.kind
+                )))
+            }
+        }
+    }
+    match pooling {
+        Some(path) => Ok((Some(path), normalize)),
+        None => Err(invalid("no Pooling module".into())),
+    }
+}
+
+/// The pooling mode of a `Pooling` module's config, its dimension checked against `hidden`.
+fn read_pooling(path: &Path, hidden: usize) -> Result<PoolingMode, LoadError> {
+    let json: serde_json::Value = read_json(path)?;
+    let invalid = |reason: String| LoadError::InvalidConfig { path: path.to_path_buf(), reason };
+    let dim = json.get("embedding_dimension").or_else(|| json.get("word_embedding_dimension"));
+    if let Some(dim) = dim.and_then(serde_json::Value::as_u64) {
+        if dim as usize != hidden {
+            return Err(invalid(format!(
+                "embedding dimension {dim} differs from hidden_size {hidden}"
+            )));
+        }
+    }
+    let names: Vec<String> = match json.get("pooling_mode") {
+        Some(serde_json::Value::String(name)) => vec![name.clone()],
+        Some(serde_json::Value::Array(names)) => {
+            names.iter().map(|n| n.as_str().unwrap_or("?").to_owned()).collect()
+        }
+        Some(other) => return Err(invalid(format!("pooling_mode {other} is not a name"))),
+        None => LEGACY_POOLING_KEYS
+            .iter()
+            .filter(|(key, _)| json.get(key).and_then(serde_json::Value::as_bool) == Some(true))
+            .map(|(key, _)| key.to_string())
+            .collect(),
+    };
+    let modes: Vec<PoolingMode> = names
+        .iter()
+        .map(|name| {
+            LEGACY_POOLING_KEYS
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|&(_, mode)| mode)
+                .or_else(|| PoolingMode::from_name(name))
+                .ok_or_else(|| invalid(format!("unknown pooling mode `{name}`")))
+        })
+        .collect::<Result<_, _>>()?;
+    match modes[..] {
+        [] => Ok(PoolingMode::Mean),
+        [mode] => Ok(mode),
+        _ => Err(invalid(format!(
+            "pooling modes {names:?} concatenated: only one pooling mode at a time is supported"
+        ))),
+    }
+}
+
+/// The model's maximum input length and the file that says it, if any does.
+fn max_length(files: &ModelFiles) -> Result<Option<(PathBuf, usize)>, LoadError> {
+    #[derive(Deserialize)]
+    struct SentenceBertJson {
+        max_seq_length: Option<usize>,
+    }
+    #[derive(Deserialize)]
+    struct TokenizerConfigJson {
+        model_max_length: Option<f64>,
+    }
+    if files.sentence_config.is_file() {
+        let json: SentenceBertJson = read_json(&files.sentence_config)?;
+        if let Some(n) = json.max_seq_length {
+            return Ok(Some((files.sentence_config.clone(), n)));
+        }
+    }
+    let path = files.dir.join("tokenizer_config.json");
+    if path.is_file() {
+        let json: TokenizerConfigJson = read_json(&path)?;
+        // transformers writes a huge number (1e30) when the tokenizer has no limit of its own.
+        if let Some(n) = json.model_max_length.filter(|n| (1.0..1e9).contains(n)) {
+            return Ok(Some((path, n as usize)));
+        }
+    }
+    Ok(None)
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, LoadError> {

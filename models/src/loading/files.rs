@@ -14,30 +14,36 @@ pub const HOME_ENV: &str = "STREAMPOOL_HOME";
 /// Environment variable naming a model directory directly (overrides the cache directory).
 pub const MODEL_DIR_ENV: &str = "STREAMPOOL_MODEL_DIR";
 
-/// Files a model directory must contain, relative to it.
-pub const REQUIRED_FILES: [&str; 5] = [
-    "config.json",
-    "tokenizer.json",
-    "model.safetensors",
-    "sentence_bert_config.json",
-    "1_Pooling/config.json",
-];
+/// Files a model directory must contain, relative to it. The sentence-transformers files
+/// (`modules.json`, the pooling module's config, `sentence_bert_config.json`) are read when
+/// present: see [`super::ModelConfig::load`].
+pub const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
 /// The files of a complete sentence-transformers model directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelFiles {
     /// The model directory.
     pub dir: PathBuf,
-    /// BERT configuration (`config.json`).
+    /// The encoder's configuration (`config.json`).
     pub config: PathBuf,
     /// Tokenizer definition (`tokenizer.json`).
     pub tokenizer: PathBuf,
     /// Weights (`model.safetensors`).
     pub weights: PathBuf,
-    /// sentence-transformers settings, among them `max_seq_length` (`sentence_bert_config.json`).
+    /// sentence-transformers settings, among them `max_seq_length`
+    /// (`sentence_bert_config.json`; may be absent).
     pub sentence_config: PathBuf,
-    /// Pooling settings (`1_Pooling/config.json`).
+    /// Pooling settings where `modules.json` is absent (`1_Pooling/config.json`; may be absent).
     pub pooling_config: PathBuf,
+}
+
+impl ModelFiles {
+    /// The model's name: its directory's name (`all-MiniLM-L6-v2`), or `model` for a directory
+    /// without one (`/`).
+    pub fn name(&self) -> String {
+        let dir = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
+        dir.file_name().map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned())
+    }
 }
 
 /// The streampool cache directory: `$STREAMPOOL_HOME`, else `$XDG_CACHE_HOME/streampool`,
@@ -88,8 +94,8 @@ pub fn locate_model(dir: &Path) -> Result<ModelFiles, LoadError> {
         config: dir.join(REQUIRED_FILES[0]),
         tokenizer: dir.join(REQUIRED_FILES[1]),
         weights: dir.join(REQUIRED_FILES[2]),
-        sentence_config: dir.join(REQUIRED_FILES[3]),
-        pooling_config: dir.join(REQUIRED_FILES[4]),
+        sentence_config: dir.join("sentence_bert_config.json"),
+        pooling_config: dir.join("1_Pooling").join("config.json"),
     })
 }
 

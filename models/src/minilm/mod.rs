@@ -16,10 +16,11 @@ use streampool_tensor::{Ops, Tensor};
 pub use batch::{bucket, max_rows, MAX_BATCH, MAX_TOKENS, SEQ_BUCKET};
 
 use crate::graph::GraphCache;
-use crate::loading::{self, Encoding, ModelConfig, ModelFiles, PoolingMode, Tokenizer, Weights};
+use crate::loading::{self, Encoding, ModelConfig, ModelFiles, Tokenizer, Weights};
 use crate::params::Uploader;
 use crate::workspace::SlotWorkspaces;
 use crate::{ModelError, Precision};
+use pooling::Head;
 use weights::MiniLmWeights;
 use workspace::MiniLmWorkspace;
 
@@ -50,6 +51,10 @@ pub struct MiniLm<B: Ops> {
     tokenizer: Tokenizer,
     pub(crate) weights: Arc<MiniLmWeights<B>>,
     pub(crate) precision: Precision,
+    /// Pooling and normalisation.
+    pub(crate) head: Head,
+    /// The model's name (its directory's).
+    name: String,
     workspaces: SlotWorkspaces<MiniLmWorkspace<B>>,
 }
 
@@ -72,21 +77,14 @@ impl<B: Ops> MiniLm<B> {
     ) -> Result<Self, ModelError> {
         precision.require::<B>()?;
         let config = ModelConfig::load(files)?;
-        if config.pooling != PoolingMode::Mean {
-            return Err(ModelError::Unsupported {
-                what: files.pooling_config.display().to_string(),
-                reason: format!("pooling {:?}; only mean pooling is implemented", config.pooling),
-            });
-        }
-        if config.bert.hidden_act != "gelu" {
-            return Err(ModelError::Unsupported {
-                what: files.config.display().to_string(),
+        let head =
+            Head::new(config.pooling, config.normalize).ok_or_else(|| ModelError::Unsupported {
+                what: format!("{} pooling", files.dir.display()),
                 reason: format!(
-                    "hidden_act {:?}; only \"gelu\" is implemented",
-                    config.bert.hidden_act
+                    "{:?} pooling; supported: mean, cls, mean_sqrt_len_tokens",
+                    config.pooling
                 ),
-            });
-        }
+            })?;
         let tokenizer = Tokenizer::from_file(&files.tokenizer, config.max_seq_length)?;
         let file = Weights::open(&files.weights)?;
         let lease = device.acquire()?;
@@ -96,6 +94,8 @@ impl<B: Ops> MiniLm<B> {
         Ok(Self {
             graphs: GraphCache::new(device.capacity()),
             device: device.clone(),
+            name: files.name(),
+            head,
             config,
             tokenizer,
             weights: Arc::new(weights),
@@ -109,6 +109,11 @@ impl<B: Ops> MiniLm<B> {
     pub fn load_default(device: &Device<B>) -> Result<Self, ModelError> {
         let files = loading::fetch::ensure_default_model(&mut |_| {})?;
         Self::load(device, &files)
+    }
+
+    /// The model's name: its directory's (`all-MiniLM-L6-v2`).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The numeric mode the model was loaded in.
@@ -199,13 +204,23 @@ impl<B: Ops> MiniLm<B> {
             for layer in &self.weights.layers {
                 encoder::layer(stream, layer, c.num_attention_heads, self.precision.math(), &a)?;
             }
-            pooling::pool(stream, &a)?;
+            pooling::pool(stream, &a, self.head)?;
             let pooled = pooling::to_host(stream, &a.pooled)?;
             for (&i, row) in chunk.order.iter().zip(pooled.chunks_exact(c.hidden_size)) {
                 results[i] = row.to_vec();
             }
         }
+        self.finish(encodings, &mut results);
         Ok(results)
+    }
+
+    /// What the head leaves to the host ([`Head::host_scale`]), on results in input order.
+    pub(crate) fn finish(&self, encodings: &[Encoding], results: &mut [Vec<f32>]) {
+        for (e, row) in encodings.iter().zip(results) {
+            if let Some(scale) = self.head.host_scale(e.input_ids.len()) {
+                row.iter_mut().for_each(|v| *v *= scale);
+            }
+        }
     }
 }
 

@@ -1,15 +1,60 @@
-//! sentence-transformers' head for all-MiniLM-L6-v2: masked mean over tokens, then L2
-//! normalisation.
+//! sentence-transformers' head: pooling of the token embeddings (mean over the unmasked
+//! tokens, the first token, or the mean scaled by the square root of the count), then L2
+//! normalisation where the model has a `Normalize` module.
 
 use streampool_tensor::{DType, OpError, Ops, Tensor};
 
 use super::workspace::Activations;
+use crate::loading::PoolingMode;
 use crate::ModelError;
 
-/// `a.pooled = normalize(mean over unmasked tokens of a.hidden)`.
-pub(crate) fn pool<B: Ops>(stream: &B::Stream, a: &Activations<B>) -> Result<(), ModelError> {
-    B::mean_pool(stream, &a.hidden, Some(&a.mask), &a.pooled)?;
-    B::l2_normalize(stream, &a.pooled, &a.pooled)?;
+/// The pooling a model runs on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub(crate) pooling: PoolingMode,
+    pub(crate) normalize: bool,
+}
+
+impl Head {
+    /// The head of a model with `pooling` (one this crate runs: mean, CLS or mean-sqrt-len).
+    pub(crate) fn new(pooling: PoolingMode, normalize: bool) -> Option<Self> {
+        matches!(pooling, PoolingMode::Mean | PoolingMode::Cls | PoolingMode::MeanSqrtLen)
+            .then_some(Self { pooling, normalize })
+    }
+
+    /// What the host still has to do to pooled row of a sequence of `tokens` tokens: mean
+    /// pooling scaled by the square root of the count, when no normalisation (which makes the
+    /// scale moot) follows.
+    pub(crate) fn host_scale(self, tokens: usize) -> Option<f32> {
+        (self.pooling == PoolingMode::MeanSqrtLen && !self.normalize)
+            .then(|| (tokens as f32).sqrt())
+    }
+}
+
+/// `a.pooled = [normalize](pool(a.hidden))`, pooled as `head` says.
+pub(crate) fn pool<B: Ops>(
+    stream: &B::Stream,
+    a: &Activations<B>,
+    head: Head,
+) -> Result<(), ModelError> {
+    match head.pooling {
+        PoolingMode::Cls => {
+            let [rows, _, dim] = a.hidden.shape()[..] else {
+                return Err(ModelError::Op(OpError::Shape {
+                    op: "cls pooling",
+                    reason: format!("hidden states of shape {:?}", a.hidden.shape()),
+                }));
+            };
+            let first = a.hidden.narrow(1, 0, 1).map_err(OpError::from)?;
+            let pooled = a.pooled.reshape(&[rows, 1, dim]).map_err(OpError::from)?;
+            B::copy_strided(stream, &first, &pooled)?;
+        }
+        // The mean; the square root's scale is the host's (`Head::host_scale`).
+        _ => B::mean_pool(stream, &a.hidden, Some(&a.mask), &a.pooled)?,
+    }
+    if head.normalize {
+        B::l2_normalize(stream, &a.pooled, &a.pooled)?;
+    }
     Ok(())
 }
 

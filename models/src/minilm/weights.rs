@@ -113,11 +113,16 @@ impl<B: Ops> MiniLmWeights<B> {
         let eps = c.layer_norm_eps as f32;
         let embeddings = EmbeddingWeights {
             word: up.tensor_as("embeddings.word_embeddings.weight", &[c.vocab_size, h], dt)?,
-            position: up.tensor_as(
-                "embeddings.position_embeddings.weight",
-                &[c.max_position_embeddings, h],
-                dt,
-            )?,
+            // RoBERTa-style models number positions from `pad_token_id + 1`: the rows before
+            // are never used, so the table is viewed from there on.
+            position: up
+                .tensor_as(
+                    "embeddings.position_embeddings.weight",
+                    &[c.max_position_embeddings, h],
+                    dt,
+                )?
+                .narrow(0, c.position_offset(), c.max_positions())
+                .map_err(streampool_tensor::OpError::from)?,
             token_type: up.tensor_as(
                 "embeddings.token_type_embeddings.weight",
                 &[c.type_vocab_size, h],

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod architectures;
 mod errors;
 mod long_texts;
 mod precision;

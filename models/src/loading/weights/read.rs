@@ -110,9 +110,9 @@ impl Weights {
         list
     }
 
-    /// Whether the file holds a tensor called `name`.
+    /// Whether the file holds a tensor called `name` (or one of its [`name_variants`]).
     pub fn contains(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        self.entry(name).is_ok()
     }
 
     /// The shape of tensor `name`.
@@ -159,12 +159,36 @@ impl Weights {
         Ok(RawTensor { dtype, shape: &entry.shape, bytes })
     }
 
+    /// Tensor `name`, under its own name or the first of its [`name_variants`] present.
     fn entry(&self, name: &str) -> Result<&Entry, LoadError> {
-        self.index.get(name).ok_or_else(|| LoadError::TensorMissing {
-            path: self.path.clone(),
-            name: name.to_owned(),
+        name_variants(name).iter().find_map(|n| self.index.get(n)).ok_or_else(|| {
+            LoadError::TensorMissing { path: self.path.clone(), name: name.to_owned() }
         })
     }
+}
+
+/// Model-head prefixes checkpoints put before the encoder's tensor names (a masked-LM or
+/// classification checkpoint of BERT stores `bert.embeddings...`).
+const PREFIXES: [&str; 4] = ["", "bert.", "roberta.", "model."];
+
+/// The names a tensor may have in a checkpoint, the canonical one first: with each of
+/// [`PREFIXES`], and a layer norm's `weight` / `bias` also as the older `gamma` / `beta`. The one
+/// place where weight-name variants are resolved.
+///
+/// ```
+/// use streampool_models::loading::weights::name_variants;
+/// let names = name_variants("embeddings.LayerNorm.weight");
+/// assert_eq!(names[0], "embeddings.LayerNorm.weight");
+/// assert!(names.contains(&"bert.embeddings.LayerNorm.gamma".to_owned()));
+/// ```
+pub fn name_variants(name: &str) -> Vec<String> {
+    let mut forms = vec![name.to_owned()];
+    if let Some(stem) = name.strip_suffix("LayerNorm.weight") {
+        forms.push(format!("{stem}LayerNorm.gamma"));
+    } else if let Some(stem) = name.strip_suffix("LayerNorm.bias") {
+        forms.push(format!("{stem}LayerNorm.beta"));
+    }
+    PREFIXES.iter().flat_map(|p| forms.iter().map(move |f| format!("{p}{f}"))).collect()
 }
 
 /// Sorts a header validation failure into "truncated" (the file is shorter than it says) and

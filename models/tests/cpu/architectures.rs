@@ -1,0 +1,187 @@
+//! Architecture conformance without downloads: every tiny random-weight model of
+//! `fixtures/tiny-models/` (BERT with mean, CLS and unnormalised mean-sqrt-len pooling, BERT
+//! with `bert.`-prefixed weights, XLM-RoBERTa) against the float64 reference transformers and
+//! sentence-transformers computed for it (token ids equal; cosine >= 0.99999 and max abs diff
+//! <= 1e-4 in f32), one text at a time and in one batch. Then directories the loader must refuse,
+//! each with a clear error.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use streampool_models::loading::{locate_model, LoadError, ModelConfig, PoolingMode};
+use streampool_models::testing::tiny_models_dir;
+use streampool_models::MiniLm;
+
+use crate::common::device;
+
+#[derive(Deserialize)]
+struct Reference {
+    max_seq_length: usize,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    text: String,
+    input_ids: Vec<u32>,
+    embedding: Vec<f64>,
+}
+
+fn tiny_models() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(tiny_models_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("reference.json").is_file())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 5, "tiny models: {dirs:?}");
+    dirs
+}
+
+fn compare(got: &[f32], want: &[f64]) -> (f64, f64) {
+    let dot: f64 = got.iter().zip(want).map(|(a, b)| *a as f64 * b).sum();
+    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let cos = dot / (norm(&mut got.iter().map(|&x| x as f64)) * norm(&mut want.iter().copied()));
+    let diff = got.iter().zip(want).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+    (cos, diff)
+}
+
+#[test]
+fn every_tiny_model_matches_its_reference() {
+    for dir in tiny_models() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let reference: Reference =
+            serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
+        let files = locate_model(&dir).unwrap();
+        let model = MiniLm::load(device(), &files).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(model.name(), name);
+        assert_eq!(model.config().max_seq_length, reference.max_seq_length, "{name}");
+        let lease = device().acquire().unwrap();
+        let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
+        let batched = model.embed(lease.stream(), &texts).unwrap();
+        let (mut worst_cos, mut worst_diff) = (1f64, 0f64);
+        for (i, case) in reference.cases.iter().enumerate() {
+            let ids = model.tokenizer().encode(&case.text).unwrap().input_ids;
+            assert_eq!(ids, case.input_ids, "{name}: token ids of {:?}", case.text);
+            let alone = model.embed(lease.stream(), &[case.text.as_str()]).unwrap().remove(0);
+            for got in [&batched[i], &alone] {
+                let (cos, diff) = compare(got, &case.embedding);
+                worst_cos = worst_cos.min(cos);
+                worst_diff = worst_diff.max(diff);
+            }
+        }
+        println!("{name}: min cosine {worst_cos:.8}, max abs diff {worst_diff:.2e}");
+        assert!(worst_cos >= 0.99999 && worst_diff <= 1e-4, "{name}: {worst_cos} / {worst_diff}");
+    }
+}
+
+/// A copy of the tiny BERT model with `edit` applied to its files.
+fn spoiled(edit: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("spoiled");
+    let from = tiny_models_dir().join("bert-mean");
+    for entry in walk(&from) {
+        let to = dir.join(entry.strip_prefix(&from).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &to).unwrap();
+    }
+    edit(&dir);
+    (tmp, dir)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+fn rewrite(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from:?} in {}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+fn load_error(dir: &Path) -> String {
+    let files = locate_model(dir).unwrap();
+    match MiniLm::load(device(), &files) {
+        Ok(_) => panic!("{} loaded", dir.display()),
+        Err(e) => {
+            let text = e.to_string();
+            assert!(!text.is_empty());
+            text
+        }
+    }
+}
+
+#[test]
+fn directories_that_cannot_run_are_refused_with_a_reason() {
+    let (_t, dir) = spoiled(|d| rewrite(&d.join("config.json"), "\"bert\"", "\"mpnet\""));
+    let e = load_error(&dir);
+    assert!(e.contains("model_type `mpnet` is not supported") && e.contains("xlm-roberta"), "{e}");
+
+    let (_t, dir) = spoiled(|d| rewrite(&d.join("1_Pooling/config.json"), "\"mean\"", "\"max\""));
+    let e = load_error(&dir);
+    assert!(e.contains("Max pooling") && e.contains("supported: mean, cls"), "{e}");
+
+    let (_t, dir) =
+        spoiled(|d| rewrite(&d.join("1_Pooling/config.json"), "\"mean\"", "[\"mean\", \"cls\"]"));
+    assert!(load_error(&dir).contains("only one pooling mode"));
+
+    let (_t, dir) =
+        spoiled(|d| rewrite(&d.join("1_Pooling/config.json"), "\"mean\"", "\"median\""));
+    assert!(load_error(&dir).contains("unknown pooling mode `median`"));
+
+    let (_t, dir) =
+        spoiled(|d| rewrite(&d.join("modules.json"), "normalize.Normalize", "dense.Dense"));
+    let e = load_error(&dir);
+    assert!(e.contains("dense.Dense") && e.contains("not supported"), "{e}");
+
+    let (_t, dir) = spoiled(|d| {
+        let relative = "{\n  \"position_embedding_type\": \"relative_key\",";
+        rewrite(&d.join("config.json"), "{", relative)
+    });
+    assert!(load_error(&dir).contains("position_embedding_type `relative_key` is not supported"));
+
+    let (_t, dir) =
+        spoiled(|d| rewrite(&d.join("config.json"), "\"hidden_size\": 32", "\"hidden_size\": 48"));
+    let e = load_error(&dir);
+    assert!(e.contains("differs from hidden_size 48") || e.contains("shape"), "{e}");
+}
+
+/// Without `modules.json` (a plain transformers directory with a legacy pooling folder), the
+/// pooling folder decides and nothing is normalised unless `2_Normalize` exists, as in
+/// sentence-transformers.
+#[test]
+fn a_directory_without_modules_json() {
+    let (_t, dir) = spoiled(|d| std::fs::remove_file(d.join("modules.json")).unwrap());
+    let config = ModelConfig::load(&locate_model(&dir).unwrap()).unwrap();
+    assert_eq!((config.pooling, config.normalize), (PoolingMode::Mean, true));
+    std::fs::remove_dir_all(dir.join("2_Normalize")).unwrap();
+    std::fs::remove_dir_all(dir.join("1_Pooling")).unwrap();
+    let config = ModelConfig::load(&locate_model(&dir).unwrap()).unwrap();
+    assert_eq!((config.pooling, config.normalize), (PoolingMode::Mean, false));
+    // No max_seq_length anywhere: what the position table allows.
+    std::fs::remove_file(dir.join("tokenizer_config.json")).unwrap();
+    let config = ModelConfig::load(&locate_model(&dir).unwrap()).unwrap();
+    assert_eq!(config.max_seq_length, 64);
+}
+
+#[test]
+fn a_missing_required_file_is_named() {
+    let (_t, dir) = spoiled(|d| std::fs::remove_file(d.join("tokenizer.json")).unwrap());
+    let e = locate_model(&dir).unwrap_err();
+    assert!(matches!(e, LoadError::FileMissing { ref path } if path.ends_with("tokenizer.json")));
+    let (_t, dir) = spoiled(|d| std::fs::remove_file(d.join("model.safetensors")).unwrap());
+    let e = locate_model(&dir).unwrap_err();
+    assert!(e.to_string().contains("model.safetensors is missing"), "{e}");
+    // The sentence-transformers files are optional: without them, defaults.
+    let (_t, dir) = spoiled(|d| std::fs::remove_file(d.join("sentence_bert_config.json")).unwrap());
+    assert!(MiniLm::load(device(), &locate_model(&dir).unwrap()).is_ok());
+}
