@@ -150,9 +150,9 @@ fn directories_that_cannot_run_are_refused_with_a_reason() {
     assert!(load_error(&dir).contains("position_embedding_type `relative_key` is not supported"));
 
     let (_t, dir) =
-        spoiled(|d| rewrite(&d.join("config.json"), "\"hidden_size\": 32", "\"hidden_size\": 48"));
+        spoiled(|d| rewrite(&d.join("config.json"), "\"hidden_size\": 64", "\"hidden_size\": 96"));
     let e = load_error(&dir);
-    assert!(e.contains("differs from hidden_size 48") || e.contains("shape"), "{e}");
+    assert!(e.contains("differs from hidden_size 96") || e.contains("shape"), "{e}");
 }
 
 /// Without `modules.json` (a plain transformers directory with a legacy pooling folder), the
