@@ -338,6 +338,31 @@ where
     }
 }
 
+/// Every embedding of a run, in input order, and the run's statistics.
+pub type Embedded = (Vec<Vec<f32>>, CorpusStats);
+
+/// [`embed_corpus`] of texts that cannot fail, collecting every embedding in memory (in input
+/// order) with the run's statistics: for inputs that fit in memory.
+pub fn embed_all<M: CorpusModel>(
+    model: &M,
+    config: &CorpusConfig,
+    texts: impl IntoIterator<Item = String, IntoIter: Send>,
+) -> Result<Embedded, CorpusError<std::convert::Infallible, M::Error>> {
+    let mut rows = Vec::new();
+    let texts = texts.into_iter().map(Ok);
+    let stats = embed_corpus(
+        model,
+        config,
+        texts,
+        |chunk| {
+            rows.extend_from_slice(chunk);
+            Ok(())
+        },
+        |_| {},
+    )?;
+    Ok((rows, stats))
+}
+
 /// Spawn a named pipeline thread in scope `s` (joined when the scope ends).
 fn spawn<'scope>(
     s: &'scope std::thread::Scope<'scope, '_>,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use streampool_core::{Device, PoolConfig};
 use streampool_cpu::CpuBackend;
-use streampool_engine::corpus::{embed_corpus, CorpusConfig};
+use streampool_engine::corpus::{embed_all, CorpusConfig};
 use streampool_engine::MiniLmBatches;
 use streampool_models::graph::ExecMode;
 use streampool_models::testing::default_model;
@@ -41,18 +41,7 @@ fn ten_thousand_texts_match_one_at_a_time() {
     let batches = MiniLmBatches::new(model.clone(), ExecMode::Eager);
     let config =
         CorpusConfig { workers: 2, window: 4096, max_batch_tokens: 2048, ..Default::default() };
-    let mut rows = Vec::new();
-    let stats = embed_corpus(
-        &batches,
-        &config,
-        texts.iter().cloned().map(Ok::<_, std::io::Error>),
-        |chunk| {
-            rows.extend_from_slice(chunk);
-            Ok(())
-        },
-        |_| {},
-    )
-    .unwrap();
+    let (rows, stats) = embed_all(&batches, &config, texts.iter().cloned()).unwrap();
     assert_eq!((rows.len(), stats.texts), (texts.len(), texts.len()));
     assert!(stats.padding_share() < 0.1, "padding {:.1}%", 100.0 * stats.padding_share());
     // Every text alone, on two threads (each on its own stream).

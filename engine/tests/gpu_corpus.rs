@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use gpu_support::{gpu, model_files};
 use streampool_cuda::CudaBackend;
-use streampool_engine::corpus::{embed_corpus, CorpusConfig, CorpusStats};
+use streampool_engine::corpus::{embed_all, CorpusConfig, CorpusStats};
 use streampool_engine::MiniLmBatches;
 use streampool_models::graph::ExecMode;
 use streampool_models::{MiniLm, Precision};
@@ -41,19 +41,7 @@ fn run(
     let batches = MiniLmBatches::new(model.clone(), mode);
     let config =
         CorpusConfig { workers: 4, window: 1500, max_batch_tokens: 8192, ..Default::default() };
-    let mut rows = Vec::new();
-    let stats = embed_corpus(
-        &batches,
-        &config,
-        texts.iter().cloned().map(Ok::<_, std::io::Error>),
-        |chunk| {
-            rows.extend_from_slice(chunk);
-            Ok(())
-        },
-        |_| {},
-    )
-    .unwrap();
-    (rows, stats)
+    embed_all(&batches, &config, texts.iter().cloned()).unwrap()
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {

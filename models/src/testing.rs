@@ -66,6 +66,16 @@ pub fn tiny_models_dir() -> PathBuf {
     })
 }
 
+/// The tiny models of [`tiny_models_dir`] (the folders holding a `reference.json`), sorted.
+pub fn tiny_models() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(tiny_models_dir())
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    dirs.retain(|p| p.join("reference.json").is_file());
+    dirs.sort();
+    dirs
+}
+
 /// Whether this is a CI run: `CI` set to anything but empty, `0` or `false` (CI services set
 /// `CI=true`; `.ci/run` does too).
 pub fn in_ci() -> bool {

@@ -9,7 +9,7 @@ mod gpu_support;
 use gpu_support::gpu;
 use streampool_models::graph::ExecMode;
 use streampool_models::loading::locate_model;
-use streampool_models::testing::tiny_models_dir;
+use streampool_models::testing::tiny_models;
 use streampool_models::{MiniLm, Precision};
 
 fn compare(got: &[f32], want: &[f64]) -> (f64, f64) {
@@ -23,12 +23,8 @@ fn compare(got: &[f32], want: &[f64]) -> (f64, f64) {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn tiny_models_of_each_architecture_on_cuda() {
-    let mut dirs: Vec<_> = std::fs::read_dir(tiny_models_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("reference.json").is_file())
-        .collect();
-    dirs.sort();
+    let dirs = tiny_models();
+    assert!(!dirs.is_empty(), "no tiny models");
     let mut failures = Vec::new();
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();

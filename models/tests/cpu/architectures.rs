@@ -28,12 +28,7 @@ struct Case {
 }
 
 fn tiny_models() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(tiny_models_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("reference.json").is_file())
-        .collect();
-    dirs.sort();
+    let dirs = streampool_models::testing::tiny_models();
     assert!(dirs.len() >= 5, "tiny models: {dirs:?}");
     dirs
 }
