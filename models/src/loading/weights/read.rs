@@ -172,7 +172,7 @@ impl Weights {
 const PREFIXES: [&str; 4] = ["", "bert.", "roberta.", "model."];
 
 /// The names a tensor may have in a checkpoint, the canonical one first: with each of
-/// [`PREFIXES`], and a layer norm's `weight` / `bias` also as the older `gamma` / `beta`. The one
+/// `PREFIXES` (none, `bert.`, `roberta.`, `model.`), and a layer norm's `weight` / `bias` also as the older `gamma` / `beta`. The one
 /// place where weight-name variants are resolved.
 ///
 /// ```
