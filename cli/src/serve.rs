@@ -26,8 +26,8 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Model directory (sentence-transformers layout: BERT, RoBERTa or XLM-RoBERTa encoders
-    /// with mean, CLS or mean-sqrt-len pooling). Default: the cached all-MiniLM-L6-v2, fetched
-    /// on first use.
+    /// with mean, CLS or mean-sqrt-len pooling), or the name of a model `fetch-model --list`
+    /// shows (fetched on first use). Default: all-MiniLM-L6-v2.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Precision of weights and activations (tf32, f16, bf16: CUDA).
@@ -103,10 +103,7 @@ impl OnDevice for Serve<'_> {
 
 /// Run `streampool serve` until the process is stopped.
 pub fn run(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let files = match &args.model {
-        Some(dir) => loading::locate_model(dir)?,
-        None => crate::fetch::fetch(None, false)?,
-    };
+    let files = crate::fetch::resolve(args.model.as_deref(), false)?;
     let pool = PoolConfig::with_capacity(args.workers.max(1));
     with_device(args.device, pool, Serve { args, files: &files })
 }

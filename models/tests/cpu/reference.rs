@@ -1,5 +1,10 @@
 //! MiniLM against sentence-transformers' reference embeddings, and batching vs one at a time.
 
+use streampool_cpu::CpuBackend;
+use streampool_models::loading::fetch::{fetch_known, known_model};
+use streampool_models::loading::{default_cache_dir, locate_model};
+use streampool_models::{testing, MiniLm};
+
 use crate::common::{cases, compare, device, max_abs_diff, model, texts};
 
 #[test]
@@ -31,37 +36,11 @@ fn batch_equals_one_at_a_time() {
     }
 }
 
-/// CLS pooling on a real model: all-MiniLM-L6-v2's weights with its pooling switched to CLS
-/// (the pooling folder rewritten in sentence-transformers' current format), against
-/// sentence-transformers with the same switch (`fixtures/minilm_cls_reference.json`, float64).
-#[test]
-fn cls_pooling_on_minilm_matches_sentence_transformers() {
-    let Some(files) = crate::common::model_files() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("all-MiniLM-L6-v2-cls");
-    std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
-    std::fs::create_dir_all(dir.join("2_Normalize")).unwrap();
-    for name in [
-        "config.json",
-        "tokenizer.json",
-        "model.safetensors",
-        "modules.json",
-        "sentence_bert_config.json",
-    ] {
-        std::fs::copy(files.dir.join(name), dir.join(name)).unwrap();
-    }
-    std::fs::write(
-        dir.join("1_Pooling/config.json"),
-        r#"{"embedding_dimension": 384, "pooling_mode": "cls", "include_prompt": true}"#,
-    )
-    .unwrap();
-    let model = streampool_models::MiniLm::load(
-        device(),
-        &streampool_models::loading::locate_model(&dir).unwrap(),
-    )
-    .unwrap();
-    let path = streampool_models::testing::reference_fixture_path()
-        .with_file_name("minilm_cls_reference.json");
+/// `model` against a reference of `fixtures/` written by
+/// `scripts/fixtures/make-model-reference.py`: token ids equal, cosine >= 0.99999 and max abs
+/// diff <= 1e-4 for every text, all in one batch.
+fn assert_matches_reference(model: &MiniLm<CpuBackend>, fixture: &str) {
+    let path = testing::reference_fixture_path().with_file_name(fixture);
     let reference: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let cases = reference["cases"].as_array().unwrap();
@@ -69,8 +48,62 @@ fn cls_pooling_on_minilm_matches_sentence_transformers() {
     let lease = device().acquire().unwrap();
     let got = model.embed(lease.stream(), &texts).unwrap();
     for (case, emb) in cases.iter().zip(&got) {
+        let ids: Vec<u32> = serde_json::from_value(case["input_ids"].clone()).unwrap();
+        let text = case["text"].as_str().unwrap();
+        assert_eq!(model.tokenizer().encode(text).unwrap().input_ids, ids, "{fixture}: {text:?}");
         let want: Vec<f64> = serde_json::from_value(case["embedding"].clone()).unwrap();
         let (cos, diff) = compare(emb, &want);
-        assert!(cos >= 0.99999 && diff <= 1e-4, "{:?}: cosine {cos}, diff {diff}", case["text"]);
+        assert!(cos >= 0.99999 && diff <= 1e-4, "{fixture}: {text:?}: cosine {cos}, diff {diff}");
     }
+}
+
+/// CLS pooling on a real model: all-MiniLM-L6-v2's weights with its pooling switched to CLS
+/// (the pooling folder rewritten in sentence-transformers' current format), against
+/// sentence-transformers with the same switch.
+#[test]
+fn cls_pooling_on_minilm_matches_sentence_transformers() {
+    let Some(files) = crate::common::model_files() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("all-MiniLM-L6-v2-cls");
+    std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
+    for name in REAL_FILES {
+        std::fs::copy(files.dir.join(name), dir.join(name)).unwrap();
+    }
+    let cls = r#"{"embedding_dimension": 384, "pooling_mode": "cls", "include_prompt": true}"#;
+    std::fs::write(dir.join("1_Pooling/config.json"), cls).unwrap();
+    let model = MiniLm::load(device(), &locate_model(&dir).unwrap()).unwrap();
+    assert_matches_reference(&model, "minilm_cls_reference.json");
+}
+
+/// The files of a real model directory that a copy needs.
+const REAL_FILES: [&str; 5] = [
+    "config.json",
+    "tokenizer.json",
+    "model.safetensors",
+    "modules.json",
+    "sentence_bert_config.json",
+];
+
+/// A second real model, a fine-tune of MiniLM (`streampool fetch-model sre-embedding-model`):
+/// checked where it is already in the cache, or with `STREAMPOOL_EXTRA_MODELS=1` (84 MB
+/// download); otherwise a visible SKIPPED line.
+#[test]
+fn sre_embedding_model_matches_sentence_transformers() {
+    let known = known_model("sre-embedding-model").unwrap();
+    let cache = default_cache_dir().unwrap();
+    let dir = cache.join(known.name);
+    if locate_model(&dir).is_err() {
+        if std::env::var_os("STREAMPOOL_EXTRA_MODELS").is_none_or(|v| v != "1") {
+            eprintln!(
+                "SKIPPED sre_embedding_model_matches_sentence_transformers: {} is not in the \
+                 cache (streampool fetch-model {}, or STREAMPOOL_EXTRA_MODELS=1)",
+                known.name, known.name
+            );
+            return;
+        }
+        fetch_known(&cache, known, &mut |_| {}).unwrap();
+    }
+    let model = MiniLm::load(device(), &locate_model(&dir).unwrap()).unwrap();
+    assert_eq!(model.name(), "sre-embedding-model");
+    assert_matches_reference(&model, "sre_embedding_reference.json");
 }

