@@ -34,15 +34,35 @@ pub enum BenchModel {
     Demo,
 }
 
+/// `--model`: the workload, and for a sentence encoder the directory or name it comes from
+/// (`None`: all-MiniLM-L6-v2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelArg {
+    /// The workload.
+    pub kind: BenchModel,
+    /// The encoder's directory or `fetch-model` name.
+    pub dir: Option<PathBuf>,
+}
+
+/// `minilm`, `mlp`, `conv1d`, `demo`, or anything else as an encoder's directory or name.
+fn parse_model(s: &str) -> Result<ModelArg, String> {
+    let kind = <BenchModel as clap::ValueEnum>::from_str(s, true);
+    Ok(match kind {
+        Ok(kind) => ModelArg { kind, dir: None },
+        Err(_) => ModelArg { kind: BenchModel::Minilm, dir: Some(PathBuf::from(s)) },
+    })
+}
+
 /// Options of `streampool bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Device to run on.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
-    /// Workload.
-    #[arg(long, value_enum, default_value_t = BenchModel::Minilm)]
-    pub model: BenchModel,
+    /// Workload: `minilm` (all-MiniLM-L6-v2), a sentence-transformers model directory or a name
+    /// of `fetch-model --list` (run as `minilm` is), `mlp`, `conv1d` or `demo`.
+    #[arg(long, default_value = "minilm", value_parser = parse_model)]
+    pub model: ModelArg,
     /// Thread counts to sweep, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     pub threads: Vec<usize>,
@@ -137,7 +157,7 @@ impl OnDevice for Bench<'_> {
         bar.finish_and_clear();
         Ok(Report {
             device: device.backend().name(),
-            model: match (args.model, engine_stats) {
+            model: match (args.model.kind, engine_stats) {
                 (BenchModel::Minilm, Some(s)) => format!(
                     "minilm ({mode}, engine of {} workers, mean batch {:.1}, largest {})",
                     args.engine,
@@ -166,7 +186,7 @@ enum Loaded<B: Ops> {
 
 impl<B: Ops> Loaded<B> {
     fn load(device: &Device<B>, args: &BenchArgs) -> Result<Self, Box<dyn std::error::Error>> {
-        Ok(match args.model {
+        Ok(match args.model.kind {
             BenchModel::Minilm => {
                 let precision = args.dtype;
                 if !precision.supported_on::<B>() {
@@ -176,7 +196,7 @@ impl<B: Ops> Loaded<B> {
                     )
                     .into());
                 }
-                let files = crate::fetch::fetch(None, true)?;
+                let files = crate::fetch::resolve(args.model.dir.as_deref(), true)?;
                 Loaded::Minilm(Arc::new(MiniLm::load_with(device, &files, precision)?))
             }
             BenchModel::Mlp => {
@@ -245,18 +265,18 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.threads.is_empty() || args.threads.contains(&0) {
         return Err("--threads needs thread counts of at least 1, e.g. --threads 1,2,4".into());
     }
-    if args.dtype != Precision::F32 && args.model != BenchModel::Minilm {
+    if args.dtype != Precision::F32 && args.model.kind != BenchModel::Minilm {
         return Err(format!(
             "--dtype {}: only --model minilm has reduced-precision modes (not {:?})",
-            args.dtype, args.model
+            args.dtype, args.model.kind
         )
         .to_lowercase()
         .into());
     }
-    if args.mode == ExecMode::Graph && args.model != BenchModel::Minilm {
+    if args.mode == ExecMode::Graph && args.model.kind != BenchModel::Minilm {
         return Err(format!(
             "--mode graph: only --model minilm has a graph mode (not {:?})",
-            args.model
+            args.model.kind
         )
         .to_lowercase()
         .into());

@@ -71,20 +71,28 @@ impl<'m, B: Ops> MiniLmWorker<'m, B> {
 
 /// A text of `seq` tokens (`[CLS]` + `seq - 2` words + `[SEP]`).
 pub(crate) fn encoding_of_len<B: Ops>(model: &MiniLm<B>, seq: usize) -> Result<Encoding, String> {
-    if seq < 3 {
-        return Err("--seq must be at least 3 for MiniLM ([CLS] word [SEP])".into());
+    let max = model.tokenizer().max_seq_length();
+    if seq < 3 || seq > max {
+        return Err(format!("--seq must lie in 3..={max} (the model's max_seq_length)"));
     }
+    // A text longer than the model reads, tokenised (any vocabulary), then cut to `seq` tokens:
+    // its first `seq - 1` and its closing special token.
     let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"];
-    let text: Vec<&str> = (0..seq - 2).map(|i| words[i % words.len()]).collect();
-    let encoding = model.tokenizer().encode(&text.join(" ")).map_err(|e| e.to_string())?;
-    if encoding.len() != seq {
-        return Err(format!(
-            "--seq {seq}: the bench text tokenised to {} tokens (max_seq_length is {})",
-            encoding.len(),
-            model.tokenizer().max_seq_length()
-        ));
+    let text: Vec<&str> = (0..2 * max).map(|i| words[i % words.len()]).collect();
+    let full = model.tokenizer().encode(&text.join(" ")).map_err(|e| e.to_string())?;
+    let cut = |v: &[u32]| -> Vec<u32> {
+        let mut head = v[..seq - 1].to_vec();
+        head.push(v[v.len() - 1]);
+        head
+    };
+    if full.len() < seq {
+        return Err(format!("--seq {seq}: the bench text tokenised to {} tokens", full.len()));
     }
-    Ok(encoding)
+    Ok(Encoding {
+        input_ids: cut(&full.input_ids),
+        attention_mask: cut(&full.attention_mask),
+        token_type_ids: cut(&full.token_type_ids),
+    })
 }
 
 impl<B: Ops> Worker<B> for MiniLmWorker<'_, B> {
