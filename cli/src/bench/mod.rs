@@ -299,3 +299,58 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_a_workload_or_an_encoder() {
+        for (arg, kind, dir) in [
+            ("minilm", BenchModel::Minilm, None),
+            ("MLP", BenchModel::Mlp, None),
+            ("demo", BenchModel::Demo, None),
+            (
+                "fixtures/tiny-models/bert-cls",
+                BenchModel::Minilm,
+                Some("fixtures/tiny-models/bert-cls"),
+            ),
+            ("sre-embedding-model", BenchModel::Minilm, Some("sre-embedding-model")),
+        ] {
+            let got = parse_model(arg).unwrap();
+            assert_eq!(
+                (got.kind, got.dir.as_deref()),
+                (kind, dir.map(std::path::Path::new)),
+                "{arg}"
+            );
+        }
+    }
+
+    /// The bench text is exactly `--seq` tokens for any vocabulary (a WordPiece BERT and a
+    /// unigram XLM-RoBERTa tiny model), ending with the closing special token.
+    #[test]
+    fn bench_encodings_of_any_vocabulary() {
+        let device = Device::new(
+            streampool_cpu::CpuBackend::new(),
+            streampool_core::PoolConfig::with_capacity(2),
+        );
+        for name in ["bert-mean", "xlm-roberta-mean"] {
+            let dir = streampool_models::testing::tiny_models_dir().join(name);
+            let model =
+                MiniLm::load(&device, &streampool_models::loading::locate_model(&dir).unwrap())
+                    .unwrap();
+            let full = model.tokenizer().encode("word").unwrap();
+            for seq in [3, 17, model.tokenizer().max_seq_length()] {
+                let e = workloads::encoding_of_len(&model, seq).unwrap();
+                assert_eq!(
+                    (e.len(), e.attention_mask.len(), e.token_type_ids.len()),
+                    (seq, seq, seq)
+                );
+                assert_eq!(e.input_ids.last(), full.input_ids.last(), "{name}: closing token");
+                assert_eq!(e.input_ids[0], full.input_ids[0], "{name}: opening token");
+            }
+            assert!(workloads::encoding_of_len(&model, 2).is_err());
+            assert!(workloads::encoding_of_len(&model, 1000).is_err());
+        }
+    }
+}
