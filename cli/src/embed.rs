@@ -73,6 +73,14 @@ pub struct EmbedArgs {
     /// Texts sorted by length and packed together: larger pads less and holds more in memory.
     #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
     pub window: u32,
+    /// Prepend the model's prompt of this name to every text (its
+    /// `config_sentence_transformers.json`: `query`, `document`, ...). Default: the model's
+    /// default prompt, if it has one.
+    #[arg(long, conflicts_with = "prompt")]
+    pub prompt_name: Option<String>,
+    /// Prepend this text to every text.
+    #[arg(long)]
+    pub prompt: Option<String>,
     /// No progress bar and no summary on stderr (skipped lines are still reported).
     #[arg(long, short)]
     pub quiet: bool,
@@ -291,6 +299,14 @@ impl OnDevice for Embed<'_> {
         }
         let precision = args.dtype.resolve::<B>();
         let model = Arc::new(MiniLm::load_with(&device, files, precision)?);
+        let prompt = match &args.prompt {
+            Some(text) => Some(text.clone()).filter(|t| !t.is_empty()),
+            None => model.prompt(args.prompt_name.as_deref())?.map(str::to_owned),
+        };
+        let texts: TextStream = match prompt {
+            Some(prompt) => Box::new(input.texts.map(move |t| t.map(|t| format!("{prompt}{t}")))),
+            None => input.texts,
+        };
         let batches = MiniLmBatches::new(model, args.mode);
         let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (8, 32_768) };
         let config = CorpusConfig {
@@ -304,7 +320,7 @@ impl OnDevice for Embed<'_> {
         let result = embed_corpus(
             &batches,
             &config,
-            input.texts,
+            texts,
             |rows| output.write_rows(rows),
             |s| {
                 bar.set_position(read.load(Ordering::Relaxed));

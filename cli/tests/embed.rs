@@ -268,3 +268,53 @@ fn tiny_models_of_each_architecture() {
         }
     }
 }
+
+/// Prompts: `--prompt-name` prepends the model's named prompt, `--prompt` any text; the default
+/// prompt applies when none is named; an unknown name lists the model's prompts.
+#[test]
+fn prompts_are_prepended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bert-mean-prompts");
+    let from = testing::tiny_models_dir().join("bert-mean");
+    for entry in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+        "modules.json",
+        "sentence_bert_config.json",
+    ] {
+        std::fs::copy(from.join(entry), dir.join(entry))
+            .or_else(|_| {
+                std::fs::create_dir_all(&dir)
+                    .and_then(|()| std::fs::copy(from.join(entry), dir.join(entry)))
+            })
+            .unwrap();
+    }
+    for sub in ["1_Pooling", "2_Normalize"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::fs::copy(from.join(sub).join("config.json"), dir.join(sub).join("config.json"))
+            .unwrap();
+    }
+    let prompts = r#"{"prompts": {"query": "query: ", "document": "passage: "}, "default_prompt_name": "document"}"#;
+    std::fs::write(dir.join("config_sentence_transformers.json"), prompts).unwrap();
+    let run = |args: &[&str], texts: &[&str]| -> Vec<Vec<f32>> {
+        let out = embed(&dir, args, serde_json::to_string(texts).unwrap().as_bytes());
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let texts = ["how do pods restart", "a text"];
+    let plain = run(&["--prompt", ""], &["query: how do pods restart", "query: a text"]);
+    assert_eq!(run(&["--prompt-name", "query"], &texts), plain);
+    assert_eq!(run(&["--prompt", "query: "], &texts), plain);
+    let passages = run(&["--prompt", ""], &["passage: how do pods restart", "passage: a text"]);
+    assert_eq!(run(&[], &texts), passages, "the default prompt");
+    let out = embed(&dir, &["--prompt-name", "nope"], b"[\"x\"]");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("no prompt `nope`")
+            && stderr.contains("document, query"),
+        "{stderr}"
+    );
+}

@@ -217,6 +217,14 @@ pub struct ModelConfig {
     pub pooling: PoolingMode,
     /// Whether the embeddings are L2-normalised (a `Normalize` module).
     pub normalize: bool,
+    /// Named prompts to prepend to a text (`config_sentence_transformers.json`'s `prompts`:
+    /// `query: ` for a retrieval model's queries, say), by name.
+    pub prompts: std::collections::BTreeMap<String, String>,
+    /// The prompt sentence-transformers prepends when none is named (`default_prompt_name`).
+    pub default_prompt_name: Option<String>,
+    /// Whether the prompt's tokens count in the pooling (the pooling config's
+    /// `include_prompt`; `true` unless it says otherwise).
+    pub include_prompt: bool,
 }
 
 impl ModelConfig {
@@ -238,10 +246,11 @@ impl ModelConfig {
             reason,
         };
         let (pooling_config, normalize) = pipeline(files)?;
-        let pooling = match &pooling_config {
+        let (pooling, include_prompt) = match &pooling_config {
             Some(path) => read_pooling(path, bert.hidden_size)?,
-            None => PoolingMode::Mean,
+            None => (PoolingMode::Mean, true),
         };
+        let (prompts, default_prompt_name) = read_prompts(files)?;
         let limit = bert.max_positions();
         let max_seq_length = match max_length(files)? {
             Some((path, n)) if n < 2 || n > limit => {
@@ -258,7 +267,15 @@ impl ModelConfig {
             Some((_, n)) => n,
             None => limit,
         };
-        Ok(Self { bert, max_seq_length, pooling, normalize })
+        Ok(Self {
+            bert,
+            max_seq_length,
+            pooling,
+            normalize,
+            prompts,
+            default_prompt_name,
+            include_prompt,
+        })
     }
 }
 
@@ -297,8 +314,36 @@ fn pipeline(files: &ModelFiles) -> Result<(Option<PathBuf>, bool), LoadError> {
     }
 }
 
-/// The pooling mode of a `Pooling` module's config, its dimension checked against `hidden`.
-fn read_pooling(path: &Path, hidden: usize) -> Result<PoolingMode, LoadError> {
+/// The prompts of `config_sentence_transformers.json` (none when it is absent) and the default
+/// prompt's name.
+fn read_prompts(
+    files: &ModelFiles,
+) -> Result<(std::collections::BTreeMap<String, String>, Option<String>), LoadError> {
+    #[derive(Deserialize)]
+    struct PromptsJson {
+        #[serde(default)]
+        prompts: std::collections::BTreeMap<String, String>,
+        #[serde(default)]
+        default_prompt_name: Option<String>,
+    }
+    let path = files.dir.join("config_sentence_transformers.json");
+    if !path.is_file() {
+        return Ok(Default::default());
+    }
+    let json: PromptsJson = read_json(&path)?;
+    if let Some(name) = json.default_prompt_name.as_ref().filter(|n| !json.prompts.contains_key(*n))
+    {
+        return Err(LoadError::InvalidConfig {
+            path,
+            reason: format!("default_prompt_name `{name}` is not among the prompts"),
+        });
+    }
+    Ok((json.prompts, json.default_prompt_name))
+}
+
+/// The pooling mode of a `Pooling` module's config, its dimension checked against `hidden`, and
+/// whether prompt tokens are pooled (`include_prompt`, default true).
+fn read_pooling(path: &Path, hidden: usize) -> Result<(PoolingMode, bool), LoadError> {
     let json: serde_json::Value = read_json(path)?;
     let invalid = |reason: String| LoadError::InvalidConfig { path: path.to_path_buf(), reason };
     let dim = json.get("embedding_dimension").or_else(|| json.get("word_embedding_dimension"));
@@ -332,9 +377,11 @@ fn read_pooling(path: &Path, hidden: usize) -> Result<PoolingMode, LoadError> {
                 .ok_or_else(|| invalid(format!("unknown pooling mode `{name}`")))
         })
         .collect::<Result<_, _>>()?;
+    let include_prompt =
+        json.get("include_prompt").and_then(serde_json::Value::as_bool).unwrap_or(true);
     match modes[..] {
-        [] => Ok(PoolingMode::Mean),
-        [mode] => Ok(mode),
+        [] => Ok((PoolingMode::Mean, include_prompt)),
+        [mode] => Ok((mode, include_prompt)),
         _ => Err(invalid(format!(
             "pooling modes {names:?} concatenated: only one pooling mode at a time is supported"
         ))),

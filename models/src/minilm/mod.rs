@@ -116,6 +116,32 @@ impl<B: Ops> MiniLm<B> {
         &self.name
     }
 
+    /// The prompt to prepend to each text: `name`'s (`config_sentence_transformers.json`), or
+    /// the model's default prompt when `name` is `None` (none when it has no default). An
+    /// unknown name is [`ModelError::InvalidInput`] listing the model's prompts; a non-empty
+    /// prompt for a model whose pooling leaves prompt tokens out (`include_prompt: false`) is
+    /// [`ModelError::Unsupported`].
+    pub fn prompt(&self, name: Option<&str>) -> Result<Option<&str>, ModelError> {
+        let Some(name) = name.or(self.config.default_prompt_name.as_deref()) else {
+            return Ok(None);
+        };
+        let prompt = self.config.prompts.get(name).ok_or_else(|| ModelError::InvalidInput {
+            index: 0,
+            reason: format!(
+                "no prompt `{name}` in this model (it has: {})",
+                self.config.prompts.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+            ),
+        })?;
+        if !prompt.is_empty() && !self.config.include_prompt {
+            return Err(ModelError::Unsupported {
+                what: format!("prompt `{name}`"),
+                reason: "this model pools without the prompt's tokens (include_prompt: false)"
+                    .into(),
+            });
+        }
+        Ok(Some(prompt.as_str()).filter(|p| !p.is_empty()))
+    }
+
     /// The numeric mode the model was loaded in.
     pub fn precision(&self) -> Precision {
         self.precision
