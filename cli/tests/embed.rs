@@ -276,7 +276,8 @@ fn prompts_are_prepended() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("bert-mean-prompts");
     let from = testing::tiny_models_dir().join("bert-mean");
-    for entry in [
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in [
         "config.json",
         "tokenizer.json",
         "tokenizer_config.json",
@@ -284,12 +285,7 @@ fn prompts_are_prepended() {
         "modules.json",
         "sentence_bert_config.json",
     ] {
-        std::fs::copy(from.join(entry), dir.join(entry))
-            .or_else(|_| {
-                std::fs::create_dir_all(&dir)
-                    .and_then(|()| std::fs::copy(from.join(entry), dir.join(entry)))
-            })
-            .unwrap();
+        std::fs::copy(from.join(file), dir.join(file)).unwrap();
     }
     for sub in ["1_Pooling", "2_Normalize"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
