@@ -40,5 +40,5 @@ mod tensor;
 pub use dtype::DType;
 pub use error::{OpError, ViewError};
 pub use layout::{Layout, MAX_RANK};
-pub use ops::{Activation, BertEmbeddingTables, LayerNorm, NoGraphs, Ops};
+pub use ops::{Activation, BertEmbeddingTables, LayerNorm, NoGraphs, Ops, PoolKind};
 pub use tensor::Tensor;

@@ -11,6 +11,18 @@ use streampool_core::{Backend, Conv1dParams, MatMath};
 
 use crate::{DType, OpError, Tensor};
 
+/// How [`Ops::pool`] pools a sequence (sentence-transformers' pooling modes beside the mean).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolKind {
+    /// The mean over the unmasked positions ([`Ops::mean_pool`]).
+    Mean,
+    /// The element-wise maximum, padding (mask 0) counted as -1e9 (as sentence-transformers).
+    Max,
+    /// The last unmasked position of a right-padded sequence (`sum(mask) - 1`).
+    LastToken,
+}
+
 /// Activation fused into the end of an op.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Activation {
@@ -292,6 +304,25 @@ pub trait Ops: Backend {
         mask: Option<&Tensor<Self>>,
         out: &Tensor<Self>,
     ) -> Result<(), OpError>;
+
+    /// `hidden` `[batch, seq, dim]` pooled over the sequence into `out` `[batch, dim]` as `kind`
+    /// says, over the positions where `mask` `[batch, seq]` is 1 (all when `None`). Default: the
+    /// mean through [`Ops::mean_pool`], any other kind [`OpError::Unsupported`].
+    fn pool(
+        stream: &Self::Stream,
+        hidden: &Tensor<Self>,
+        mask: Option<&Tensor<Self>>,
+        kind: PoolKind,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError> {
+        match kind {
+            PoolKind::Mean => Self::mean_pool(stream, hidden, mask, out),
+            other => Err(OpError::Unsupported {
+                op: "pool",
+                reason: format!("{other:?} pooling is not implemented by this backend"),
+            }),
+        }
+    }
 
     /// Each row of the last dimension divided by `max(norm, 1e-12)`; `out` may be `x` itself.
     fn l2_normalize(

@@ -57,7 +57,47 @@ __device__ void l2_normalize(const T *x, T *out, int dim) {
     }
 }
 
+// `seq_pool`: the other sentence-transformers poolings, grid and block as `mean_pool`.
+// mode 1, max: out[b, c] = max over s of (mask[b, s] == 0 ? -1e9 : hidden[b, s, c]), as
+// sentence-transformers sets padding to -1e9 first. mode 2, last token: out[b] = hidden[b, n-1]
+// with n = sum_s mask[b, s] (the last unmasked position of a right-padded sequence; the last
+// position when mask is null).
+template <typename T>
+__device__ void seq_pool(const T *hidden, const float *mask, T *out, int seq, int dim, int mode) {
+    __shared__ float part[POOL_GROUPS][33];
+    __shared__ float counts[POOL_GROUPS];
+    const u64 b = blockIdx.y;
+    const int c = blockIdx.x * 32 + threadIdx.x, g = threadIdx.y, groups = blockDim.y;
+    float acc = -3.0e38f, cnt = 0.0f;
+    for (int s = g; s < seq; s += groups) {
+        const float m = mask ? mask[b * seq + s] : 1.0f;
+        cnt += m;
+        if (mode == 1 && c < dim) {
+            acc = fmaxf(acc, m == 0.0f ? -1e9f : to_f(hidden[(b * seq + s) * dim + c]));
+        }
+    }
+    part[g][threadIdx.x] = acc;
+    if (threadIdx.x == 0) counts[g] = cnt;
+    __syncthreads();
+    if (g == 0 && c < dim) {
+        if (mode == 1) {
+            float best = part[0][threadIdx.x];
+            for (int i = 1; i < groups; i++) best = fmaxf(best, part[i][threadIdx.x]);
+            out[b * dim + c] = from_f<T>(best);
+        } else {
+            float n = 0.0f;
+            for (int i = 0; i < groups; i++) n += counts[i];
+            const int last = max((int)n - 1, 0);
+            out[b * dim + c] = hidden[(b * seq + last) * dim + c];
+        }
+    }
+}
+
 #define POOLING(T, S)                                                                         \
+    extern "C" __global__ void seq_pool_##S(const T *hidden, const float *mask, T *out,       \
+                                            int seq, int dim, int mode) {                     \
+        seq_pool<T>(hidden, mask, out, seq, dim, mode);                                       \
+    }                                                                                         \
     extern "C" __global__ void mean_pool_##S(const T *hidden, const float *mask, T *out,      \
                                              int seq, int dim) {                              \
         mean_pool<T>(hidden, mask, out, seq, dim);                                            \

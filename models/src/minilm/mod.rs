@@ -81,7 +81,7 @@ impl<B: Ops> MiniLm<B> {
             Head::new(config.pooling, config.normalize).ok_or_else(|| ModelError::Unsupported {
                 what: format!("{} pooling", files.dir.display()),
                 reason: format!(
-                    "{:?} pooling; supported: mean, cls, mean_sqrt_len_tokens",
+                    "{:?} pooling; supported: mean, cls, max, lasttoken, mean_sqrt_len_tokens",
                     config.pooling
                 ),
             })?;

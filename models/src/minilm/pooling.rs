@@ -1,8 +1,8 @@
 //! sentence-transformers' head: pooling of the token embeddings (mean over the unmasked
-//! tokens, the first token, or the mean scaled by the square root of the count), then L2
-//! normalisation where the model has a `Normalize` module.
+//! tokens, the first token, the maximum, the last token, or the mean scaled by the square root
+//! of the count), then L2 normalisation where the model has a `Normalize` module.
 
-use streampool_tensor::{DType, OpError, Ops, Tensor};
+use streampool_tensor::{DType, OpError, Ops, PoolKind, Tensor};
 
 use super::workspace::Activations;
 use crate::loading::PoolingMode;
@@ -16,10 +16,10 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    /// The head of a model with `pooling` (one this crate runs: mean, CLS or mean-sqrt-len).
+    /// The head of a model with `pooling` (one this crate runs: every mode but the weighted
+    /// mean).
     pub(crate) fn new(pooling: PoolingMode, normalize: bool) -> Option<Self> {
-        matches!(pooling, PoolingMode::Mean | PoolingMode::Cls | PoolingMode::MeanSqrtLen)
-            .then_some(Self { pooling, normalize })
+        (pooling != PoolingMode::WeightedMean).then_some(Self { pooling, normalize })
     }
 
     /// What the host still has to do to pooled row of a sequence of `tokens` tokens: mean
@@ -48,6 +48,10 @@ pub(crate) fn pool<B: Ops>(
             let first = a.hidden.narrow(1, 0, 1).map_err(OpError::from)?;
             let pooled = a.pooled.reshape(&[rows, 1, dim]).map_err(OpError::from)?;
             B::copy_strided(stream, &first, &pooled)?;
+        }
+        PoolingMode::Max => B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::Max, &a.pooled)?,
+        PoolingMode::LastToken => {
+            B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::LastToken, &a.pooled)?
         }
         // The mean; the square root's scale is the host's (`Head::host_scale`).
         _ => B::mean_pool(stream, &a.hidden, Some(&a.mask), &a.pooled)?,

@@ -23,7 +23,7 @@ pub use dense::{
 };
 pub use harness::{assert_close, round, tolerance};
 pub use refusals::bad_inputs;
-pub use sequence::{attention, attention_qkv, bert_embeddings, conv1d, embedding, mean_pool};
+pub use sequence::{attention, attention_qkv, bert_embeddings, conv1d, embedding, mean_pool, pool};
 
 /// Expands the whole [`Ops`](crate::Ops) conformance suite into `#[test]` functions, one per
 /// case, named after what they check (`linear_matches_reference`, `bad_inputs_are_refused`, ...),
@@ -58,6 +58,7 @@ macro_rules! ops_conformance_tests {
             bert_embeddings_matches_reference => bert_embeddings;
             conv1d_matches_reference => conv1d;
             mean_pool_matches_reference => mean_pool;
+            pool_max_and_last_token_match_references => pool;
             l2_normalize_matches_reference => l2_normalize;
             copy_strided_copies_views_exactly => copy_strided;
             bad_inputs_are_refused => bad_inputs;

@@ -241,6 +241,38 @@ pub fn mean_pool(hidden: &[f32], mask: Option<&[f32]>, [batch, seq, dim]: [usize
     out
 }
 
+/// Max over the sequence, masked positions counted as -1e9.
+pub fn max_pool(hidden: &[f32], mask: Option<&[f32]>, [batch, seq, dim]: [usize; 3]) -> Vec<f64> {
+    let mut out = vec![f64::MIN; batch * dim];
+    for b in 0..batch {
+        for s in 0..seq {
+            let padding = mask.is_some_and(|m| m[b * seq + s] == 0.0);
+            for c in 0..dim {
+                let v = if padding { -1e9 } else { hidden[(b * seq + s) * dim + c] as f64 };
+                out[b * dim + c] = out[b * dim + c].max(v);
+            }
+        }
+    }
+    out
+}
+
+/// The row at position `sum(mask) - 1` of each sequence (the last without a mask).
+pub fn last_token_pool(
+    hidden: &[f32],
+    mask: Option<&[f32]>,
+    [batch, seq, dim]: [usize; 3],
+) -> Vec<f64> {
+    let mut out = vec![0.0; batch * dim];
+    for b in 0..batch {
+        let n = mask.map_or(seq, |m| m[b * seq..][..seq].iter().filter(|&&v| v != 0.0).count());
+        let last = n.max(1) - 1;
+        for c in 0..dim {
+            out[b * dim + c] = hidden[(b * seq + last) * dim + c] as f64;
+        }
+    }
+    out
+}
+
 /// Each row of `dim` divided by `max(norm, 1e-12)`.
 pub fn l2_normalize(x: &[f32], dim: usize) -> Vec<f64> {
     x.chunks_exact(dim)

@@ -5,7 +5,7 @@ use streampool_core::{Conv1dParams, Device};
 
 use super::harness::{each_dtype, Ctx};
 use super::reference::{self as r, BertTables, QkvLayout};
-use crate::{Activation, BertEmbeddingTables, LayerNorm, OpError, Ops, Tensor};
+use crate::{Activation, BertEmbeddingTables, LayerNorm, OpError, Ops, PoolKind, Tensor};
 
 /// An attention case: `[batch, seq, heads, head_dim]` and the tokens of each sequence (the
 /// rest is padding), or `None` for no mask.
@@ -203,6 +203,31 @@ pub fn conv1d<B: Ops>(device: &Device<B>) {
             let gelu = act == Activation::Gelu;
             let want = r::conv1d(&x, &w, bias.then_some(&b[..]), dims, params, gelu);
             ctx.check(&format!("conv1d {dims:?} {params:?} bias {bias} {act:?}"), &out, &want);
+        }
+    });
+}
+
+/// [`Ops::pool`]: max and last-token pooling, with and without a mask, against the references.
+pub fn pool<B: Ops>(device: &Device<B>) {
+    let cases: [([usize; 3], Option<&[usize]>); 3] =
+        [([4, 40, 96], Some(&[40, 25, 3, 1])), ([3, 7, 33], Some(&[7, 1, 4])), ([2, 5, 3], None)];
+    each_dtype(device, |ctx| {
+        for kind in [PoolKind::Max, PoolKind::LastToken, PoolKind::Mean] {
+            for (seed, &(dims, lengths)) in (1..).zip(&cases) {
+                let [batch, seq, dim] = dims;
+                let (hidden, ht) = ctx.random(&dims, seed);
+                let m = mask_of(ctx, lengths, batch, seq);
+                let out = ctx.empty(&[batch, dim]);
+                B::pool(ctx.stream(), &ht, m.as_ref().map(|m| &m.1), kind, &out)
+                    .unwrap_or_else(|e| panic!("pool {kind:?} {dims:?}: {e}"));
+                let mask = m.as_ref().map(|m| &m.0[..]);
+                let want = match kind {
+                    PoolKind::Max => r::max_pool(&hidden, mask, dims),
+                    PoolKind::LastToken => r::last_token_pool(&hidden, mask, dims),
+                    _ => r::mean_pool(&hidden, mask, dims),
+                };
+                ctx.check(&format!("pool {kind:?} {dims:?}, lengths {lengths:?}"), &out, &want);
+            }
         }
     });
 }

@@ -102,6 +102,16 @@ impl Ops for CpuBackend {
         sequence::mean_pool(stream, hidden, mask, out)
     }
 
+    fn pool(
+        stream: &CpuStream,
+        hidden: &T,
+        mask: Option<&T>,
+        kind: crate::PoolKind,
+        out: &T,
+    ) -> Result<(), OpError> {
+        sequence::pool(stream, hidden, mask, kind, out)
+    }
+
     fn l2_normalize(stream: &CpuStream, x: &T, out: &T) -> Result<(), OpError> {
         dense::l2_normalize(stream, x, out)
     }

@@ -95,6 +95,30 @@ pub(super) fn bert_embeddings(
     })?)
 }
 
+pub(super) fn pool(
+    stream: &CpuStream,
+    hidden: &CpuTensor,
+    mask: Option<&CpuTensor>,
+    kind: crate::PoolKind,
+    out: &CpuTensor,
+) -> Result<(), OpError> {
+    let pool = match kind {
+        crate::PoolKind::Max => kernels::max_pool,
+        crate::PoolKind::LastToken => kernels::last_token_pool,
+        _ => return mean_pool(stream, hidden, mask, out),
+    };
+    let d = check::mean_pool(hidden, mask, out)?;
+    let (hidden, mask, out) = (hidden.clone(), mask.cloned(), out.clone());
+    Ok(stream.enqueue(move || {
+        let reads = Reads::lock([Some(&hidden), mask.as_ref()]);
+        let h = reads.f32(&hidden)?;
+        let m = reads.opt_f32(mask.as_ref())?;
+        let mut guard = out.buffer().write();
+        let o = slice_mut(guard.as_f32_mut(), &out)?;
+        kernel(pool(h, m, d.batch, d.seq, d.dim, o))
+    })?)
+}
+
 pub(super) fn mean_pool(
     stream: &CpuStream,
     hidden: &CpuTensor,

@@ -239,6 +239,16 @@ impl Ops for CudaBackend {
         sequence::mean_pool(stream, hidden, mask, out)
     }
 
+    fn pool(
+        stream: &CudaStream,
+        hidden: &T,
+        mask: Option<&T>,
+        kind: crate::PoolKind,
+        out: &T,
+    ) -> Result<(), OpError> {
+        sequence::pool(stream, hidden, mask, kind, out)
+    }
+
     fn l2_normalize(stream: &CudaStream, x: &T, out: &T) -> Result<(), OpError> {
         dense::l2_normalize(stream, x, out)
     }

@@ -77,6 +77,24 @@ pub(super) fn bert_embeddings(
     Ok(ops::bert_embeddings(stream, i, ti, &tables, d.batch, d.seq, o, e)?)
 }
 
+pub(super) fn pool(
+    stream: &CudaStream,
+    hidden: &T,
+    mask: Option<&T>,
+    kind: crate::PoolKind,
+    out: &T,
+) -> Result<(), OpError> {
+    let kind = match kind {
+        crate::PoolKind::Max => ops::SeqPool::Max,
+        crate::PoolKind::LastToken => ops::SeqPool::LastToken,
+        _ => return mean_pool(stream, hidden, mask, out),
+    };
+    let d = check::mean_pool(hidden, mask, out)?;
+    let e = elem(hidden);
+    let (h, m, o) = (slice(hidden), opt_slice(mask), slice(out));
+    Ok(ops::seq_pool(stream, h, m, d.batch, d.seq, d.dim, kind, o, e)?)
+}
+
 pub(super) fn mean_pool(
     stream: &CudaStream,
     hidden: &T,

@@ -2,6 +2,64 @@
 
 use super::error::{check_len, prod, KernelError};
 
+/// Max over the sequence, padding (mask 0) counted as -1e9 as sentence-transformers does:
+/// `hidden` `[batch, seq, dim]`, `mask` `[batch, seq]` (`None`: every position), `out`
+/// `[batch, dim]`.
+pub fn max_pool(
+    hidden: &[f32],
+    mask: Option<&[f32]>,
+    batch: usize,
+    seq: usize,
+    dim: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    check_len("max_pool hidden", hidden.len(), prod(&[batch, seq, dim])?)?;
+    if let Some(m) = mask {
+        check_len("max_pool mask", m.len(), prod(&[batch, seq])?)?;
+    }
+    check_len("max_pool out", out.len(), prod(&[batch, dim])?)?;
+    if seq == 0 {
+        return Ok(());
+    }
+    for b in 0..batch {
+        let o = &mut out[b * dim..][..dim];
+        o.fill(f32::MIN);
+        for s in 0..seq {
+            let padding = mask.is_some_and(|m| m[b * seq + s] == 0.0);
+            for (ov, &hv) in o.iter_mut().zip(&hidden[(b * seq + s) * dim..][..dim]) {
+                *ov = ov.max(if padding { -1e9 } else { hv });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The last unmasked position of each right-padded sequence (position `sum(mask) - 1`; the
+/// last when `mask` is `None`): `hidden` `[batch, seq, dim]`, `out` `[batch, dim]`.
+pub fn last_token_pool(
+    hidden: &[f32],
+    mask: Option<&[f32]>,
+    batch: usize,
+    seq: usize,
+    dim: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    check_len("last_token_pool hidden", hidden.len(), prod(&[batch, seq, dim])?)?;
+    if let Some(m) = mask {
+        check_len("last_token_pool mask", m.len(), prod(&[batch, seq])?)?;
+    }
+    check_len("last_token_pool out", out.len(), prod(&[batch, dim])?)?;
+    if seq == 0 {
+        return Ok(());
+    }
+    for b in 0..batch {
+        let n = mask.map_or(seq, |m| m[b * seq..][..seq].iter().sum::<f32>() as usize);
+        let last = n.clamp(1, seq) - 1;
+        out[b * dim..][..dim].copy_from_slice(&hidden[(b * seq + last) * dim..][..dim]);
+    }
+    Ok(())
+}
+
 /// `out[b] = sum_s(hidden[b, s] * mask[b, s]) / max(sum_s mask[b, s], 1e-9)`, as
 /// sentence-transformers' mean pooling; `hidden` `[batch, seq, dim]`, `mask` `[batch, seq]` of 0/1.
 pub fn mean_pool(

@@ -42,7 +42,7 @@ pub use gemm::{gemm, gemm_f32, MatArg};
 pub use linear::{bias_act, linear};
 pub use lt::lt_launches;
 pub use norm::{add_layer_norm, layer_norm, LayerNormArgs, WARP_ROWS};
-pub use pooling::{l2_normalize, mean_pool};
+pub use pooling::{l2_normalize, mean_pool, seq_pool, SeqPool};
 pub use softmax::softmax_mask;
 pub use split_k::{linear_add_layer_norm, split_k_launches, tf32x3_launches};
 pub use strided::{strided_copy, MAX_DIMS};

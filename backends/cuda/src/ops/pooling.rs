@@ -1,4 +1,5 @@
-//! Sentence-transformers pooling: masked mean over the tokens, then L2 normalisation.
+//! Sentence-transformers pooling: masked mean, max or last token over the tokens, then L2
+//! normalisation.
 
 use cudarc::driver::LaunchConfig;
 use streampool_core::BackendError;
@@ -67,6 +68,67 @@ pub fn mean_pool(
     if normalize {
         l2_normalize(stream, out, batch, dim, out, elem)?;
     }
+    Ok(())
+}
+
+/// The poolings other than the mean ([`SeqPool`]), grid and block as [`mean_pool`]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqPool {
+    /// `out[b, c] = max_s (mask[b, s] == 0 ? -1e9 : hidden[b, s, c])`.
+    Max = 1,
+    /// `out[b] = hidden[b, n - 1]`, `n = sum_s mask[b, s]` (the last position when no mask).
+    LastToken = 2,
+}
+
+/// `out[b]` pooled from `hidden[b]` as `kind` says; operands as [`mean_pool`]'s.
+#[allow(clippy::too_many_arguments)] // operands, extents, the kind and type
+pub fn seq_pool(
+    stream: &CudaStream,
+    hidden: Slice<'_>,
+    mask: Option<Slice<'_>>,
+    batch: usize,
+    seq: usize,
+    dim: usize,
+    kind: SeqPool,
+    out: Slice<'_>,
+    elem: Elem,
+) -> Result<(), BackendError> {
+    let n = mul("seq_pool", batch, dim)?;
+    if n == 0 || seq == 0 {
+        return Ok(());
+    }
+    let es = elem.size();
+    let sequences = u32::try_from(batch)
+        .ok()
+        .filter(|&b| b <= 65_535)
+        .ok_or_else(|| invalid(format!("seq_pool: batch {batch} > 65535")))?;
+    let tiles = u32::try_from(dim.div_ceil(32)).map_err(|_| invalid("seq_pool: dim"))?;
+    let config = LaunchConfig {
+        grid_dim: (tiles, sequences, 1),
+        block_dim: (32, seq.clamp(1, POOL_GROUPS) as u32, 1),
+        shared_mem_bytes: 0,
+    };
+    let args = [
+        KArg::U64(ptr(
+            stream,
+            hidden,
+            prod("seq_pool", &[batch, seq, dim])?,
+            es,
+            "seq_pool hidden",
+        )?),
+        KArg::U64(opt_ptr(stream, mask, mul("seq_pool", batch, seq)?, 4, "seq_pool mask")?),
+        KArg::U64(ptr(stream, out, n, es, "seq_pool out")?),
+        KArg::I32(int("seq_pool seq", seq)?),
+        KArg::I32(int("seq_pool dim", dim)?),
+        KArg::I32(kind as i32),
+    ];
+    let name = ["seq_pool_f32", "seq_pool_f16", "seq_pool_bf16"][elem as usize];
+    // SAFETY: seq_pool_T(const T* hidden, const float* mask, T* out, int seq, int dim, int mode)
+    // takes these six arguments; block (tile, b) reads hidden[b, 0..seq, its 32 columns] and
+    // mask[b, 0..seq] (the last-token row index is clamped to 0..seq) and writes out[b, the same
+    // columns], columns past dim skipped: inside the ranges checked above; blockDim.y <=
+    // POOL_GROUPS, the rows of its static shared memory.
+    unsafe { launch(stream, &POOLING, name, config, &args) }?;
     Ok(())
 }
 
