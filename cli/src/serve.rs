@@ -26,7 +26,7 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Model directory (sentence-transformers layout: BERT, RoBERTa or XLM-RoBERTa encoders
-    /// with any pooling but the weighted mean), or the name of a model `fetch-model --list`
+    /// with any pooling), or the name of a model `fetch-model --list`
     /// shows (fetched on first use). Default: all-MiniLM-L6-v2.
     #[arg(long)]
     pub model: Option<PathBuf>,

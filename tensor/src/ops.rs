@@ -21,6 +21,8 @@ pub enum PoolKind {
     Max,
     /// The last unmasked position of a right-padded sequence (`sum(mask) - 1`).
     LastToken,
+    /// The mean weighted by position (1 for the first token), over the unmasked positions.
+    WeightedMean,
 }
 
 /// Activation fused into the end of an op.

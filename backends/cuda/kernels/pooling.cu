@@ -61,7 +61,8 @@ __device__ void l2_normalize(const T *x, T *out, int dim) {
 // mode 1, max: out[b, c] = max over s of (mask[b, s] == 0 ? -1e9 : hidden[b, s, c]), as
 // sentence-transformers sets padding to -1e9 first. mode 2, last token: out[b] = hidden[b, n-1]
 // with n = sum_s mask[b, s] (the last unmasked position of a right-padded sequence; the last
-// position when mask is null).
+// position when mask is null). mode 3, weighted mean: out[b] = sum_s w_s hidden[b, s] / sum_s
+// w_s with w_s = (s + 1) * mask[b, s] (positions weighted from 1, right padding).
 template <typename T>
 __device__ void seq_pool(const T *hidden, const float *mask, T *out, int seq, int dim, int mode) {
     __shared__ float part[POOL_GROUPS][33];
@@ -69,11 +70,18 @@ __device__ void seq_pool(const T *hidden, const float *mask, T *out, int seq, in
     const u64 b = blockIdx.y;
     const int c = blockIdx.x * 32 + threadIdx.x, g = threadIdx.y, groups = blockDim.y;
     float acc = -3.0e38f, cnt = 0.0f;
+    if (mode == 3) acc = 0.0f;
     for (int s = g; s < seq; s += groups) {
         const float m = mask ? mask[b * seq + s] : 1.0f;
-        cnt += m;
-        if (mode == 1 && c < dim) {
-            acc = fmaxf(acc, m == 0.0f ? -1e9f : to_f(hidden[(b * seq + s) * dim + c]));
+        if (mode == 3) {
+            const float w = m * (float)(s + 1);
+            cnt += w;
+            if (c < dim) acc = fmaf(to_f(hidden[(b * seq + s) * dim + c]), w, acc);
+        } else {
+            cnt += m;
+            if (mode == 1 && c < dim) {
+                acc = fmaxf(acc, m == 0.0f ? -1e9f : to_f(hidden[(b * seq + s) * dim + c]));
+            }
         }
     }
     part[g][threadIdx.x] = acc;
@@ -84,6 +92,13 @@ __device__ void seq_pool(const T *hidden, const float *mask, T *out, int seq, in
             float best = part[0][threadIdx.x];
             for (int i = 1; i < groups; i++) best = fmaxf(best, part[i][threadIdx.x]);
             out[b * dim + c] = from_f<T>(best);
+        } else if (mode == 3) {
+            float sum = 0.0f, n = 0.0f;
+            for (int i = 0; i < groups; i++) {
+                sum += part[i][threadIdx.x];
+                n += counts[i];
+            }
+            out[b * dim + c] = from_f<T>(sum / fmaxf(n, 1e-9f));
         } else {
             float n = 0.0f;
             for (int i = 0; i < groups; i++) n += counts[i];

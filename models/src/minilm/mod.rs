@@ -77,14 +77,7 @@ impl<B: Ops> MiniLm<B> {
     ) -> Result<Self, ModelError> {
         precision.require::<B>()?;
         let config = ModelConfig::load(files)?;
-        let head =
-            Head::new(config.pooling, config.normalize).ok_or_else(|| ModelError::Unsupported {
-                what: format!("{} pooling", files.dir.display()),
-                reason: format!(
-                    "{:?} pooling; supported: mean, cls, max, lasttoken, mean_sqrt_len_tokens",
-                    config.pooling
-                ),
-            })?;
+        let head = Head::new(config.pooling, config.normalize);
         let tokenizer = Tokenizer::from_file(&files.tokenizer, config.max_seq_length)?;
         let file = Weights::open(&files.weights)?;
         let lease = device.acquire()?;

@@ -1,6 +1,6 @@
 //! sentence-transformers' head: pooling of the token embeddings (mean over the unmasked
-//! tokens, the first token, the maximum, the last token, or the mean scaled by the square root
-//! of the count), then L2 normalisation where the model has a `Normalize` module.
+//! tokens, the first token, the maximum, the last token, the mean weighted by position, or the
+//! mean scaled by the square root of the count), then L2 normalisation where the model has a `Normalize` module.
 
 use streampool_tensor::{DType, OpError, Ops, PoolKind, Tensor};
 
@@ -16,10 +16,9 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    /// The head of a model with `pooling` (one this crate runs: every mode but the weighted
-    /// mean).
-    pub(crate) fn new(pooling: PoolingMode, normalize: bool) -> Option<Self> {
-        (pooling != PoolingMode::WeightedMean).then_some(Self { pooling, normalize })
+    /// The head of a model with `pooling` (every sentence-transformers mode runs).
+    pub(crate) fn new(pooling: PoolingMode, normalize: bool) -> Self {
+        Self { pooling, normalize }
     }
 
     /// What the host still has to do to pooled row of a sequence of `tokens` tokens: mean
@@ -52,6 +51,9 @@ pub(crate) fn pool<B: Ops>(
         PoolingMode::Max => B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::Max, &a.pooled)?,
         PoolingMode::LastToken => {
             B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::LastToken, &a.pooled)?
+        }
+        PoolingMode::WeightedMean => {
+            B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::WeightedMean, &a.pooled)?
         }
         // The mean; the square root's scale is the host's (`Head::host_scale`).
         _ => B::mean_pool(stream, &a.hidden, Some(&a.mask), &a.pooled)?,

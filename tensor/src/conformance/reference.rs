@@ -256,6 +256,24 @@ pub fn max_pool(hidden: &[f32], mask: Option<&[f32]>, [batch, seq, dim]: [usize;
     out
 }
 
+/// The mean weighted by position (from 1) over the unmasked positions.
+pub fn weighted_mean_pool(
+    hidden: &[f32],
+    mask: Option<&[f32]>,
+    [batch, seq, dim]: [usize; 3],
+) -> Vec<f64> {
+    let mut out = vec![0.0; batch * dim];
+    for b in 0..batch {
+        let w = |s: usize| mask.map_or(1.0, |m| m[b * seq + s] as f64) * (s + 1) as f64;
+        let total: f64 = (0..seq).map(w).sum();
+        for c in 0..dim {
+            let sum: f64 = (0..seq).map(|s| w(s) * hidden[(b * seq + s) * dim + c] as f64).sum();
+            out[b * dim + c] = sum / total;
+        }
+    }
+    out
+}
+
 /// The row at position `sum(mask) - 1` of each sequence (the last without a mask).
 pub fn last_token_pool(
     hidden: &[f32],

@@ -207,12 +207,13 @@ pub fn conv1d<B: Ops>(device: &Device<B>) {
     });
 }
 
-/// [`Ops::pool`]: max and last-token pooling, with and without a mask, against the references.
+/// [`Ops::pool`]: max, last-token and weighted-mean pooling, with and without a mask, against
+/// the references.
 pub fn pool<B: Ops>(device: &Device<B>) {
     let cases: [([usize; 3], Option<&[usize]>); 3] =
         [([4, 40, 96], Some(&[40, 25, 3, 1])), ([3, 7, 33], Some(&[7, 1, 4])), ([2, 5, 3], None)];
     each_dtype(device, |ctx| {
-        for kind in [PoolKind::Max, PoolKind::LastToken, PoolKind::Mean] {
+        for kind in [PoolKind::Max, PoolKind::LastToken, PoolKind::WeightedMean, PoolKind::Mean] {
             for (seed, &(dims, lengths)) in (1..).zip(&cases) {
                 let [batch, seq, dim] = dims;
                 let (hidden, ht) = ctx.random(&dims, seed);
@@ -224,6 +225,7 @@ pub fn pool<B: Ops>(device: &Device<B>) {
                 let want = match kind {
                     PoolKind::Max => r::max_pool(&hidden, mask, dims),
                     PoolKind::LastToken => r::last_token_pool(&hidden, mask, dims),
+                    PoolKind::WeightedMean => r::weighted_mean_pool(&hidden, mask, dims),
                     _ => r::mean_pool(&hidden, mask, dims),
                 };
                 ctx.check(&format!("pool {kind:?} {dims:?}, lengths {lengths:?}"), &out, &want);

@@ -105,6 +105,7 @@ pub(super) fn pool(
     let pool = match kind {
         crate::PoolKind::Max => kernels::max_pool,
         crate::PoolKind::LastToken => kernels::last_token_pool,
+        crate::PoolKind::WeightedMean => kernels::weighted_mean_pool,
         _ => return mean_pool(stream, hidden, mask, out),
     };
     let d = check::mean_pool(hidden, mask, out)?;

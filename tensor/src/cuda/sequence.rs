@@ -87,6 +87,7 @@ pub(super) fn pool(
     let kind = match kind {
         crate::PoolKind::Max => ops::SeqPool::Max,
         crate::PoolKind::LastToken => ops::SeqPool::LastToken,
+        crate::PoolKind::WeightedMean => ops::SeqPool::WeightedMean,
         _ => return mean_pool(stream, hidden, mask, out),
     };
     let d = check::mean_pool(hidden, mask, out)?;

@@ -32,7 +32,7 @@ pub use error::KernelError;
 pub use layer_norm::{add_layer_norm, layer_norm, layer_norm_inplace};
 pub use linear::{linear, linear_gelu};
 pub use matmul::{matmul, GemmDims, MatLayout, MatView, MatViewMut, Parallelism};
-pub use pooling::{l2_normalize_rows, last_token_pool, max_pool, mean_pool};
+pub use pooling::{l2_normalize_rows, last_token_pool, max_pool, mean_pool, weighted_mean_pool};
 pub use softmax::softmax_rows;
 pub use strided::strided_copy;
 // Defined once in the core (shared with the CUDA ops and the tensor layer); re-exported here

@@ -34,6 +34,38 @@ pub fn max_pool(
     Ok(())
 }
 
+/// Mean weighted by position (from 1) over the unmasked positions, as sentence-transformers'
+/// `weightedmean` for right-padded sequences: `hidden` `[batch, seq, dim]`, `mask`
+/// `[batch, seq]` (`None`: every position), `out` `[batch, dim]`.
+pub fn weighted_mean_pool(
+    hidden: &[f32],
+    mask: Option<&[f32]>,
+    batch: usize,
+    seq: usize,
+    dim: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    check_len("weighted_mean_pool hidden", hidden.len(), prod(&[batch, seq, dim])?)?;
+    if let Some(m) = mask {
+        check_len("weighted_mean_pool mask", m.len(), prod(&[batch, seq])?)?;
+    }
+    check_len("weighted_mean_pool out", out.len(), prod(&[batch, dim])?)?;
+    for b in 0..batch {
+        let o = &mut out[b * dim..][..dim];
+        o.fill(0.0);
+        let mut total = 0.0f32;
+        for s in 0..seq {
+            let w = mask.map_or(1.0, |m| m[b * seq + s]) * (s + 1) as f32;
+            total += w;
+            for (ov, &hv) in o.iter_mut().zip(&hidden[(b * seq + s) * dim..][..dim]) {
+                *ov += hv * w;
+            }
+        }
+        o.iter_mut().for_each(|v| *v /= total.max(1e-9));
+    }
+    Ok(())
+}
+
 /// The last unmasked position of each right-padded sequence (position `sum(mask) - 1`; the
 /// last when `mask` is `None`): `hidden` `[batch, seq, dim]`, `out` `[batch, dim]`.
 pub fn last_token_pool(

@@ -78,6 +78,8 @@ pub enum SeqPool {
     Max = 1,
     /// `out[b] = hidden[b, n - 1]`, `n = sum_s mask[b, s]` (the last position when no mask).
     LastToken = 2,
+    /// `out[b] = sum_s w_s hidden[b, s] / sum_s w_s`, `w_s = (s + 1) * mask[b, s]`.
+    WeightedMean = 3,
 }
 
 /// `out[b]` pooled from `hidden[b]` as `kind` says; operands as [`mean_pool`]'s.
