@@ -2,6 +2,22 @@
 
 use super::error::{check_len, prod, KernelError};
 
+/// The lengths of a pooling's operands, named `names`: `hidden` `[batch, seq, dim]`, `mask`
+/// `[batch, seq]`, `out` `[batch, dim]`.
+fn check_pool(
+    [hidden_name, mask_name, out_name]: [&'static str; 3],
+    hidden: &[f32],
+    mask: Option<&[f32]>,
+    [batch, seq, dim]: [usize; 3],
+    out: &[f32],
+) -> Result<(), KernelError> {
+    check_len(hidden_name, hidden.len(), prod(&[batch, seq, dim])?)?;
+    if let Some(m) = mask {
+        check_len(mask_name, m.len(), prod(&[batch, seq])?)?;
+    }
+    check_len(out_name, out.len(), prod(&[batch, dim])?)
+}
+
 /// Max over the sequence, padding (mask 0) counted as -1e9 as sentence-transformers does:
 /// `hidden` `[batch, seq, dim]`, `mask` `[batch, seq]` (`None`: every position), `out`
 /// `[batch, dim]`.
@@ -13,11 +29,8 @@ pub fn max_pool(
     dim: usize,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
-    check_len("max_pool hidden", hidden.len(), prod(&[batch, seq, dim])?)?;
-    if let Some(m) = mask {
-        check_len("max_pool mask", m.len(), prod(&[batch, seq])?)?;
-    }
-    check_len("max_pool out", out.len(), prod(&[batch, dim])?)?;
+    let names = ["max_pool hidden", "max_pool mask", "max_pool out"];
+    check_pool(names, hidden, mask, [batch, seq, dim], out)?;
     if seq == 0 {
         return Ok(());
     }
@@ -45,11 +58,8 @@ pub fn weighted_mean_pool(
     dim: usize,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
-    check_len("weighted_mean_pool hidden", hidden.len(), prod(&[batch, seq, dim])?)?;
-    if let Some(m) = mask {
-        check_len("weighted_mean_pool mask", m.len(), prod(&[batch, seq])?)?;
-    }
-    check_len("weighted_mean_pool out", out.len(), prod(&[batch, dim])?)?;
+    let names = ["weighted_mean_pool hidden", "weighted_mean_pool mask", "weighted_mean_pool out"];
+    check_pool(names, hidden, mask, [batch, seq, dim], out)?;
     for b in 0..batch {
         let o = &mut out[b * dim..][..dim];
         o.fill(0.0);
@@ -76,11 +86,8 @@ pub fn last_token_pool(
     dim: usize,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
-    check_len("last_token_pool hidden", hidden.len(), prod(&[batch, seq, dim])?)?;
-    if let Some(m) = mask {
-        check_len("last_token_pool mask", m.len(), prod(&[batch, seq])?)?;
-    }
-    check_len("last_token_pool out", out.len(), prod(&[batch, dim])?)?;
+    let names = ["last_token_pool hidden", "last_token_pool mask", "last_token_pool out"];
+    check_pool(names, hidden, mask, [batch, seq, dim], out)?;
     if seq == 0 {
         return Ok(());
     }

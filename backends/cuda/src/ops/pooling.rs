@@ -11,6 +11,61 @@ use crate::stream::CudaStream;
 /// Token groups per block of the mean pool (`POOL_GROUPS` in pooling.cu).
 const POOL_GROUPS: usize = 16;
 
+/// The operands of a pooling kernel: `hidden` `[batch, seq, dim]`, `mask` `[batch, seq]` f32,
+/// `out` `[batch, dim]`.
+struct Pool<'a> {
+    hidden: Slice<'a>,
+    mask: Option<Slice<'a>>,
+    batch: usize,
+    seq: usize,
+    dim: usize,
+    out: Slice<'a>,
+    elem: Elem,
+}
+
+impl Pool<'_> {
+    /// The launch shape shared by the pooling kernels (a block of 32 columns by up to
+    /// `POOL_GROUPS` token groups per 32 columns of a sequence) and their first five arguments
+    /// (hidden, mask, out, seq, dim), after checking every extent; `None` when there is nothing
+    /// to compute.
+    fn launch_args(
+        &self,
+        stream: &CudaStream,
+        op: &str,
+    ) -> Result<Option<(LaunchConfig, Vec<KArg>)>, BackendError> {
+        let Self { hidden, mask, batch, seq, dim, out, elem } = *self;
+        let n = mul(op, batch, dim)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let es = elem.size();
+        let sequences = u32::try_from(batch)
+            .ok()
+            .filter(|&b| b <= 65_535)
+            .ok_or_else(|| invalid(format!("{op}: batch {batch} > 65535")))?;
+        let tiles = u32::try_from(dim.div_ceil(32)).map_err(|_| invalid(format!("{op}: dim")))?;
+        let config = LaunchConfig {
+            grid_dim: (tiles, sequences, 1),
+            block_dim: (32, seq.clamp(1, POOL_GROUPS) as u32, 1),
+            shared_mem_bytes: 0,
+        };
+        let args = vec![
+            KArg::U64(ptr(
+                stream,
+                hidden,
+                prod(op, &[batch, seq, dim])?,
+                es,
+                &format!("{op} hidden"),
+            )?),
+            KArg::U64(opt_ptr(stream, mask, mul(op, batch, seq)?, 4, &format!("{op} mask"))?),
+            KArg::U64(ptr(stream, out, n, es, &format!("{op} out"))?),
+            KArg::I32(int(&format!("{op} seq"), seq)?),
+            KArg::I32(int(&format!("{op} dim"), dim)?),
+        ];
+        Ok(Some((config, args)))
+    }
+}
+
 /// `out[b] = sum_s hidden[b, s] * mask[b, s] / max(sum_s mask[b, s], 1e-9)`, then, when
 /// `normalize`, `out[b] / max(||out[b]||_2, 1e-12)` ([`l2_normalize`], a second launch).
 /// `hidden` `[batch, seq, dim]`, `mask` `[batch, seq]` f32 0/1 (`None`: every token), `out`
@@ -27,43 +82,18 @@ pub fn mean_pool(
     out: Slice<'_>,
     elem: Elem,
 ) -> Result<(), BackendError> {
-    let n = mul("mean_pool", batch, dim)?;
-    if n == 0 {
-        return Ok(());
-    }
-    let es = elem.size();
-    let sequences = u32::try_from(batch)
-        .ok()
-        .filter(|&b| b <= 65_535)
-        .ok_or_else(|| invalid(format!("mean_pool: batch {batch} > 65535")))?;
     if normalize {
         // The normalisation's limit, checked before anything is enqueued.
         row_config(batch, dim, "mean_pool")?;
     }
-    let tiles = u32::try_from(dim.div_ceil(32)).map_err(|_| invalid("mean_pool: dim"))?;
-    let config = LaunchConfig {
-        grid_dim: (tiles, sequences, 1),
-        block_dim: (32, seq.clamp(1, POOL_GROUPS) as u32, 1),
-        shared_mem_bytes: 0,
-    };
-    let args = [
-        KArg::U64(ptr(
-            stream,
-            hidden,
-            prod("mean_pool", &[batch, seq, dim])?,
-            es,
-            "mean_pool hidden",
-        )?),
-        KArg::U64(opt_ptr(stream, mask, mul("mean_pool", batch, seq)?, 4, "mean_pool mask")?),
-        KArg::U64(ptr(stream, out, n, es, "mean_pool out")?),
-        KArg::I32(int("mean_pool seq", seq)?),
-        KArg::I32(int("mean_pool dim", dim)?),
-    ];
+    let pool = Pool { hidden, mask, batch, seq, dim, out, elem };
+    let Some((config, args)) = pool.launch_args(stream, "mean_pool")? else { return Ok(()) };
     let name = ["mean_pool_f32", "mean_pool_f16", "mean_pool_bf16"][elem as usize];
     // SAFETY: mean_pool_T(const T* hidden, const float* mask, T* out, int seq, int dim) takes
     // these five arguments; block (tile, b) reads hidden[b, 0..seq, tile*32 .. tile*32+31] and
     // mask[b, 0..seq] and writes out[b, the same columns], columns past dim skipped: inside the
-    // ranges checked above; blockDim.y <= POOL_GROUPS, the rows of its static shared memory.
+    // ranges `launch_args` checked; blockDim.y <= POOL_GROUPS, the rows of its static shared
+    // memory.
     unsafe { launch(stream, &POOLING, name, config, &args) }?;
     if normalize {
         l2_normalize(stream, out, batch, dim, out, elem)?;
@@ -95,40 +125,17 @@ pub fn seq_pool(
     out: Slice<'_>,
     elem: Elem,
 ) -> Result<(), BackendError> {
-    let n = mul("seq_pool", batch, dim)?;
-    if n == 0 || seq == 0 {
+    if seq == 0 {
         return Ok(());
     }
-    let es = elem.size();
-    let sequences = u32::try_from(batch)
-        .ok()
-        .filter(|&b| b <= 65_535)
-        .ok_or_else(|| invalid(format!("seq_pool: batch {batch} > 65535")))?;
-    let tiles = u32::try_from(dim.div_ceil(32)).map_err(|_| invalid("seq_pool: dim"))?;
-    let config = LaunchConfig {
-        grid_dim: (tiles, sequences, 1),
-        block_dim: (32, seq.clamp(1, POOL_GROUPS) as u32, 1),
-        shared_mem_bytes: 0,
-    };
-    let args = [
-        KArg::U64(ptr(
-            stream,
-            hidden,
-            prod("seq_pool", &[batch, seq, dim])?,
-            es,
-            "seq_pool hidden",
-        )?),
-        KArg::U64(opt_ptr(stream, mask, mul("seq_pool", batch, seq)?, 4, "seq_pool mask")?),
-        KArg::U64(ptr(stream, out, n, es, "seq_pool out")?),
-        KArg::I32(int("seq_pool seq", seq)?),
-        KArg::I32(int("seq_pool dim", dim)?),
-        KArg::I32(kind as i32),
-    ];
+    let pool = Pool { hidden, mask, batch, seq, dim, out, elem };
+    let Some((config, mut args)) = pool.launch_args(stream, "seq_pool")? else { return Ok(()) };
+    args.push(KArg::I32(kind as i32));
     let name = ["seq_pool_f32", "seq_pool_f16", "seq_pool_bf16"][elem as usize];
     // SAFETY: seq_pool_T(const T* hidden, const float* mask, T* out, int seq, int dim, int mode)
     // takes these six arguments; block (tile, b) reads hidden[b, 0..seq, its 32 columns] and
     // mask[b, 0..seq] (the last-token row index is clamped to 0..seq) and writes out[b, the same
-    // columns], columns past dim skipped: inside the ranges checked above; blockDim.y <=
+    // columns], columns past dim skipped: inside the ranges `launch_args` checked; blockDim.y <=
     // POOL_GROUPS, the rows of its static shared memory.
     unsafe { launch(stream, &POOLING, name, config, &args) }?;
     Ok(())
