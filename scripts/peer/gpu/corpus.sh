@@ -109,7 +109,7 @@ if [[ $VARIANTS == 1 && $DEVICE != cpu ]]; then
   run f16-npy-graph f16 npy "$WORK/big.jsonl" --mode graph --workers 4
 fi
 
-# 3. side by side.
+# 3. side by side (and a chart: chart.svg).
 "$PY" - "$OUT/sentence-transformers.json" "$OUT/streampool.tsv" "$N" <<'PY' | tee "$OUT/summary.md"
 import json, sys
 st = json.load(open(sys.argv[1]))
@@ -131,3 +131,5 @@ for line in open(sys.argv[2]):
     label = f"streampool {name} {args}".strip() + ("" if rc == "0" else f" (exit {rc})")
     print(f"| {label} | {texts} | {float(secs):.2f} | {rate:.0f} | {ratio:.1f} |")
 PY
+python3 scripts/peer/corpus_chart.py "$OUT/sentence-transformers.json" "$OUT/streampool.tsv" "$OUT/chart.svg" \
+  && echo "chart: $OUT/chart.svg"
