@@ -73,15 +73,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use streampool_core::{panic_text, Lease, PoolError};
+use streampool_core::{Lease, PoolError};
 
 use crate::batcher::{pack_by, Budget, Reorder};
+use crate::worker::{lease_slots, run_batch};
 use crate::{BatchFailure, BatchModel};
 
 /// A [`BatchModel`] that embeds texts: it tokenises them and says how long each input is, so
@@ -285,18 +285,8 @@ where
 {
     let started = Instant::now();
     let workers = config.workers.max(1);
-    let mut leases = Vec::with_capacity(workers);
-    for i in 0..workers {
-        let start = |source| CorpusError::Start { worker: i + 1, workers, source };
-        match model.device().try_acquire() {
-            Ok(Some(lease)) => leases.push(lease),
-            Ok(None) => {
-                let capacity = model.device().capacity();
-                return Err(start(PoolError::Exhausted { capacity, waited: Duration::ZERO }));
-            }
-            Err(e) => return Err(start(e)),
-        }
-    }
+    let leases = lease_slots(model.device(), workers)
+        .map_err(|(worker, source)| CorpusError::Start { worker, workers, source })?;
     let failure = Failure { stop: AtomicBool::new(false), first: Mutex::new(None) };
     let (window_tx, windows) = bounded::<Window>(1);
     let (batch_tx, batches) = bounded::<Batch<M::Input>>(config.queued_batches.max(1));
@@ -473,18 +463,12 @@ fn work<M: CorpusModel, I>(
         if failure.stopped() {
             return;
         }
-        let n = batch.inputs.len();
-        let result = catch_unwind(AssertUnwindSafe(|| model.run(lease.stream(), &batch.inputs)));
-        let rows = match result {
-            Ok(Ok(rows)) if rows.len() == n => rows,
-            Ok(Ok(rows)) => {
-                let cause = BatchFailure::OutputCount { inputs: n, outputs: rows.len() };
-                return fail(failure, &batch.indices, cause);
-            }
-            Ok(Err(e)) => return fail(failure, &batch.indices, BatchFailure::Model(Arc::new(e))),
-            Err(panic) => {
-                let cause = BatchFailure::Panicked(panic_text(&*panic));
-                return fail(failure, &batch.indices, cause);
+        let rows = match run_batch(model, lease.stream(), &batch.inputs) {
+            Ok(rows) => rows,
+            Err(cause) => {
+                let first = batch.indices.iter().copied().min().unwrap_or(0);
+                let rows = batch.indices.len();
+                return failure.set(CorpusError::Batch { first, rows, cause }, true);
             }
         };
         let Batch { indices, tokens, padded, .. } = batch;
@@ -492,12 +476,6 @@ fn work<M: CorpusModel, I>(
             return;
         }
     }
-}
-
-/// Record a batch's failure, stopping the run.
-fn fail<I, E>(failure: &Failure<CorpusError<I, E>>, indices: &[usize], cause: BatchFailure<E>) {
-    let first = indices.iter().copied().min().unwrap_or(0);
-    failure.set(CorpusError::Batch { first, rows: indices.len(), cause }, true);
 }
 
 /// The writer: results back in input order, to the sink in chunks. Owns the results' receiver,

@@ -5,7 +5,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
-use streampool_core::PoolError;
 
 use crate::stats::Counters;
 use crate::worker::{self, Job};
@@ -50,21 +49,9 @@ impl<M: BatchModel> Engine<M> {
     /// Lease one pool slot per worker (now, so that a pool too small fails here, not on a
     /// request) and start the workers.
     pub fn start(model: Arc<M>, config: EngineConfig) -> Result<Self, EngineError<M::Error>> {
-        let device = model.device();
-        let mut leases = Vec::with_capacity(config.workers);
-        for i in 0..config.workers {
-            let start_error =
-                |source| EngineError::Start { worker: i + 1, workers: config.workers, source };
-            match device.try_acquire() {
-                Ok(Some(lease)) => leases.push(lease),
-                Ok(None) => {
-                    let capacity = device.capacity();
-                    let source = PoolError::Exhausted { capacity, waited: Duration::ZERO };
-                    return Err(start_error(source));
-                }
-                Err(e) => return Err(start_error(e)),
-            }
-        }
+        let workers = config.workers;
+        let leases = worker::lease_slots(model.device(), workers)
+            .map_err(|(worker, source)| EngineError::Start { worker, workers, source })?;
         let (queue, jobs) = bounded(config.queue_capacity);
         let counters = Arc::new(Counters::default());
         let mut workers = Vec::with_capacity(leases.len());

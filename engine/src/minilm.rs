@@ -6,7 +6,6 @@ use std::sync::Arc;
 use streampool_core::{Backend, Device};
 use streampool_models::graph::ExecMode;
 use streampool_models::loading::Encoding;
-use streampool_models::minilm::bucket;
 use streampool_models::{MiniLm, ModelError};
 use streampool_tensor::Ops;
 
@@ -79,12 +78,8 @@ impl<B: Ops + Backend + 'static> CorpusModel for MiniLmBatches<B> {
         input.len()
     }
 
-    /// Eager mode pads a batch to its longest input; graph mode to its sequence bucket
-    /// ([`streampool_models::minilm::bucket`]).
+    /// [`MiniLm::padded_len`] in the batches' mode.
     fn padded_len(&self, tokens: usize) -> usize {
-        match self.mode {
-            ExecMode::Eager => tokens,
-            ExecMode::Graph => bucket(tokens, self.model.config().max_seq_length),
-        }
+        self.model.padded_len(tokens, self.mode)
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
-use streampool_core::{panic_text, Lease};
+use streampool_core::{panic_text, Backend, Device, Lease, PoolError};
 
 use crate::stats::Counters;
 use crate::{Answer, BatchFailure, BatchModel, EngineConfig, EngineError};
@@ -35,12 +35,7 @@ pub(crate) fn run<M: BatchModel>(
         let (inputs, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|j| (j.input, j.reply)).unzip();
         let n = inputs.len();
-        let outputs = match catch_unwind(AssertUnwindSafe(|| model.run(stream, &inputs))) {
-            Ok(Ok(out)) if out.len() == n => Ok(out),
-            Ok(Ok(out)) => Err(BatchFailure::OutputCount { inputs: n, outputs: out.len() }),
-            Ok(Err(e)) => Err(BatchFailure::Model(Arc::new(e))),
-            Err(panic) => Err(BatchFailure::Panicked(panic_text(&*panic))),
-        };
+        let outputs = run_batch(model, stream, &inputs);
         // Counted before answering: a caller who has its answer sees its request counted.
         counters.batch(n, outputs.is_ok());
         match outputs {
@@ -57,6 +52,41 @@ pub(crate) fn run<M: BatchModel>(
             }
         }
     }
+}
+
+/// `model.run` on one batch, its panics caught: one output per input, or why not.
+pub(crate) fn run_batch<M: BatchModel>(
+    model: &M,
+    stream: &<M::Backend as Backend>::Stream,
+    inputs: &[M::Input],
+) -> Result<Vec<M::Output>, BatchFailure<M::Error>> {
+    let n = inputs.len();
+    match catch_unwind(AssertUnwindSafe(|| model.run(stream, inputs))) {
+        Ok(Ok(out)) if out.len() == n => Ok(out),
+        Ok(Ok(out)) => Err(BatchFailure::OutputCount { inputs: n, outputs: out.len() }),
+        Ok(Err(e)) => Err(BatchFailure::Model(Arc::new(e))),
+        Err(panic) => Err(BatchFailure::Panicked(panic_text(&*panic))),
+    }
+}
+
+/// Lease `n` slots of `device`'s pool at once, without waiting (a pool too small fails here, not
+/// on the first batch): the leases, or the 1-based number of the worker that got none and why.
+pub(crate) fn lease_slots<B: Backend>(
+    device: &Device<B>,
+    n: usize,
+) -> Result<Vec<Lease<B>>, (usize, PoolError)> {
+    let mut leases = Vec::with_capacity(n);
+    for i in 0..n {
+        match device.try_acquire() {
+            Ok(Some(lease)) => leases.push(lease),
+            Ok(None) => {
+                let capacity = device.capacity();
+                return Err((i + 1, PoolError::Exhausted { capacity, waited: Duration::ZERO }));
+            }
+            Err(e) => return Err((i + 1, e)),
+        }
+    }
+    Ok(leases)
 }
 
 /// `rx.recv()`, after polling it for `spin` (yielding the core between polls): a message that

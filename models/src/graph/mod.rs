@@ -366,6 +366,16 @@ impl<B: Ops> MiniLm<B> {
         Ok(results)
     }
 
+    /// The length a chunk whose longest input has `tokens` tokens is padded to in `mode`: the
+    /// longest itself in [`ExecMode::Eager`], its sequence bucket in [`ExecMode::Graph`].
+    pub fn padded_len(&self, tokens: usize, mode: ExecMode) -> usize {
+        let pad = match mode {
+            ExecMode::Eager => SeqPad::Longest,
+            ExecMode::Graph => SeqPad::Bucket,
+        };
+        pad.len(tokens, self.config.max_seq_length)
+    }
+
     /// Graphs ([`ExecMode::Graph`]: one per shape bucket and load class met) this model has
     /// captured on `slot` (0 for a slot out of range).
     pub fn graph_count(&self, slot: usize) -> usize {

@@ -186,14 +186,15 @@ impl PoolingMode {
     }
 }
 
-/// sentence-transformers' legacy pooling keys (releases before 6), in its order.
-const LEGACY_POOLING_KEYS: [(&str, PoolingMode); 6] = [
-    ("pooling_mode_cls_token", PoolingMode::Cls),
-    ("pooling_mode_max_tokens", PoolingMode::Max),
-    ("pooling_mode_mean_tokens", PoolingMode::Mean),
-    ("pooling_mode_mean_sqrt_len_tokens", PoolingMode::MeanSqrtLen),
-    ("pooling_mode_weightedmean_tokens", PoolingMode::WeightedMean),
-    ("pooling_mode_lasttoken", PoolingMode::LastToken),
+/// sentence-transformers' legacy pooling flags (releases before 6) and the mode name each
+/// stands for, in its order.
+const LEGACY_POOLING_KEYS: [(&str, &str); 6] = [
+    ("pooling_mode_cls_token", "cls"),
+    ("pooling_mode_max_tokens", "max"),
+    ("pooling_mode_mean_tokens", "mean"),
+    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"),
+    ("pooling_mode_weightedmean_tokens", "weightedmean"),
+    ("pooling_mode_lasttoken", "lasttoken"),
 ];
 
 /// One entry of `modules.json`.
@@ -363,17 +364,13 @@ fn read_pooling(path: &Path, hidden: usize) -> Result<(PoolingMode, bool), LoadE
         None => LEGACY_POOLING_KEYS
             .iter()
             .filter(|(key, _)| json.get(key).and_then(serde_json::Value::as_bool) == Some(true))
-            .map(|(key, _)| key.to_string())
+            .map(|(_, name)| name.to_string())
             .collect(),
     };
     let modes: Vec<PoolingMode> = names
         .iter()
         .map(|name| {
-            LEGACY_POOLING_KEYS
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|&(_, mode)| mode)
-                .or_else(|| PoolingMode::from_name(name))
+            PoolingMode::from_name(name)
                 .ok_or_else(|| invalid(format!("unknown pooling mode `{name}`")))
         })
         .collect::<Result<_, _>>()?;
@@ -383,7 +380,8 @@ fn read_pooling(path: &Path, hidden: usize) -> Result<(PoolingMode, bool), LoadE
         [] => Ok((PoolingMode::Mean, include_prompt)),
         [mode] => Ok((mode, include_prompt)),
         _ => Err(invalid(format!(
-            "pooling modes {names:?} concatenated: only one pooling mode at a time is supported"
+            "pooling_mode {names:?} concatenates poolings: only one pooling mode at a time is \
+             supported"
         ))),
     }
 }
