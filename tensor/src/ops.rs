@@ -258,10 +258,16 @@ pub trait Ops: Backend {
     /// `hidden..2 * hidden`, `2 * hidden..`), as one [`Ops::linear`] with the three weights
     /// (and biases) concatenated along the output dimension produces; `out` `[batch, seq,
     /// hidden]`, `mask` as in [`Ops::attention`].
+    ///
+    /// `bias`, f32 `[heads, 2 * span + 1]`, adds a score that depends only on how far a key is
+    /// from its query (MPNet's relative position bias, its buckets resolved per distance): head
+    /// `h`, query `i`, key `j` get `bias[h, j - i + span]` after the scaling; sequences of at
+    /// most `span + 1` tokens.
     fn attention_qkv(
         stream: &Self::Stream,
         qkv: &Tensor<Self>,
         mask: Option<&Tensor<Self>>,
+        bias: Option<&Tensor<Self>>,
         heads: usize,
         out: &Tensor<Self>,
     ) -> Result<(), OpError>;

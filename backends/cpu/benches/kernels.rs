@@ -91,7 +91,8 @@ fn gemm(c: &mut Criterion) {
         let mut scratch = vec![0.0; attention_scratch_len(dims, par)];
         group.bench_function(BenchmarkId::new("attention_b1_s128_h12x32", name), |bench| {
             bench.iter(|| {
-                attention(black_box(&q), &q, &q, None, dims, &mut out, &mut scratch, par).unwrap()
+                attention(black_box(&q), &q, &q, None, None, dims, &mut out, &mut scratch, par)
+                    .unwrap()
             })
         });
     }
@@ -284,6 +285,7 @@ impl Layer {
                 &self.k,
                 &self.v,
                 Some(&self.mask),
+                None,
                 Self::dims(self.batch),
                 &mut self.ctx,
                 &mut self.scratch,

@@ -64,7 +64,8 @@ fn kernels(c: &mut Criterion) {
             let mut attention = || {
                 let layout = ops::AttentionLayout::dense(hid);
                 let (q, k, v, m) = ((&q).into(), (&k).into(), (&v).into(), Some((&mask).into()));
-                ops::attention(&s, q, k, v, m, (&out).into(), dims, layout, None, elem).unwrap()
+                ops::attention(&s, q, k, v, m, (&out).into(), dims, layout, None, None, elem)
+                    .unwrap()
             };
             let id = BenchmarkId::new(format!("attention_{elem:?}"), format!("batch {batch}"));
             group.bench_function(id, |b| {

@@ -1,7 +1,9 @@
 // Fused masked multi-head self-attention, out = softmax(Q K^T * scale + mask) V, for one head size
 // HD (a multiple of 32) per kernel. Q, K, V and out are [batch, seq, ...] rows of `ld_*`
 // elements, head h at columns h*HD .. (h+1)*HD (the layout the projection GEMMs write, also a
-// fused QKV buffer); mask is [batch, seq] of 1 (token) / 0 (padding), or null.
+// fused QKV buffer); mask is [batch, seq] of 1 (token) / 0 (padding), or null; bias, or null, is
+// [heads, 2 * span + 1] f32: query i and key j of head h get bias[h][j - i + span] added after
+// the scaling (MPNet's relative position bias, resolved per distance on the host).
 //
 // Grid (query tiles of ROWS, heads, batch); 4 warps per block (8 in the w8 kernels), each
 // owning RPW query rows.
@@ -22,7 +24,8 @@
 // twice as many (each K / V chunk then serves 32 query rows; the same arithmetic per row).
 template <typename T, int HD, int W = WARPS>
 __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v, u64 ld_v,
-                          const float *mask, T *out, u64 ld_o, int seq, float scale, int q0) {
+                          const float *mask, const float *bias, int span, T *out, u64 ld_o,
+                          int seq, float scale, int q0) {
     constexpr int D = HD / 32; // output dims per lane
     constexpr int KL = 4096 / HD; // keys per load phase
     __shared__ __align__(16) float q_s[W * RPW][HD]; // rows read as float4 (HD % 32 == 0)
@@ -35,6 +38,8 @@ __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v
     const int h = blockIdx.y, b = blockIdx.z;
     const u64 base = (u64)b * seq;
     const u64 col = (u64)h * HD;
+    // This head's biases, indexed by key - query (null: none).
+    const float *bias_h = bias ? bias + (u64)h * (2 * span + 1) + span : nullptr;
 
     __syncthreads(); // a previous call of this block (tc fallback) no longer reads q_s
     for (int i = tid; i < W * RPW * HD; i += W * 32) {
@@ -126,7 +131,9 @@ __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v
             float p[RPW];
 #pragma unroll
             for (int r = 0; r < RPW; r++) {
-                const float sc = key_in ? s[r] + m_s[kc + lane] : -INFINITY;
+                const int row = q0 + warp * RPW + r, key = k0 + kc + lane;
+                const float rel = bias_h && row < seq && key_in ? bias_h[key - row] : 0.0f;
+                const float sc = key_in ? s[r] + rel + m_s[kc + lane] : -INFINITY;
                 const float m_new = fmaxf(m_run[r], warp_max(sc)); // finite: chunk 0 has a key
                 const float corr = __expf(m_run[r] - m_new);
                 p[r] = key_in ? __expf(sc - m_new) : 0.0f;
@@ -172,9 +179,9 @@ __device__ void attention(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v
 #define ATTENTION(T, S, HD)                                                                   \
     extern "C" __global__ void __launch_bounds__(WARPS * 32)                                 \
         attention_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,         \
-                              u64 ld_v, const float *mask, T *out, u64 ld_o, int seq,         \
-                              float scale) {                                                  \
-        attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, out, ld_o, seq, scale,              \
+                              u64 ld_v, const float *mask, const float *bias, int span,       \
+                              T *out, u64 ld_o, int seq, float scale) {                       \
+        attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq, scale,  \
                          blockIdx.x * ROWS);                                                  \
     }
 ATTENTION(float, f32, 32)
@@ -190,10 +197,10 @@ ATTENTION(bf16_t, bf16, 128)
 #define ATTENTION_W8(T, S, HD)                                                                \
     extern "C" __global__ void __launch_bounds__(2 * WARPS * 32)                             \
         attention_w8_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,      \
-                                 u64 ld_v, const float *mask, T *out, u64 ld_o, int seq,      \
-                                 float scale) {                                               \
-        attention<T, HD, 2 * WARPS>(q, ld_q, k, ld_k, v, ld_v, mask, out, ld_o, seq, scale,   \
-                                    blockIdx.x * 2 * ROWS);                                   \
+                                 u64 ld_v, const float *mask, const float *bias, int span,    \
+                                 T *out, u64 ld_o, int seq, float scale) {                    \
+        attention<T, HD, 2 * WARPS>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o,   \
+                                    seq, scale, blockIdx.x * 2 * ROWS);                       \
     }
 ATTENTION_W8(float, f32, 32)
 ATTENTION_W8(float, f32, 64)
@@ -243,7 +250,8 @@ __device__ __forceinline__ unsigned pack_bits(unsigned short lo, unsigned short 
 
 template <typename T, int HD>
 __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v, u64 ld_v,
-                             const float *mask, T *out, u64 ld_o, int seq, float scale) {
+                             const float *mask, const float *bias, int span, T *out, u64 ld_o,
+                             int seq, float scale) {
 #if __CUDA_ARCH__ >= 800
     constexpr int KS = HD / 16;    // k-steps of Q K^T
     constexpr int NT = TC_KC / 8;  // key tiles of a chunk
@@ -260,6 +268,8 @@ __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
     const u64 base = (u64)b * seq;
     const u64 col = (u64)h * HD;
     const int r0 = blockIdx.x * TC_ROWS + warp * 16 + g, r1 = r0 + 8;
+    // This head's biases, indexed by key - query (null: none).
+    const float *bias_h = bias ? bias + (u64)h * (2 * span + 1) + span : nullptr;
     // K and V rows as 16-byte vectors when every row start is 16-byte aligned (col * 2 bytes is:
     // HD is a multiple of 8).
     const bool vec = (((u64)k | (u64)v) & 15) == 0 && ((ld_k | ld_v) & 7) == 0;
@@ -336,10 +346,24 @@ __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
 #pragma unroll
         for (int n = 0; n < NT; n++) {
             const float ma = m_s[n * 8 + 2 * t], mb = m_s[n * 8 + 2 * t + 1];
-            s[n][0] = fmaf(s[n][0], scale, ma);
-            s[n][1] = fmaf(s[n][1], scale, mb);
-            s[n][2] = fmaf(s[n][2], scale, ma);
-            s[n][3] = fmaf(s[n][3], scale, mb);
+            if (bias_h) {
+                // Keys ka, ka + 1 against rows r0, r1; keys past seq are masked by m_s already.
+                const int ka = k0 + n * 8 + 2 * t;
+                const bool a_in = ka < seq, b_in = ka + 1 < seq;
+                s[n][0] = fmaf(s[n][0], scale, r0 < seq && a_in ? bias_h[ka - r0] : 0.0f);
+                s[n][1] = fmaf(s[n][1], scale, r0 < seq && b_in ? bias_h[ka + 1 - r0] : 0.0f);
+                s[n][2] = fmaf(s[n][2], scale, r1 < seq && a_in ? bias_h[ka - r1] : 0.0f);
+                s[n][3] = fmaf(s[n][3], scale, r1 < seq && b_in ? bias_h[ka + 1 - r1] : 0.0f);
+                s[n][0] += ma;
+                s[n][1] += mb;
+                s[n][2] += ma;
+                s[n][3] += mb;
+            } else {
+                s[n][0] = fmaf(s[n][0], scale, ma);
+                s[n][1] = fmaf(s[n][1], scale, mb);
+                s[n][2] = fmaf(s[n][2], scale, ma);
+                s[n][3] = fmaf(s[n][3], scale, mb);
+            }
             mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
             mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
         }
@@ -411,7 +435,7 @@ __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
     }
 #else
     for (int sub = 0; sub < TC_ROWS / ROWS; sub++)
-        attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, out, ld_o, seq, scale,
+        attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq, scale,
                          blockIdx.x * TC_ROWS + sub * ROWS);
 #endif
 }
@@ -419,9 +443,10 @@ __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
 #define ATTENTION_TC(T, S, HD)                                                                \
     extern "C" __global__ void __launch_bounds__(128)                                        \
         attention_tc_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,      \
-                                 u64 ld_v, const float *mask, T *out, u64 ld_o, int seq,      \
-                                 float scale) {                                               \
-        attention_tc<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, out, ld_o, seq, scale);          \
+                                 u64 ld_v, const float *mask, const float *bias, int span,    \
+                                 T *out, u64 ld_o, int seq, float scale) {                    \
+        attention_tc<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq,      \
+                            scale);                                                           \
     }
 ATTENTION_TC(f16_t, f16, 32)
 ATTENTION_TC(f16_t, f16, 64)

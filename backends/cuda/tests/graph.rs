@@ -88,7 +88,7 @@ fn forward(s: &CudaStream, w: &Weights, a: &Acts) -> Result<(), BackendError> {
     let layout = AttentionLayout { ld_q: 3 * h, ld_k: 3 * h, ld_v: 3 * h, ld_out: h };
     let (k, v) = (Slice::new(&a.qkv, h), Slice::new(&a.qkv, 2 * h));
     let mask = Some(Slice::from(&a.mask));
-    ops::attention(s, q, k, v, mask, (&a.ctx).into(), dims, layout, None, Elem::F32)?;
+    ops::attention(s, q, k, v, mask, (&a.ctx).into(), dims, layout, None, None, Elem::F32)?;
     let norm = LayerNormArgs { gamma: (&w.gamma).into(), beta: (&w.beta).into(), eps: 1e-12 };
     let (ctx, res, out) = ((&a.ctx).into(), Some((&a.x).into()), (&a.hidden).into());
     ops::add_layer_norm(s, ctx, res, None, norm, t, h, out, Elem::F32)?;

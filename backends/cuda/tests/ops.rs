@@ -394,6 +394,7 @@ fn fused_attention_matches_reference() {
                 dims,
                 layout,
                 None,
+                None,
                 elem,
             )
             .unwrap();
@@ -428,6 +429,7 @@ fn fused_attention_matches_reference() {
         dims,
         layout,
         None,
+        None,
         Elem::F32,
     )
     .unwrap();
@@ -441,6 +443,7 @@ fn fused_attention_matches_reference() {
         (&out).into(),
         dims,
         ops::AttentionLayout::dense(3 * hid),
+        None,
         None,
         Elem::F32,
     )

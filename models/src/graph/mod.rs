@@ -42,8 +42,8 @@ use streampool_tensor::Ops;
 
 use crate::loading::Encoding;
 use crate::minilm::batch::{self, Padded, SeqPad, MAX_BATCH, MAX_TOKENS};
+use crate::minilm::pooling;
 use crate::minilm::workspace::{Activations, MiniLmWorkspace};
-use crate::minilm::{embeddings, encoder, pooling};
 use crate::workspace::SlotWorkspaces;
 use crate::{MiniLm, ModelError};
 
@@ -218,7 +218,6 @@ impl<B: Ops> Entry<B> {
         if let Some(i) = self.graphs.iter().position(|(l, _)| *l == load) {
             return Ok(i);
         }
-        let c = &model.config.bert;
         let Self { acts, ids, type_ids, mask, pooled, .. } = &*self;
         // Warm-up input: every token a (zero) [PAD] id, attended (overwritten by each call).
         B::with_staging(mask, |bytes| {
@@ -228,11 +227,7 @@ impl<B: Ops> Entry<B> {
             B::copy_from_staging(stream, ids, acts.ids.buffer())?;
             B::copy_from_staging(stream, type_ids, acts.type_ids.buffer())?;
             B::copy_from_staging(stream, mask, acts.mask.buffer())?;
-            embeddings::embed(stream, &model.weights.embeddings, acts)?;
-            for layer in &model.weights.layers {
-                encoder::layer(stream, layer, c.num_attention_heads, model.precision.math(), acts)?;
-            }
-            pooling::pool(stream, acts, model.head)?;
+            model.forward(stream, acts)?;
             B::copy_to_staging(stream, acts.pooled.buffer(), pooled)?;
             Ok(())
         };

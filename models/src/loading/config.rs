@@ -23,7 +23,8 @@ pub struct BertConfig {
     pub intermediate_size: usize,
     /// Number of position embeddings (longest sequence the model accepts).
     pub max_position_embeddings: usize,
-    /// Number of token-type (segment) embeddings.
+    /// Number of token-type (segment) embeddings (0 where the architecture has none: MPNet).
+    #[serde(default)]
     pub type_vocab_size: usize,
     /// Epsilon of every LayerNorm.
     pub layer_norm_eps: f64,
@@ -38,6 +39,10 @@ pub struct BertConfig {
     /// How positions are encoded; only `absolute` (a learned table) is supported.
     #[serde(default)]
     pub position_embedding_type: Option<String>,
+    /// MPNet's relative position buckets (32), whose learned biases every layer's attention
+    /// adds to its scores.
+    #[serde(default)]
+    pub relative_attention_num_buckets: Option<usize>,
 }
 
 fn bert() -> String {
@@ -53,17 +58,21 @@ pub enum Architecture {
     /// RoBERTa and XLM-RoBERTa (`roberta`, `xlm-roberta`): BERT's layers, positions numbered
     /// from `pad_token_id + 1`.
     Roberta,
+    /// MPNet (`mpnet`; all-mpnet-base-v2): BERT's layers with a relative position bias added
+    /// to every attention score, positions numbered from `pad_token_id + 1`, no token types.
+    MpNet,
 }
 
 impl Architecture {
     /// The `model_type` values that load, for error messages.
-    pub const SUPPORTED: &'static str = "bert, roberta, xlm-roberta";
+    pub const SUPPORTED: &'static str = "bert, roberta, xlm-roberta, mpnet";
 
     /// The architecture of `model_type`, if supported.
     pub fn from_model_type(model_type: &str) -> Option<Self> {
         match model_type {
             "bert" => Some(Self::Bert),
             "roberta" | "xlm-roberta" => Some(Self::Roberta),
+            "mpnet" => Some(Self::MpNet),
             _ => None,
         }
     }
@@ -93,9 +102,15 @@ impl BertConfig {
     /// RoBERTa-style models (padding 1 when the config does not say).
     pub fn position_offset(&self) -> usize {
         match self.architecture() {
-            Some(Architecture::Roberta) => self.pad_token_id.unwrap_or(1) + 1,
+            Some(Architecture::Roberta | Architecture::MpNet) => self.pad_token_id.unwrap_or(1) + 1,
             _ => 0,
         }
+    }
+
+    /// Rows of the token-type table the model runs with: `type_vocab_size`, or one row of
+    /// zeros for an architecture without token types (MPNet).
+    pub fn token_types(&self) -> usize {
+        self.type_vocab_size.max(1)
     }
 
     /// Longest input the position table allows, special tokens included.
@@ -112,10 +127,24 @@ impl BertConfig {
             ("num_attention_heads", self.num_attention_heads),
             ("intermediate_size", self.intermediate_size),
             ("max_position_embeddings", self.max_position_embeddings),
-            ("type_vocab_size", self.type_vocab_size),
         ];
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be positive"));
+        }
+        let mpnet = self.architecture() == Some(Architecture::MpNet);
+        if self.type_vocab_size == 0 && !mpnet {
+            return Err("type_vocab_size must be positive".into());
+        }
+        match (mpnet, self.relative_attention_num_buckets) {
+            (true, None) => {
+                return Err("an mpnet config needs relative_attention_num_buckets".into())
+            }
+            (true, Some(n)) if n < 4 || n % 2 == 1 => {
+                return Err(format!(
+                    "relative_attention_num_buckets {n} must be an even number of at least 4"
+                ))
+            }
+            _ => {}
         }
         if self.hidden_size % self.num_attention_heads != 0 {
             return Err(format!(

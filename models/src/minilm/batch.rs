@@ -64,8 +64,8 @@ pub(crate) fn validate(
                 config.vocab_size
             )));
         }
-        if let Some(&t) = e.token_type_ids.iter().find(|&&t| t as usize >= config.type_vocab_size) {
-            return Err(bad(format!("token type {t} is not below {}", config.type_vocab_size)));
+        if let Some(&t) = e.token_type_ids.iter().find(|&&t| t as usize >= config.token_types()) {
+            return Err(bad(format!("token type {t} is not below {}", config.token_types())));
         }
         if e.attention_mask.iter().any(|&m| m > 1) {
             return Err(bad("attention_mask values must be 0 or 1".into()));

@@ -9,10 +9,13 @@ use super::workspace::Activations;
 use crate::ModelError;
 
 /// Runs one layer: reads and writes `a.hidden`, using the other activations as scratch.
+/// `position_bias`: MPNet's relative position bias per distance (none for the other
+/// architectures).
 pub(crate) fn layer<B: Ops>(
     stream: &B::Stream,
     w: &LayerWeights<B>,
     heads: usize,
+    position_bias: Option<&Tensor<B>>,
     math: MatMath,
     a: &Activations<B>,
 ) -> Result<(), ModelError> {
@@ -25,7 +28,7 @@ pub(crate) fn layer<B: Ops>(
     };
     // Query, key and value in one projection, read in place by the attention.
     B::linear_math(stream, &a.hidden, &w.qkv.weight, Some(&w.qkv.bias), id, math, &a.qkv)?;
-    B::attention_qkv(stream, &a.qkv, Some(&a.mask), heads, &a.context)?;
+    B::attention_qkv(stream, &a.qkv, Some(&a.mask), position_bias, heads, &a.context)?;
     close(&a.context, &w.attn_out, &w.attn_norm, Some(&a.hidden), &a.attn_hidden)?;
     let (wi, bi) = (&w.intermediate.weight, Some(&w.intermediate.bias));
     B::linear_math(stream, &a.attn_hidden, wi, bi, Activation::Gelu, math, &a.intermediate)?;

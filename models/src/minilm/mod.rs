@@ -5,6 +5,7 @@ pub(crate) mod batch;
 pub(crate) mod embeddings;
 pub(crate) mod encoder;
 pub(crate) mod pooling;
+pub(crate) mod relative;
 pub(crate) mod weights;
 pub(crate) mod workspace;
 
@@ -82,7 +83,8 @@ impl<B: Ops> MiniLm<B> {
         let file = Weights::open(&files.weights)?;
         let lease = device.acquire()?;
         let up = Uploader { device, stream: lease.stream(), weights: &file };
-        let weights = MiniLmWeights::load(&up, &config.bert, precision.dtype())?;
+        let weights =
+            MiniLmWeights::load(&up, &config.bert, config.max_seq_length, precision.dtype())?;
         up.finish()?;
         Ok(Self {
             graphs: GraphCache::new(device.capacity()),
@@ -219,11 +221,7 @@ impl<B: Ops> MiniLm<B> {
             a.ids.write_host_u32(stream, &chunk.ids)?;
             a.type_ids.write_host_u32(stream, &chunk.type_ids)?;
             a.mask.write_host(stream, &chunk.mask)?;
-            embeddings::embed(stream, &self.weights.embeddings, &a)?;
-            for layer in &self.weights.layers {
-                encoder::layer(stream, layer, c.num_attention_heads, self.precision.math(), &a)?;
-            }
-            pooling::pool(stream, &a, self.head)?;
+            self.forward(stream, &a)?;
             let pooled = pooling::to_host(stream, &a.pooled)?;
             for (&i, row) in chunk.order.iter().zip(pooled.chunks_exact(c.hidden_size)) {
                 results[i] = row.to_vec();
@@ -231,6 +229,22 @@ impl<B: Ops> MiniLm<B> {
         }
         self.finish(encodings, &mut results);
         Ok(results)
+    }
+
+    /// Enqueues the forward pass on `a` (ids, token types and mask written): embeddings, every
+    /// layer, then pooling into `a.pooled`. The one sequence of ops eager and graph mode run.
+    pub(crate) fn forward(
+        &self,
+        stream: &B::Stream,
+        a: &workspace::Activations<B>,
+    ) -> Result<(), ModelError> {
+        embeddings::embed(stream, &self.weights.embeddings, a)?;
+        let (heads, bias) =
+            (self.config.bert.num_attention_heads, self.weights.position_bias.as_ref());
+        for layer in &self.weights.layers {
+            encoder::layer(stream, layer, heads, bias, self.precision.math(), a)?;
+        }
+        pooling::pool(stream, a, self.head)
     }
 
     /// What the head leaves to the host ([`Head::host_scale`]), on results in input order.

@@ -3,7 +3,7 @@
 
 use streampool_tensor::{DType, LayerNorm, Ops, Tensor};
 
-use crate::loading::BertConfig;
+use crate::loading::{Architecture, BertConfig};
 use crate::params::Uploader;
 use crate::ModelError;
 
@@ -100,17 +100,41 @@ pub(crate) struct LayerWeights<B: Ops> {
 pub(crate) struct MiniLmWeights<B: Ops> {
     pub(crate) embeddings: EmbeddingWeights<B>,
     pub(crate) layers: Vec<LayerWeights<B>>,
+    /// MPNet's relative position bias resolved per distance, f32 `[heads, 2 * span + 1]`
+    /// (`span`: the longest input less one), added by every layer's attention; `None` for the
+    /// other architectures.
+    pub(crate) position_bias: Option<Tensor<B>>,
+}
+
+/// Where an architecture keeps a layer's attention parameters (below `encoder.layer.{l}.`):
+/// the query, key and value projections, the output projection and its layer norm.
+fn attention_names(arch: Architecture) -> ([&'static str; 3], &'static str, &'static str) {
+    match arch {
+        Architecture::MpNet => (
+            ["attention.attn.q", "attention.attn.k", "attention.attn.v"],
+            "attention.attn.o",
+            "attention.LayerNorm",
+        ),
+        _ => (
+            ["attention.self.query", "attention.self.key", "attention.self.value"],
+            "attention.output.dense",
+            "attention.output.LayerNorm",
+        ),
+    }
 }
 
 impl<B: Ops> MiniLmWeights<B> {
-    /// Reads and uploads every parameter in `dt`, checking each shape against `c`.
+    /// Reads and uploads every parameter in `dt`, checking each shape against `c`; inputs are
+    /// at most `max_seq_length` tokens long.
     pub(crate) fn load(
         up: &Uploader<'_, B>,
         c: &BertConfig,
+        max_seq_length: usize,
         dt: DType,
     ) -> Result<Self, ModelError> {
         let (h, i) = (c.hidden_size, c.intermediate_size);
         let eps = c.layer_norm_eps as f32;
+        let arch = c.architecture().unwrap_or(Architecture::Bert);
         let embeddings = EmbeddingWeights {
             word: up.tensor_as("embeddings.word_embeddings.weight", &[c.vocab_size, h], dt)?,
             // RoBERTa-style models number positions from `pad_token_id + 1`: the rows before
@@ -123,17 +147,22 @@ impl<B: Ops> MiniLmWeights<B> {
                 )?
                 .narrow(0, c.position_offset(), c.max_positions())
                 .map_err(streampool_tensor::OpError::from)?,
-            token_type: up.tensor_as(
-                "embeddings.token_type_embeddings.weight",
-                &[c.type_vocab_size, h],
-                dt,
-            )?,
+            // MPNet has no token types: one row of zeros adds nothing.
+            token_type: match arch {
+                Architecture::MpNet => up.upload(&vec![0.0; h], &[1, h], dt)?,
+                _ => up.tensor_as(
+                    "embeddings.token_type_embeddings.weight",
+                    &[c.type_vocab_size, h],
+                    dt,
+                )?,
+            },
             norm: NormWeights::load(up, "embeddings.LayerNorm", h, eps, dt)?,
         };
+        let (qkv_names, out_name, norm_name) = attention_names(arch);
         let layers = (0..c.num_hidden_layers)
             .map(|l| {
                 let p = format!("encoder.layer.{l}");
-                let qkv = ["query", "key", "value"].map(|n| format!("{p}.attention.self.{n}"));
+                let qkv = qkv_names.map(|n| format!("{p}.{n}"));
                 Ok(LayerWeights {
                     qkv: LinearWeights::load_fused(
                         up,
@@ -142,20 +171,8 @@ impl<B: Ops> MiniLmWeights<B> {
                         h,
                         dt,
                     )?,
-                    attn_out: LinearWeights::load(
-                        up,
-                        &format!("{p}.attention.output.dense"),
-                        h,
-                        h,
-                        dt,
-                    )?,
-                    attn_norm: NormWeights::load(
-                        up,
-                        &format!("{p}.attention.output.LayerNorm"),
-                        h,
-                        eps,
-                        dt,
-                    )?,
+                    attn_out: LinearWeights::load(up, &format!("{p}.{out_name}"), h, h, dt)?,
+                    attn_norm: NormWeights::load(up, &format!("{p}.{norm_name}"), h, eps, dt)?,
                     intermediate: LinearWeights::load(
                         up,
                         &format!("{p}.intermediate.dense"),
@@ -168,7 +185,19 @@ impl<B: Ops> MiniLmWeights<B> {
                 })
             })
             .collect::<Result<_, ModelError>>()?;
-        Ok(Self { embeddings, layers })
+        let position_bias = match (arch, c.relative_attention_num_buckets) {
+            (Architecture::MpNet, Some(buckets)) => {
+                let heads = c.num_attention_heads;
+                let weight = up
+                    .weights
+                    .get_f32("encoder.relative_attention_bias.weight", &[buckets, heads])?;
+                let span = max_seq_length.saturating_sub(1);
+                let table = super::relative::distance_table(&weight, buckets, heads, span);
+                Some(up.upload(&table, &[heads, 2 * span + 1], DType::F32)?)
+            }
+            _ => None,
+        };
+        Ok(Self { embeddings, layers, position_bias })
     }
 
     /// Every parameter tensor.
@@ -183,6 +212,7 @@ impl<B: Ops> MiniLmWeights<B> {
                 all.extend([&n.gamma, &n.beta]);
             }
         }
+        all.extend(&self.position_bias);
         all
     }
 }

@@ -84,26 +84,42 @@ const REAL_FILES: [&str; 5] = [
     "sentence_bert_config.json",
 ];
 
-/// A second real model, a fine-tune of MiniLM (`streampool fetch-model sre-embedding-model`):
-/// checked where it is already in the cache, or with `STREAMPOOL_EXTRA_MODELS=1` (84 MB
-/// download); otherwise a visible SKIPPED line.
-#[test]
-fn sre_embedding_model_matches_sentence_transformers() {
-    let known = known_model("sre-embedding-model").unwrap();
+/// A known model of the cache (`streampool fetch-model NAME`), loaded: where it is already in
+/// the cache, or with `STREAMPOOL_EXTRA_MODELS=1` (downloaded); otherwise `None` after a
+/// visible SKIPPED line.
+fn extra_model(name: &str, test: &str) -> Option<MiniLm<CpuBackend>> {
+    let known = known_model(name).unwrap();
     let cache = default_cache_dir().unwrap();
     let dir = cache.join(known.name);
     if locate_model(&dir).is_err() {
         if std::env::var_os("STREAMPOOL_EXTRA_MODELS").is_none_or(|v| v != "1") {
             eprintln!(
-                "SKIPPED sre_embedding_model_matches_sentence_transformers: {} is not in the \
-                 cache (streampool fetch-model {}, or STREAMPOOL_EXTRA_MODELS=1)",
-                known.name, known.name
+                "SKIPPED {test}: {name} is not in the cache (streampool fetch-model {name}, or \
+                 STREAMPOOL_EXTRA_MODELS=1)"
             );
-            return;
+            return None;
         }
         fetch_known(&cache, known, &mut |_| {}).unwrap();
     }
     let model = MiniLm::load(device(), &locate_model(&dir).unwrap()).unwrap();
-    assert_eq!(model.name(), "sre-embedding-model");
+    assert_eq!(model.name(), name);
+    Some(model)
+}
+
+/// A second real model, a fine-tune of MiniLM (84 MB download).
+#[test]
+fn sre_embedding_model_matches_sentence_transformers() {
+    let test = "sre_embedding_model_matches_sentence_transformers";
+    let Some(model) = extra_model("sre-embedding-model", test) else { return };
     assert_matches_reference(&model, "sre_embedding_reference.json");
+}
+
+/// MPNet on a real model: all-mpnet-base-v2 (relative position bias, `<s>` / `</s>`; 418 MB
+/// download).
+#[test]
+fn all_mpnet_base_v2_matches_sentence_transformers() {
+    let test = "all_mpnet_base_v2_matches_sentence_transformers";
+    let Some(model) = extra_model("all-mpnet-base-v2", test) else { return };
+    assert_eq!((model.dim(), model.config().max_seq_length), (768, 384));
+    assert_matches_reference(&model, "mpnet_reference.json");
 }

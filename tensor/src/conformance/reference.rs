@@ -111,8 +111,11 @@ pub fn attention(
     data: [&[f32]; 3],
     at: QkvLayout,
     mask: Option<&[f32]>,
+    bias: Option<&[f32]>,
     [batch, seq, heads, head_dim]: [usize; 4],
 ) -> Vec<f64> {
+    // `bias`: `[heads, 2 * span + 1]`, entry `j - i + span` for query `i`, key `j`.
+    let width = bias.map_or(0, |b| b.len() / heads.max(1));
     let hidden = heads * head_dim;
     let scale = 1.0 / (head_dim as f64).sqrt();
     let mut out = vec![0.0; batch * seq * hidden];
@@ -127,8 +130,10 @@ pub fn attention(
                 let scores: Vec<f64> = keys
                     .iter()
                     .map(|&j| {
+                        let rel = bias.map_or(0.0, |b| b[h * width + width / 2 + j - i] as f64);
                         (0..head_dim).map(|c| val(0, i, at.q, c) * val(1, j, at.k, c)).sum::<f64>()
                             * scale
+                            + rel
                     })
                     .collect();
                 let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -151,13 +151,22 @@ fn sequence_refusals<B: Ops>(ctx: &Ctx<B>) {
     refused!(DType, "attention: u32 mask", B::attention(s, &q, &k, &v, Some(&mask_u32), 2, &out));
 
     let (qkv, qkv_bad) = (zeros(ctx, &[2, 4, 36]), zeros(ctx, &[2, 4, 35]));
-    refused!(Shape, "attention_qkv: qkv of 35", B::attention_qkv(s, &qkv_bad, None, 2, &out));
-    refused!(Shape, "attention_qkv: 5 heads", B::attention_qkv(s, &qkv, None, 5, &out));
+    let qkv_op = |bias| B::attention_qkv(s, &qkv, None, Some(bias), 2, &out);
+    refused!(Shape, "attention_qkv: qkv of 35", B::attention_qkv(s, &qkv_bad, None, None, 2, &out));
+    refused!(Shape, "attention_qkv: 5 heads", B::attention_qkv(s, &qkv, None, None, 5, &out));
     refused!(
         Shape,
         "attention_qkv: mask [2, 5]",
-        B::attention_qkv(s, &qkv, Some(&mask_bad), 2, &out)
+        B::attention_qkv(s, &qkv, Some(&mask_bad), None, 2, &out)
     );
+    // Distance biases `[heads, 2 * span + 1]` covering 4 tokens need span >= 3.
+    let (b5, b8) = (ctx.f32_tensor(&[0.0; 10], &[2, 5]), ctx.f32_tensor(&[0.0; 16], &[2, 8]));
+    let b3h = ctx.f32_tensor(&[0.0; 21], &[3, 7]);
+    refused!(Shape, "attention_qkv: bias [2, 5]", qkv_op(&b5));
+    refused!(Shape, "attention_qkv: bias [2, 8]", qkv_op(&b8));
+    refused!(Shape, "attention_qkv: bias [3, 7]", qkv_op(&b3h));
+    let b_u32 = ctx.u32_tensor(&[0; 14], &[2, 7]);
+    refused!(DType, "attention_qkv: u32 bias", qkv_op(&b_u32));
 
     let hidden = zeros(ctx, &[2, 4, 12]);
     let (pooled, pooled_bad) = (zeros(ctx, &[2, 12]), zeros(ctx, &[4, 12]));

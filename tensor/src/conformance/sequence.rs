@@ -77,13 +77,14 @@ pub fn attention<B: Ops>(device: &Device<B>) {
             let result =
                 B::attention(ctx.stream(), &qt, &kt, &vt, m.as_ref().map(|m| &m.1), heads, &out);
             let at = QkvLayout { ld: shape[2], q: 0, k: 0, v: 0 };
-            let want = r::attention([&q, &k, &v], at, m.as_ref().map(|m| &m.0[..]), case.0);
+            let want = r::attention([&q, &k, &v], at, m.as_ref().map(|m| &m.0[..]), None, case.0);
             check_attention(ctx, "attention", case, result, &out, &want);
         }
     });
 }
 
-/// [`Ops::attention_qkv`] on a fused `[batch, seq, 3 * hidden]` projection.
+/// [`Ops::attention_qkv`] on a fused `[batch, seq, 3 * hidden]` projection, without and with
+/// a distance bias (MPNet's relative positions), whose span is the sequence's or wider.
 pub fn attention_qkv<B: Ops>(device: &Device<B>) {
     each_dtype(device, |ctx| {
         for (seed, &case) in (1..).zip(ATTENTION.iter().chain([&ODD_HEAD])) {
@@ -91,12 +92,29 @@ pub fn attention_qkv<B: Ops>(device: &Device<B>) {
             let hidden = heads * head_dim;
             let (qkv, qkvt) = ctx.random(&[batch, seq, 3 * hidden], seed * 10);
             let m = mask_of(ctx, lengths, batch, seq);
-            let out = ctx.empty(&[batch, seq, hidden]);
-            let result =
-                B::attention_qkv(ctx.stream(), &qkvt, m.as_ref().map(|m| &m.1), heads, &out);
             let at = QkvLayout { ld: 3 * hidden, q: 0, k: hidden, v: 2 * hidden };
-            let want = r::attention([&qkv, &qkv, &qkv], at, m.as_ref().map(|m| &m.0[..]), case.0);
-            check_attention(ctx, "attention_qkv", case, result, &out, &want);
+            for span in [None, Some(seq - 1), Some(seq + 6)] {
+                let bias = span.map(|span| {
+                    let width = 2 * span + 1;
+                    let b: Vec<f32> =
+                        (0..heads * width).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.25).collect();
+                    let t = ctx.f32_tensor(&b, &[heads, width]);
+                    (b, t)
+                });
+                let out = ctx.empty(&[batch, seq, hidden]);
+                let result = B::attention_qkv(
+                    ctx.stream(),
+                    &qkvt,
+                    m.as_ref().map(|m| &m.1),
+                    bias.as_ref().map(|b| &b.1),
+                    heads,
+                    &out,
+                );
+                let (ms, bs) = (m.as_ref().map(|m| &m.0[..]), bias.as_ref().map(|b| &b.0[..]));
+                let want = r::attention([&qkv, &qkv, &qkv], at, ms, bs, case.0);
+                let op = format!("attention_qkv (bias span {span:?})");
+                check_attention(ctx, &op, case, result, &out, &want);
+            }
         }
     });
 }

@@ -66,10 +66,11 @@ impl Ops for CpuBackend {
         stream: &CpuStream,
         qkv: &T,
         mask: Option<&T>,
+        bias: Option<&T>,
         heads: usize,
         out: &T,
     ) -> Result<(), OpError> {
-        qkv::attention_qkv(stream, qkv, mask, heads, out)
+        qkv::attention_qkv(stream, qkv, mask, bias, heads, out)
     }
 
     fn embedding(stream: &CpuStream, ids: &T, table: &T, out: &T) -> Result<(), OpError> {

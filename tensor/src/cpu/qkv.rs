@@ -19,15 +19,17 @@ pub(super) fn attention_qkv(
     stream: &CpuStream,
     qkv: &CpuTensor,
     mask: Option<&CpuTensor>,
+    bias: Option<&CpuTensor>,
     heads: usize,
     out: &CpuTensor,
 ) -> Result<(), OpError> {
-    let (d, head_dim) = check::attention_qkv(qkv, mask, heads, out)?;
+    let (d, head_dim) = check::attention_qkv(qkv, mask, bias, heads, out)?;
     let dims = AttentionDims { batch: d.batch, seq: d.seq, heads, head_dim };
-    let (qkv, mask, out) = (qkv.clone(), mask.cloned(), out.clone());
+    let (qkv, mask, bias, out) = (qkv.clone(), mask.cloned(), bias.cloned(), out.clone());
     Ok(stream.enqueue(move || {
-        let reads = Reads::lock([Some(&qkv), mask.as_ref()]);
+        let reads = Reads::lock([Some(&qkv), mask.as_ref(), bias.as_ref()]);
         let (src, ms) = (reads.f32(&qkv)?, reads.opt_f32(mask.as_ref())?);
+        let bs = reads.opt_f32(bias.as_ref())?;
         let mut guard = out.buffer().write();
         let o = slice_mut(guard.as_f32_mut(), &out)?;
         let h = d.dim;
@@ -50,7 +52,7 @@ pub(super) fn attention_qkv(
                     v.copy_from_slice(&row[2 * h..]);
                 }
             }
-            kernel(kernels::attention(q, k, v, ms, dims, o, s, par()))
+            kernel(kernels::attention(q, k, v, ms, bs, dims, o, s, par()))
         })
     })?)
 }

@@ -36,7 +36,7 @@ pub(super) fn attention(
             if scratch.len() < need {
                 scratch.resize(need, 0.0);
             }
-            kernel(kernels::attention(qs, ks, vs, ms, dims, o, &mut scratch[..need], par()))
+            kernel(kernels::attention(qs, ks, vs, ms, None, dims, o, &mut scratch[..need], par()))
         })
     })?)
 }

@@ -198,10 +198,11 @@ impl Ops for CudaBackend {
         stream: &CudaStream,
         qkv: &T,
         mask: Option<&T>,
+        bias: Option<&T>,
         heads: usize,
         out: &T,
     ) -> Result<(), OpError> {
-        sequence::attention_qkv(stream, qkv, mask, heads, out)
+        sequence::attention_qkv(stream, qkv, mask, bias, heads, out)
     }
 
     fn embedding(stream: &CudaStream, ids: &T, table: &T, out: &T) -> Result<(), OpError> {

@@ -20,7 +20,7 @@ pub(super) fn attention(
     let e = elem(q);
     let (q, k, v, m, o) = (slice(q), slice(k), slice(v), opt_slice(mask), slice(out));
     // Scale `None`: 1 / sqrt(head_dim), as BERT.
-    Ok(ops::attention(stream, q, k, v, m, o, dims, layout, None, e)?)
+    Ok(ops::attention(stream, q, k, v, m, o, dims, layout, None, None, e)?)
 }
 
 /// Attention reading Q, K and V in place from the fused projection: row stride `3 * hidden`,
@@ -29,17 +29,19 @@ pub(super) fn attention_qkv(
     stream: &CudaStream,
     qkv: &T,
     mask: Option<&T>,
+    bias: Option<&T>,
     heads: usize,
     out: &T,
 ) -> Result<(), OpError> {
-    let (d, head_dim) = check::attention_qkv(qkv, mask, heads, out)?;
+    let (d, head_dim) = check::attention_qkv(qkv, mask, bias, heads, out)?;
     let dims = AttentionDims { batch: d.batch, seq: d.seq, heads, head_dim };
     let h = d.dim;
     let layout = AttentionLayout { ld_q: 3 * h, ld_k: 3 * h, ld_v: 3 * h, ld_out: h };
     let base = qkv.layout().offset();
     let part = |i: usize| Slice::new(qkv.buffer(), base + i * h);
     let (m, o, e) = (opt_slice(mask), slice(out), elem(qkv));
-    Ok(ops::attention(stream, part(0), part(1), part(2), m, o, dims, layout, None, e)?)
+    let bias = bias.map(|b| (slice(b), check::bias_span(b)));
+    Ok(ops::attention(stream, part(0), part(1), part(2), m, o, dims, layout, None, bias, e)?)
 }
 
 /// Row gather. An id past the table gives a row of NaN on CUDA (a kernel cannot return an

@@ -20,14 +20,18 @@ pub fn attention_scratch_len(dims: AttentionDims, par: Parallelism) -> usize {
 /// `out[b, s, h*d..(h+1)*d] = softmax(Q_bh K_bh^T / sqrt(d) + m_b) V_bh` where `m_b[j]` is
 /// `(1 - mask[b, j]) * f32::MIN` (Hugging Face BERT's extended attention mask; masked keys get
 /// weight 0, a fully masked row becomes uniform as in PyTorch). `mask` is `[batch, seq]` of 0/1,
-/// `None` for no padding. `scratch` needs [`attention_scratch_len`] elements; nothing is allocated.
-/// With [`Parallelism::Threads`], the (sequence, head) pairs are shared out between threads.
-#[allow(clippy::too_many_arguments)] // q, k, v, mask, out, scratch: the operands of the op
+/// `None` for no padding. `bias` (MPNet's relative position bias, resolved per distance) is
+/// `[heads, 2 * span + 1]`: query `i` and key `j` of head `h` get `bias[h, j - i + span]` added
+/// to their score, for sequences of at most `span + 1` tokens. `scratch` needs
+/// [`attention_scratch_len`] elements; nothing is allocated. With [`Parallelism::Threads`], the
+/// (sequence, head) pairs are shared out between threads.
+#[allow(clippy::too_many_arguments)] // q, k, v, mask, bias, out, scratch: the operands of the op
 pub fn attention(
     q: &[f32],
     k: &[f32],
     v: &[f32],
     mask: Option<&[f32]>,
+    bias: Option<&[f32]>,
     dims: AttentionDims,
     out: &mut [f32],
     scratch: &mut [f32],
@@ -44,6 +48,21 @@ pub fn attention(
         check_len("attention mask", m.len(), batch * seq)?;
     }
     check_min_len("attention scratch", scratch.len(), attention_scratch_len(dims, par))?;
+    // Each head's row of the bias and the distance it is centred on.
+    let width = match bias {
+        Some(t) if heads > 0 => {
+            let width = t.len() / heads;
+            if t.len() % heads != 0 || width % 2 == 0 || width / 2 + 1 < seq {
+                return Err(KernelError::Shape(format!(
+                    "attention bias of {} values is not [{heads}, 2 * span + 1] with span + 1 >= \
+                     {seq}",
+                    t.len()
+                )));
+            }
+            width
+        }
+        _ => 0,
+    };
     if len == 0 {
         return Ok(());
     }
@@ -69,15 +88,18 @@ pub fn attention(
         let view = |t| MatRef::from_row_major_slice_with_stride(t, seq, head_dim, hidden);
         let (qh, kh, vh) = (view(&q[at..]), view(&k[at..]), view(&v[at..]));
         let mb = mask.map(|m| &m[b * seq..][..seq]);
-        head_attention([qh, kh, vh], mb, scale, oh, scores);
+        let bh = bias.map(|t| &t[h * width..][..width]);
+        head_attention([qh, kh, vh], mb, bh, scale, oh, scores);
     });
     Ok(())
 }
 
-/// One (sequence, head): `out = softmax(scale * q k^T + mask) v`, with the scores in `scores`.
+/// One (sequence, head): `out = softmax(scale * q k^T + bias + mask) v`, with the scores in
+/// `scores`; `bias` is the head's row of distance biases.
 fn head_attention(
     [q, k, v]: [MatRef<'_, f32>; 3],
     mask: Option<&[f32]>,
+    bias: Option<&[f32]>,
     scale: f32,
     out: MatMut<'_, f32>,
     scores: &mut [f32],
@@ -87,6 +109,13 @@ fn head_attention(
     {
         let s = MatMut::from_row_major_slice_mut(scores, seq, seq);
         faer_matmul(s, Accum::Replace, q, k.transpose(), scale, Par::Seq);
+    }
+    if let Some(bias) = bias {
+        // Row `i` adds the distances `-i .. seq - i`, centred at the middle of the row.
+        let span = bias.len() / 2;
+        for (i, row) in scores.chunks_exact_mut(seq).enumerate() {
+            row.iter_mut().zip(&bias[span - i..]).for_each(|(s, b)| *s += b);
+        }
     }
     simd!([scores: &'a mut [f32] = scores, seq: usize = seq, mask: Option<&'a [f32]> = mask] {
         masked_softmax_rows(scores, seq, mask)
@@ -116,7 +145,13 @@ mod tests {
         (0..n).map(|i| (i as f32 * k).sin()).collect()
     }
 
-    fn reference(q: &[f32], k: &[f32], v: &[f32], mask: &[f32], dims: AttentionDims) -> Vec<f64> {
+    /// `bias`: `[heads, 2 * span + 1]` and its span.
+    fn reference(
+        [q, k, v]: [&[f32]; 3],
+        mask: &[f32],
+        bias: Option<(&[f32], usize)>,
+        dims: AttentionDims,
+    ) -> Vec<f64> {
         let AttentionDims { batch, seq, heads, head_dim: d } = dims;
         let hid = heads * d;
         let mut out = vec![0.0f64; batch * seq * hid];
@@ -128,7 +163,11 @@ mod tests {
                     let sc: Vec<f64> = (0..seq)
                         .map(|j| {
                             let dot: f64 = (0..d).map(|c| at(q, i, c) * at(k, j, c)).sum();
+                            let rel = bias.map_or(0.0, |(t, span)| {
+                                t[h * (2 * span + 1) + span + j - i] as f64
+                            });
                             dot / (d as f64).sqrt()
+                                + rel
                                 + (1.0 - mask[b * seq + j] as f64) * f32::MIN as f64
                         })
                         .collect();
@@ -155,25 +194,67 @@ mod tests {
         for m in &mut mask[70 + 61..] {
             *m = 0.0; // second sequence: 9 padding tokens
         }
-        let want = reference(&q, &k, &v, &mask, dims);
+        let want = reference([&q, &k, &v], &mask, None, dims);
         for par in [Parallelism::Sequential, Parallelism::Threads(2), Parallelism::Threads(4)] {
             let mut out = vec![f32::NAN; n];
             let mut scratch = vec![0.0; attention_scratch_len(dims, par)];
-            attention(&q, &k, &v, Some(&mask), dims, &mut out, &mut scratch, par).unwrap();
+            attention(&q, &k, &v, Some(&mask), None, dims, &mut out, &mut scratch, par).unwrap();
             for (g, w) in out.iter().zip(&want) {
                 assert!((*g as f64 - w).abs() < 1e-5 * (1.0 + w.abs()), "{par:?}: {g} vs {w}");
             }
         }
         let ones = vec![1.0f32; 140];
-        let want = reference(&q, &k, &v, &ones, dims);
+        let want = reference([&q, &k, &v], &ones, None, dims);
         let mut out = vec![0.0; n];
         let seq = Parallelism::Sequential;
         let mut scratch = vec![0.0; attention_scratch_len(dims, seq)];
-        attention(&q, &k, &v, None, dims, &mut out, &mut scratch, seq).unwrap();
+        attention(&q, &k, &v, None, None, dims, &mut out, &mut scratch, seq).unwrap();
         for (g, w) in out.iter().zip(&want) {
             assert!((*g as f64 - w).abs() < 1e-5 * (1.0 + w.abs()));
         }
-        let err = attention(&q, &k, &v, None, dims, &mut out, &mut scratch[..10], seq).unwrap_err();
+        let err =
+            attention(&q, &k, &v, None, None, dims, &mut out, &mut scratch[..10], seq).unwrap_err();
         assert!(matches!(err, KernelError::Length { what: "attention scratch", .. }));
+    }
+
+    #[test]
+    fn adds_the_distance_bias() {
+        let dims = AttentionDims { batch: 2, seq: 9, heads: 3, head_dim: 8 };
+        let n = 2 * 9 * 24;
+        let (q, k, v) = (data(n, 0.31), data(n, 0.17), data(n, 0.53));
+        let mut mask = vec![1.0f32; 18];
+        mask[9 + 6..].fill(0.0);
+        // Spans wider than needed are fine: only the middle `2 * seq - 1` values are read.
+        for span in [8, 11] {
+            let bias = data(3 * (2 * span + 1), 0.71);
+            let want = reference([&q, &k, &v], &mask, Some((&bias, span)), dims);
+            let seq = Parallelism::Sequential;
+            let mut scratch = vec![0.0; attention_scratch_len(dims, seq)];
+            let mut out = vec![f32::NAN; n];
+            attention(&q, &k, &v, Some(&mask), Some(&bias), dims, &mut out, &mut scratch, seq)
+                .unwrap();
+            for (g, w) in out.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() < 1e-5 * (1.0 + w.abs()), "span {span}: {g} vs {w}");
+            }
+        }
+        // Too narrow for 9 tokens, or an even width: refused.
+        let mut out = vec![0.0; n];
+        let mut scratch = vec![0.0; attention_scratch_len(dims, Parallelism::Sequential)];
+        for len in [3 * 15, 3 * 18] {
+            let bias = vec![0.0; len];
+            let err = attention(
+                &q,
+                &k,
+                &v,
+                None,
+                Some(&bias),
+                dims,
+                &mut out,
+                &mut scratch,
+                Parallelism::Sequential,
+            )
+            .unwrap_err();
+            assert!(matches!(err, KernelError::Shape(_)), "{err}");
+        }
     }
 }

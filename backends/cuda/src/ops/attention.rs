@@ -53,6 +53,10 @@ const TC_MIN_BLOCKS: usize = 128;
 /// gets `f32::MIN` added, as Hugging Face BERT; a row of only padding becomes uniform).
 /// `scale`: `None` for `1 / sqrt(head_dim)`. `dims.head_dim` must be 32, 64 or 128.
 ///
+/// `bias`: `None`, or f32 `[heads, 2 * span + 1]` and `span`: query `i` and key `j` of head `h`
+/// get `bias[h, j - i + span]` added to their scaled score (MPNet's relative position bias, its
+/// buckets resolved per distance); `seq` may be at most `span + 1`.
+///
 /// f16 / bf16 with at least `TC_MIN_BLOCKS` (128) blocks of 64 queries (large batches) run a
 /// tensor-core variant instead: blocks of 64 queries, Q K^T and P V as `mma.sync` products with
 /// f32 accumulation (P rounded to the storage type), the same online softmax and masking. f32
@@ -69,6 +73,7 @@ pub fn attention(
     dims: AttentionDims,
     layout: AttentionLayout,
     scale: Option<f32>,
+    bias: Option<(Slice<'_>, usize)>,
     elem: Elem,
 ) -> Result<(), BackendError> {
     let AttentionDims { batch, seq, heads, head_dim } = dims;
@@ -83,6 +88,16 @@ pub fn attention(
         return Ok(());
     }
     let width = mul("attention", heads, head_dim)?;
+    let (bias, span) = match bias {
+        Some((_, span)) if span + 1 < seq => {
+            return Err(invalid(format!("attention: bias span {span} is short of {seq} tokens")))
+        }
+        Some((b, span)) => {
+            let len = mul("attention bias", heads, mul("attention bias", 2, span)? + 1)?;
+            (ptr(stream, b, len, 4, "attention bias")?, int("attention bias span", span)?)
+        }
+        None => (0, 0),
+    };
     let es = elem.size();
     let operand = |s: Slice<'_>, ld: usize, what: &str| {
         if ld < width {
@@ -99,6 +114,8 @@ pub fn attention(
         KArg::U64(operand(v, layout.ld_v, "attention v")?),
         KArg::U64(layout.ld_v as u64),
         KArg::U64(opt_ptr(stream, mask, tokens, 4, "attention mask")?),
+        KArg::U64(bias),
+        KArg::I32(span),
         KArg::U64(operand(out, layout.ld_out, "attention out")?),
         KArg::U64(layout.ld_out as u64),
         KArg::I32(int("attention seq", seq)?),
@@ -147,9 +164,11 @@ pub fn attention(
         NAMES[elem as usize][d]
     };
     // SAFETY: attention_T_dHD, attention_tc_T_dHD and attention_w8_f32_dHD(const T* q, u64 ld_q,
-    // const T* k, u64 ld_k, const T* v, u64 ld_v, const float* mask, T* out, u64 ld_o, int seq,
-    // float scale) takes these eleven arguments; block (tile, h, b) reads rows b*seq ..
-    // b*seq+seq-1, columns h*HD .. h*HD+HD-1 < width of q, k, v (ld apart) and mask[b*seq ..], and
+    // const T* k, u64 ld_k, const T* v, u64 ld_v, const float* mask, const float* bias, int span,
+    // T* out, u64 ld_o, int seq, float scale) takes these thirteen arguments; block (tile, h, b)
+    // reads rows b*seq .. b*seq+seq-1, columns h*HD .. h*HD+HD-1 < width of q, k, v (ld apart),
+    // mask[b*seq ..] and, for query and key rows below seq <= span + 1, bias[h * (2 * span + 1) +
+    // span + key - query] (inside the heads * (2 * span + 1) checked above), and
     // writes the same of out: all inside the ranges checked above (query rows past seq of the last
     // tile are neither read nor written). The kernels' shared memory is static (at most 43 KB: HD =
     // 128 with 4 warps); the grid and block match the kernel's rows and threads per block (`rows`;

