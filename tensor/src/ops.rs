@@ -33,6 +33,8 @@ pub enum Activation {
     Identity,
     /// Exact (erf) GELU, PyTorch's default `F.gelu`.
     Gelu,
+    /// `tanh` (sentence-transformers' `Dense` modules' default activation).
+    Tanh,
 }
 
 /// Layer-norm parameters: `gamma`, `beta` (`[dim]`) and epsilon.

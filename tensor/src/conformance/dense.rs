@@ -66,13 +66,14 @@ pub fn linear<B: Ops>(device: &Device<B>) {
             for (bias, act) in [
                 (true, Activation::Identity),
                 (true, Activation::Gelu),
+                (true, Activation::Tanh),
                 (false, Activation::Identity),
+                (false, Activation::Tanh),
             ] {
                 let bias_t = bias.then_some(&bt);
                 B::linear(ctx.stream(), &xt, &wt, bias_t, act, &out)
                     .unwrap_or_else(|e| panic!("linear {shape:?} -> {outputs}: {e}"));
-                let gelu = act == Activation::Gelu;
-                let want = r::linear(&x, &w, bias.then_some(&b[..]), [rows, inputs, outputs], gelu);
+                let want = r::linear(&x, &w, bias.then_some(&b[..]), [rows, inputs, outputs], act);
                 let what = format!("linear {shape:?} -> {outputs}, bias {bias}, {act:?}");
                 ctx.check(&what, &out, &want);
             }
@@ -90,7 +91,7 @@ pub fn linear_math<B: Ops>(device: &Device<B>) {
         let (w, wt) = ctx.random(&[outputs, 384], 22);
         let (b, bt) = ctx.random(&[outputs], 23);
         let out = ctx.empty(&with_last(shape, outputs));
-        let want = r::linear(&x, &w, Some(&b), [32, 384, outputs], true);
+        let want = r::linear(&x, &w, Some(&b), [32, 384, outputs], Activation::Gelu);
         let gelu = Activation::Gelu;
         let run = |math| B::linear_math(ctx.stream(), &xt, &wt, Some(&bt), gelu, math, &out);
         run(MatMath::Exact).unwrap_or_else(|e| panic!("linear_math Exact: {e}"));
@@ -157,7 +158,7 @@ pub fn linear_add_layer_norm<B: Ops>(device: &Device<B>) {
             let (res, rt) = ctx.random(&out_shape, seed * 10 + 3);
             let [(gamma, gt), (beta, bet)] = ctx.norm_params(outputs, seed * 10 + 4);
             let (scratch, out) = (ctx.empty(&out_shape), ctx.empty(&out_shape));
-            let product = r::linear(&x, &w, None, [rows, inputs, outputs], false);
+            let product = r::linear(&x, &w, None, [rows, inputs, outputs], Activation::Identity);
             for with in [true, false] {
                 let norm = LayerNorm { gamma: &gt, beta: &bet, eps: 1e-12 };
                 let (bs, rs) = (with.then_some(&bt), with.then_some(&rt));

@@ -3,7 +3,7 @@
 
 use streampool_core::Conv1dParams;
 
-use crate::Layout;
+use crate::{Activation, Layout};
 
 /// `act(x . w^T + bias)` for `x` `[rows, inputs]`, `w` `[outputs, inputs]`.
 pub fn linear(
@@ -11,7 +11,7 @@ pub fn linear(
     w: &[f32],
     bias: Option<&[f32]>,
     [rows, inputs, outputs]: [usize; 3],
-    gelu: bool,
+    act: Activation,
 ) -> Vec<f64> {
     let mut out = Vec::with_capacity(rows * outputs);
     for r in 0..rows {
@@ -20,10 +20,19 @@ pub fn linear(
             let wr = &w[o * inputs..][..inputs];
             let dot: f64 = xr.iter().zip(wr).map(|(&a, &b)| a as f64 * b as f64).sum();
             let v = dot + bias.map_or(0.0, |b| b[o] as f64);
-            out.push(if gelu { self::gelu(v) } else { v });
+            out.push(activate(act, v));
         }
     }
     out
+}
+
+/// `act(v)`.
+pub fn activate(act: Activation, v: f64) -> f64 {
+    match act {
+        Activation::Identity => v,
+        Activation::Gelu => gelu(v),
+        Activation::Tanh => v.tanh(),
+    }
 }
 
 /// Exact GELU, `x Φ(x)`.
@@ -204,7 +213,7 @@ pub fn conv1d(
     bias: Option<&[f32]>,
     [batch, cin, length, cout, kernel]: [usize; 5],
     p: Conv1dParams,
-    gelu: bool,
+    act: Activation,
 ) -> Vec<f64> {
     let out_len = p.out_len(length, kernel).expect("a conv1d case with an output");
     let (cin_g, cout_g) = (cin / p.groups, cout / p.groups);
@@ -225,7 +234,7 @@ pub fn conv1d(
                         }
                     }
                 }
-                out.push(if gelu { self::gelu(v) } else { v });
+                out.push(activate(act, v));
             }
         }
     }

@@ -24,8 +24,10 @@ pub(super) fn conv1d(
         let o = slice_mut(guard.as_f32_mut(), &out)?;
         let bs = reads.opt_f32(bias.as_ref())?;
         kernel(kernels::conv1d(reads.f32(&x)?, reads.f32(&w)?, bs, o, shape, params, par()))?;
-        if act == Activation::Gelu {
-            kernels::gelu_erf_inplace(o);
+        match act {
+            Activation::Gelu => kernels::gelu_erf_inplace(o),
+            Activation::Tanh => kernels::tanh_inplace(o),
+            Activation::Identity => {}
         }
         Ok(())
     })?)

@@ -24,10 +24,14 @@ pub(super) fn linear(
         let o = slice_mut(guard.as_f32_mut(), &out)?;
         let (rows, inputs, outputs) = (d.rows, d.inputs, d.outputs);
         let f = match act {
-            Activation::Identity => kernels::linear,
             Activation::Gelu => kernels::linear_gelu,
+            Activation::Identity | Activation::Tanh => kernels::linear,
         };
-        kernel(f(xs, ws, bs, rows, inputs, outputs, o, par()))
+        kernel(f(xs, ws, bs, rows, inputs, outputs, o, par()))?;
+        if act == Activation::Tanh {
+            kernels::tanh_inplace(o);
+        }
+        Ok(())
     })?)
 }
 

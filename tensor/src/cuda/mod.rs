@@ -42,6 +42,7 @@ fn act(a: Activation) -> Act {
     match a {
         Activation::Identity => Act::Identity,
         Activation::Gelu => Act::Gelu,
+        Activation::Tanh => Act::Tanh,
     }
 }
 

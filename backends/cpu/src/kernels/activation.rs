@@ -70,6 +70,11 @@ fn bias_rows(x: &mut [f32], bias: &[f32]) {
     }
 }
 
+/// In place: `x = tanh(x)` (the activation of sentence-transformers' `Dense` modules).
+pub fn tanh_inplace(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = v.tanh());
+}
+
 /// In-place [`gelu_erf`].
 pub fn gelu_erf_inplace(x: &mut [f32]) {
     simd!([x: &'a mut [f32] = x] { gelu_in_place(x) });

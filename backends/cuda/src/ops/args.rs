@@ -38,6 +38,8 @@ pub enum Act {
     Identity,
     /// Exact (erf) GELU, PyTorch's default.
     Gelu,
+    /// `tanh`.
+    Tanh,
 }
 
 impl Act {
@@ -45,6 +47,7 @@ impl Act {
         match self {
             Act::Identity => 0,
             Act::Gelu => 1,
+            Act::Tanh => 2,
         }
     }
 }
