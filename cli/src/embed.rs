@@ -347,7 +347,7 @@ pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Err("--npy-dtype goes with --format npy".into());
     }
     let files = crate::fetch::resolve(args.model.as_deref(), args.quiet)?;
-    let dim = loading::ModelConfig::load(&files)?.bert.hidden_size;
+    let dim = loading::ModelConfig::load(&files)?.output_dim();
     let output = open_output(args, dim)?;
     let input = open_input(args)?;
     let skipped = input.skipped.clone();

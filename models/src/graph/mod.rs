@@ -144,10 +144,8 @@ impl<B: Ops> SlotGraphs<B> {
             self.rows = rows.max((2 * self.rows).min(MAX_BATCH));
             self.tokens = (rows * seq).max((2 * self.tokens).min(MAX_TOKENS));
             // Every view of a bucket within (rows, tokens) fits these shapes' buffers.
-            let c = &model.config.bert;
-            let shape =
-                [self.rows, self.tokens.div_ceil(self.rows), c.hidden_size, c.intermediate_size];
-            self.arena.views(stream, shape, model.precision.dtype())?;
+            let dims = model.dims(self.rows, self.tokens.div_ceil(self.rows));
+            self.arena.views(stream, dims, model.precision.dtype())?;
         }
         match self.entries.entry((rows, seq)) {
             hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
@@ -195,9 +193,7 @@ impl<B: Ops> Entry<B> {
         arena: &mut MiniLmWorkspace<B>,
         (rows, seq): (usize, usize),
     ) -> Result<Self, ModelError> {
-        let c = &model.config.bert;
-        let shape = [rows, seq, c.hidden_size, c.intermediate_size];
-        let acts = arena.views(stream, shape, model.precision.dtype())?;
+        let acts = arena.views(stream, model.dims(rows, seq), model.precision.dtype())?;
         let backend = model.device.backend();
         let stage =
             |t: &streampool_tensor::Tensor<B>| B::staging(backend, B::buffer_len(t.buffer()));
@@ -245,10 +241,10 @@ impl<B: Ops> Entry<B> {
         stream: &B::Stream,
         i: usize,
         chunk: &Padded,
-        hidden: usize,
+        dim: usize,
     ) -> Result<Vec<Vec<f32>>, ModelError> {
         debug_assert_eq!(chunk.seq, self.seq);
-        debug_assert_eq!(self.acts.pooled.shape(), [self.rows, hidden]);
+        debug_assert_eq!(self.acts.pooled.shape(), [self.rows, dim]);
         let n = chunk.order.len();
         stage::<B>(&self.ids, &u32_bytes(&chunk.ids), n, self.rows)?;
         stage::<B>(&self.type_ids, &u32_bytes(&chunk.type_ids), n, self.rows)?;
@@ -258,9 +254,9 @@ impl<B: Ops> Entry<B> {
         let dtype = self.acts.pooled.dtype();
         // Waits for the replay.
         let all = B::with_staging(&self.pooled, |bytes| {
-            pooling::widen(dtype, &bytes[..self.rows * hidden * dtype.size()])
+            pooling::widen(dtype, &bytes[..self.rows * dim * dtype.size()])
         })?;
-        Ok(all.chunks_exact(hidden).take(n).map(<[f32]>::to_vec).collect())
+        Ok(all.chunks_exact(dim).take(n).map(<[f32]>::to_vec).collect())
     }
 }
 
@@ -345,7 +341,7 @@ impl<B: Ops> MiniLm<B> {
         // Held for the whole call: the slot's buffers are in use until the results are read.
         let mut slot = self.graphs.lock(stream.slot())?;
         let chunks = batch::chunks(encodings, self.config.max_seq_length, SeqPad::Bucket);
-        let hidden = self.dim();
+        let dim = self.dim();
         let running = self.device.enter();
         let load = load_class(running.load());
         B::plan_for_load(stream, load);
@@ -353,7 +349,7 @@ impl<B: Ops> MiniLm<B> {
         for chunk in &chunks {
             let entry = slot.entry(self, stream, (rows_bucket(chunk.order.len()), chunk.seq))?;
             let i = entry.graph(self, stream, load)?;
-            for (&i, row) in chunk.order.iter().zip(entry.run(stream, i, chunk, hidden)?) {
+            for (&i, row) in chunk.order.iter().zip(entry.run(stream, i, chunk, dim)?) {
                 results[i] = row;
             }
         }

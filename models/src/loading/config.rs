@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use streampool_tensor::Activation;
+
 use super::{LoadError, ModelFiles};
 
 /// The BERT encoder hyper-parameters from `config.json` (other keys are ignored).
@@ -236,6 +238,85 @@ struct ModuleJson {
     kind: String,
 }
 
+/// A `Dense` module of sentence-transformers after the pooling: `activation(x . W^T + b)`
+/// (LaBSE's and EmbeddingGemma's projection heads).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseConfig {
+    /// Width of its input.
+    pub in_features: usize,
+    /// Width of its output.
+    pub out_features: usize,
+    /// Whether it adds a bias.
+    pub bias: bool,
+    /// Its activation (`torch.nn.Tanh`, `Identity` or `GELU`).
+    pub activation: Activation,
+    /// Its weights: `linear.weight` `[out, in]` and `linear.bias` `[out]`.
+    pub weights: PathBuf,
+}
+
+impl DenseConfig {
+    /// Reads the module's folder: `config.json` and `model.safetensors`.
+    fn load(dir: &Path) -> Result<Self, LoadError> {
+        #[derive(Deserialize)]
+        struct DenseJson {
+            in_features: usize,
+            out_features: usize,
+            #[serde(default = "yes")]
+            bias: bool,
+            #[serde(default = "tanh")]
+            activation_function: String,
+        }
+        let path = dir.join("config.json");
+        let json: DenseJson = read_json(&path)?;
+        let invalid = |reason: String| LoadError::InvalidConfig { path: path.clone(), reason };
+        // "torch.nn.modules.activation.Tanh", "torch.nn.modules.linear.Identity", ...
+        let name = json.activation_function.rsplit('.').next().unwrap_or_default();
+        let activation = match name {
+            "Tanh" => Activation::Tanh,
+            "Identity" => Activation::Identity,
+            "GELU" => Activation::Gelu,
+            _ => {
+                return Err(invalid(format!(
+                    "Dense activation `{}` is not supported (supported: Tanh, Identity, GELU)",
+                    json.activation_function
+                )))
+            }
+        };
+        if json.in_features == 0 || json.out_features == 0 {
+            return Err(invalid("in_features and out_features must be positive".into()));
+        }
+        let weights = dir.join("model.safetensors");
+        if !weights.is_file() {
+            let pickle = dir.join("pytorch_model.bin");
+            return Err(if pickle.is_file() {
+                LoadError::InvalidConfig {
+                    path: pickle,
+                    reason: "Dense weights are read from model.safetensors only (convert this \
+                             PyTorch pickle with sentence-transformers' save)"
+                        .into(),
+                }
+            } else {
+                LoadError::FileMissing { path: weights }
+            });
+        }
+        Ok(Self {
+            in_features: json.in_features,
+            out_features: json.out_features,
+            bias: json.bias,
+            activation,
+            weights,
+        })
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn tanh() -> String {
+    "torch.nn.modules.activation.Tanh".to_owned()
+}
+
 /// Everything needed to build the sentence-embedding model, validated together.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
@@ -245,6 +326,8 @@ pub struct ModelConfig {
     pub max_seq_length: usize,
     /// Pooling of token embeddings (mean for all-MiniLM-L6-v2).
     pub pooling: PoolingMode,
+    /// `Dense` modules after the pooling, in order (none for most models).
+    pub dense: Vec<DenseConfig>,
     /// Whether the embeddings are L2-normalised (a `Normalize` module).
     pub normalize: bool,
     /// Named prompts to prepend to a text (`config_sentence_transformers.json`'s `prompts`:
@@ -258,14 +341,20 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// Width of the embeddings: the last `Dense` module's output, else the hidden size.
+    pub fn output_dim(&self) -> usize {
+        self.dense.last().map_or(self.bert.hidden_size, |d| d.out_features)
+    }
+
     /// Reads a model directory as sentence-transformers does, from release 2 to 6:
     ///
     /// - `config.json`: the encoder ([`BertConfig`]);
     /// - `modules.json`: the pipeline. A `Transformer`, then a `Pooling` module (its folder's
     ///   `config.json`: `pooling_mode` as a name, or the older `pooling_mode_*` flags; mean
-    ///   when none is set), then optionally `Normalize`. Without `modules.json`, `1_Pooling`
-    ///   (if present) pools and the output is normalised only if `2_Normalize` exists. Any other
-    ///   module (`Dense`, ...) is [`LoadError::InvalidConfig`] naming it;
+    ///   when none is set), then any `Dense` modules ([`DenseConfig`]: their widths must
+    ///   chain), then optionally `Normalize`. Without `modules.json`, `1_Pooling` (if present)
+    ///   pools and the output is normalised only if `2_Normalize` exists. Any other module is
+    ///   [`LoadError::InvalidConfig`] naming it;
     /// - the maximum length: `sentence_bert_config.json`'s `max_seq_length`, else
     ///   `tokenizer_config.json`'s `model_max_length` (where release 6 keeps it), else what the
     ///   position table allows.
@@ -275,11 +364,30 @@ impl ModelConfig {
             path: path.to_path_buf(),
             reason,
         };
-        let (pooling_config, normalize) = pipeline(files)?;
+        let Pipeline { pooling: pooling_config, dense, normalize } = pipeline(files)?;
         let (pooling, include_prompt) = match &pooling_config {
             Some(path) => read_pooling(path, bert.hidden_size)?,
             None => (PoolingMode::Mean, true),
         };
+        let mut width = bert.hidden_size;
+        for (i, d) in dense.iter().enumerate() {
+            if d.in_features != width {
+                return Err(invalid(
+                    &d.weights,
+                    format!(
+                        "Dense module {i} takes {} values, its input has {width}",
+                        d.in_features
+                    ),
+                ));
+            }
+            width = d.out_features;
+        }
+        if pooling == PoolingMode::MeanSqrtLen && !dense.is_empty() {
+            return Err(invalid(
+                &files.dir.join("modules.json"),
+                "mean_sqrt_len_tokens pooling followed by Dense modules is not supported".into(),
+            ));
+        }
         let (prompts, default_prompt_name) = read_prompts(files)?;
         let limit = bert.max_positions();
         let max_seq_length = match max_length(files)? {
@@ -301,6 +409,7 @@ impl ModelConfig {
             bert,
             max_seq_length,
             pooling,
+            dense,
             normalize,
             prompts,
             default_prompt_name,
@@ -309,17 +418,28 @@ impl ModelConfig {
     }
 }
 
-/// The pooling module's config file (if any) and whether a `Normalize` module follows.
-fn pipeline(files: &ModelFiles) -> Result<(Option<PathBuf>, bool), LoadError> {
+/// The modules after the transformer.
+struct Pipeline {
+    /// The pooling module's config file, if any.
+    pooling: Option<PathBuf>,
+    /// The `Dense` modules, in order.
+    dense: Vec<DenseConfig>,
+    /// Whether a `Normalize` module ends it.
+    normalize: bool,
+}
+
+/// Reads `modules.json` (or, without it, the legacy folder names).
+fn pipeline(files: &ModelFiles) -> Result<Pipeline, LoadError> {
     let modules_path = files.dir.join("modules.json");
     if !modules_path.is_file() {
         let pooling = Some(files.pooling_config.clone()).filter(|p| p.is_file());
-        return Ok((pooling, files.dir.join("2_Normalize").is_dir()));
+        let normalize = files.dir.join("2_Normalize").is_dir();
+        return Ok(Pipeline { pooling, dense: Vec::new(), normalize });
     }
     let mut modules: Vec<ModuleJson> = read_json(&modules_path)?;
     modules.sort_by_key(|m| m.idx);
     let invalid = |reason: String| LoadError::InvalidConfig { path: modules_path.clone(), reason };
-    let (mut pooling, mut normalize) = (None, false);
+    let (mut pooling, mut dense, mut normalize) = (None, Vec::new(), false);
     for (i, module) in modules.iter().enumerate() {
         // "sentence_transformers.models.Pooling", "sentence_transformers.....pooling.Pooling".
         let kind = module.kind.rsplit('.').next().unwrap_or(&module.kind);
@@ -328,18 +448,21 @@ fn pipeline(files: &ModelFiles) -> Result<(Option<PathBuf>, bool), LoadError> {
             (_, "Pooling") if i > 0 && pooling.is_none() => {
                 pooling = Some(files.dir.join(&module.path).join("config.json"));
             }
+            (_, "Dense") if pooling.is_some() && !normalize => {
+                dense.push(DenseConfig::load(&files.dir.join(&module.path))?);
+            }
             (_, "Normalize") if pooling.is_some() && !normalize => normalize = true,
             _ => {
                 return Err(invalid(format!(
                     "module {} `{}` at position {i} is not supported (supported: Transformer, \
-                     then Pooling, then optionally Normalize)",
+                     then Pooling, then any Dense modules, then optionally Normalize)",
                     module.idx, module.kind
                 )))
             }
         }
     }
     match pooling {
-        Some(path) => Ok((Some(path), normalize)),
+        Some(path) => Ok(Pipeline { pooling: Some(path), dense, normalize }),
         None => Err(invalid("no Pooling module".into())),
     }
 }

@@ -83,8 +83,7 @@ impl<B: Ops> MiniLm<B> {
         let file = Weights::open(&files.weights)?;
         let lease = device.acquire()?;
         let up = Uploader { device, stream: lease.stream(), weights: &file };
-        let weights =
-            MiniLmWeights::load(&up, &config.bert, config.max_seq_length, precision.dtype())?;
+        let weights = MiniLmWeights::load(&up, &config, precision.dtype())?;
         up.finish()?;
         Ok(Self {
             graphs: GraphCache::new(device.capacity()),
@@ -152,9 +151,10 @@ impl<B: Ops> MiniLm<B> {
         &self.tokenizer
     }
 
-    /// Length of an embedding (384).
+    /// Length of an embedding (384 for all-MiniLM-L6-v2): the hidden size, or the last `Dense`
+    /// module's output.
     pub fn dim(&self) -> usize {
-        self.config.bert.hidden_size
+        self.config.output_dim()
     }
 
     /// Every parameter tensor (the same buffers for every caller and thread).
@@ -210,20 +210,18 @@ impl<B: Ops> MiniLm<B> {
         // hold slots but do not share the GPU.
         let running = self.device.enter();
         B::plan_for_load(stream, running.load());
-        let c = &self.config.bert;
         let mut results = vec![Vec::new(); encodings.len()];
         // Held until the results are downloaded: the slot's buffers are in use until then.
         let mut ws = self.workspaces.lock(stream.slot())?;
         for chunk in batch::chunks(encodings, self.config.max_seq_length, batch::SeqPad::Longest) {
             let rows = chunk.order.len();
-            let shape = [rows, chunk.seq, c.hidden_size, c.intermediate_size];
-            let a = ws.views(stream, shape, self.precision.dtype())?;
+            let a = ws.views(stream, self.dims(rows, chunk.seq), self.precision.dtype())?;
             a.ids.write_host_u32(stream, &chunk.ids)?;
             a.type_ids.write_host_u32(stream, &chunk.type_ids)?;
             a.mask.write_host(stream, &chunk.mask)?;
             self.forward(stream, &a)?;
             let pooled = pooling::to_host(stream, &a.pooled)?;
-            for (&i, row) in chunk.order.iter().zip(pooled.chunks_exact(c.hidden_size)) {
+            for (&i, row) in chunk.order.iter().zip(pooled.chunks_exact(self.dim())) {
                 results[i] = row.to_vec();
             }
         }
@@ -244,7 +242,21 @@ impl<B: Ops> MiniLm<B> {
         for layer in &self.weights.layers {
             encoder::layer(stream, layer, heads, bias, self.precision.math(), a)?;
         }
-        pooling::pool(stream, a, self.head)
+        pooling::pool(stream, a, self.head, &self.weights.dense)
+    }
+
+    /// The activations' extents for `rows` sequences of `seq` tokens.
+    pub(crate) fn dims(&self, rows: usize, seq: usize) -> workspace::Dims {
+        let c = &self.config;
+        let widest = c.dense.iter().map(|d| d.in_features.max(d.out_features)).max();
+        workspace::Dims {
+            rows,
+            seq,
+            hidden: c.bert.hidden_size,
+            inter: c.bert.intermediate_size,
+            out: c.output_dim(),
+            head: widest.unwrap_or(0),
+        }
     }
 
     /// What the head leaves to the host ([`Head::host_scale`]), on results in input order.

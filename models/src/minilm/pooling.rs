@@ -1,9 +1,11 @@
 //! sentence-transformers' head: pooling of the token embeddings (mean over the unmasked
 //! tokens, the first token, the maximum, the last token, the mean weighted by position, or the
-//! mean scaled by the square root of the count), then L2 normalisation where the model has a `Normalize` module.
+//! mean scaled by the square root of the count), then the `Dense` modules if any, then L2
+//! normalisation where the model has a `Normalize` module.
 
 use streampool_tensor::{DType, OpError, Ops, PoolKind, Tensor};
 
+use super::weights::DenseWeights;
 use super::workspace::Activations;
 use crate::loading::PoolingMode;
 use crate::ModelError;
@@ -30,13 +32,46 @@ impl Head {
     }
 }
 
-/// `a.pooled = [normalize](pool(a.hidden))`, pooled as `head` says.
+/// `a.pooled = [normalize](dense(pool(a.hidden)))`, pooled as `head` says, then through the
+/// `Dense` modules in order (their intermediate results in `a.head`).
 pub(crate) fn pool<B: Ops>(
     stream: &B::Stream,
     a: &Activations<B>,
     head: Head,
+    dense: &[DenseWeights<B>],
 ) -> Result<(), ModelError> {
-    match head.pooling {
+    let Some((last, first)) = dense.split_last() else {
+        pool_into(stream, a, head.pooling, &a.pooled)?;
+        return normalize(stream, a, head);
+    };
+    let hidden = a.hidden.shape().last().copied().unwrap_or(0);
+    let mut x = a.head_view(0, hidden)?;
+    pool_into(stream, a, head.pooling, &x)?;
+    for (i, d) in first.iter().enumerate() {
+        let out = a.head_view(i + 1, d.weight.shape()[0])?;
+        B::linear(stream, &x, &d.weight, d.bias.as_ref(), d.act, &out)?;
+        x = out;
+    }
+    B::linear(stream, &x, &last.weight, last.bias.as_ref(), last.act, &a.pooled)?;
+    normalize(stream, a, head)
+}
+
+/// L2-normalises `a.pooled` in place if the model has a `Normalize` module.
+fn normalize<B: Ops>(stream: &B::Stream, a: &Activations<B>, head: Head) -> Result<(), ModelError> {
+    if head.normalize {
+        B::l2_normalize(stream, &a.pooled, &a.pooled)?;
+    }
+    Ok(())
+}
+
+/// `pooled` (`[batch, hidden]`) = `a.hidden` pooled as `mode` says.
+fn pool_into<B: Ops>(
+    stream: &B::Stream,
+    a: &Activations<B>,
+    mode: PoolingMode,
+    pooled: &Tensor<B>,
+) -> Result<(), ModelError> {
+    match mode {
         PoolingMode::Cls => {
             let [rows, _, dim] = a.hidden.shape()[..] else {
                 return Err(ModelError::Op(OpError::Shape {
@@ -45,21 +80,18 @@ pub(crate) fn pool<B: Ops>(
                 }));
             };
             let first = a.hidden.narrow(1, 0, 1).map_err(OpError::from)?;
-            let pooled = a.pooled.reshape(&[rows, 1, dim]).map_err(OpError::from)?;
+            let pooled = pooled.reshape(&[rows, 1, dim]).map_err(OpError::from)?;
             B::copy_strided(stream, &first, &pooled)?;
         }
-        PoolingMode::Max => B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::Max, &a.pooled)?,
+        PoolingMode::Max => B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::Max, pooled)?,
         PoolingMode::LastToken => {
-            B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::LastToken, &a.pooled)?
+            B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::LastToken, pooled)?
         }
         PoolingMode::WeightedMean => {
-            B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::WeightedMean, &a.pooled)?
+            B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::WeightedMean, pooled)?
         }
         // The mean; the square root's scale is the host's (`Head::host_scale`).
-        _ => B::mean_pool(stream, &a.hidden, Some(&a.mask), &a.pooled)?,
-    }
-    if head.normalize {
-        B::l2_normalize(stream, &a.pooled, &a.pooled)?;
+        _ => B::mean_pool(stream, &a.hidden, Some(&a.mask), pooled)?,
     }
     Ok(())
 }

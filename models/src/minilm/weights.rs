@@ -1,9 +1,9 @@
 //! MiniLM's parameters on the device, uploaded once and shared (through an `Arc`) by every
 //! stream: ops read them; nothing writes them after loading.
 
-use streampool_tensor::{DType, LayerNorm, Ops, Tensor};
+use streampool_tensor::{Activation, DType, LayerNorm, Ops, Tensor};
 
-use crate::loading::{Architecture, BertConfig};
+use crate::loading::{Architecture, DenseConfig, ModelConfig, Weights};
 use crate::params::Uploader;
 use crate::ModelError;
 
@@ -96,6 +96,29 @@ pub(crate) struct LayerWeights<B: Ops> {
     pub(crate) out_norm: NormWeights<B>,
 }
 
+/// A `Dense` module after the pooling: `act(x . weight^T + bias)`.
+pub(crate) struct DenseWeights<B: Ops> {
+    pub(crate) weight: Tensor<B>,
+    pub(crate) bias: Option<Tensor<B>>,
+    pub(crate) act: Activation,
+}
+
+impl<B: Ops> DenseWeights<B> {
+    /// Reads the module's `model.safetensors` and uploads it in `dt`.
+    pub(crate) fn load(
+        up: &Uploader<'_, B>,
+        c: &DenseConfig,
+        dt: DType,
+    ) -> Result<Self, ModelError> {
+        let file = Weights::open(&c.weights)?;
+        let up = Uploader { weights: &file, ..*up };
+        let (out, inp) = (c.out_features, c.in_features);
+        let weight = up.tensor_as("linear.weight", &[out, inp], dt)?;
+        let bias = c.bias.then(|| up.tensor_as("linear.bias", &[out], dt)).transpose()?;
+        Ok(Self { weight, bias, act: c.activation })
+    }
+}
+
 /// All of MiniLM's parameters.
 pub(crate) struct MiniLmWeights<B: Ops> {
     pub(crate) embeddings: EmbeddingWeights<B>,
@@ -104,6 +127,8 @@ pub(crate) struct MiniLmWeights<B: Ops> {
     /// (`span`: the longest input less one), added by every layer's attention; `None` for the
     /// other architectures.
     pub(crate) position_bias: Option<Tensor<B>>,
+    /// The `Dense` modules after the pooling, in order.
+    pub(crate) dense: Vec<DenseWeights<B>>,
 }
 
 /// Where an architecture keeps a layer's attention parameters (below `encoder.layer.{l}.`):
@@ -124,14 +149,13 @@ fn attention_names(arch: Architecture) -> ([&'static str; 3], &'static str, &'st
 }
 
 impl<B: Ops> MiniLmWeights<B> {
-    /// Reads and uploads every parameter in `dt`, checking each shape against `c`; inputs are
-    /// at most `max_seq_length` tokens long.
+    /// Reads and uploads every parameter in `dt`, checking each shape against `config`.
     pub(crate) fn load(
         up: &Uploader<'_, B>,
-        c: &BertConfig,
-        max_seq_length: usize,
+        config: &ModelConfig,
         dt: DType,
     ) -> Result<Self, ModelError> {
+        let (c, max_seq_length) = (&config.bert, config.max_seq_length);
         let (h, i) = (c.hidden_size, c.intermediate_size);
         let eps = c.layer_norm_eps as f32;
         let arch = c.architecture().unwrap_or(Architecture::Bert);
@@ -197,7 +221,9 @@ impl<B: Ops> MiniLmWeights<B> {
             }
             _ => None,
         };
-        Ok(Self { embeddings, layers, position_bias })
+        let dense =
+            config.dense.iter().map(|d| DenseWeights::load(up, d, dt)).collect::<Result<_, _>>()?;
+        Ok(Self { embeddings, layers, position_bias, dense })
     }
 
     /// Every parameter tensor.
@@ -213,6 +239,10 @@ impl<B: Ops> MiniLmWeights<B> {
             }
         }
         all.extend(&self.position_bias);
+        for d in &self.dense {
+            all.push(&d.weight);
+            all.extend(&d.bias);
+        }
         all
     }
 }

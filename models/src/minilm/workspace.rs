@@ -7,8 +7,25 @@ use streampool_tensor::{DType, Layout, OpError, Ops, Tensor};
 use crate::workspace::GrowBuffer;
 use crate::ModelError;
 
-/// Activations of a bucket (the fields of [`Activations`]).
-const VIEWS: usize = 10;
+/// Activations of a bucket (the fields of [`Activations`], `head` counting two).
+const VIEWS: usize = 12;
+
+/// The extents of one run's activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dims {
+    /// Sequences.
+    pub(crate) rows: usize,
+    /// Tokens per sequence (padded).
+    pub(crate) seq: usize,
+    /// The encoder's width.
+    pub(crate) hidden: usize,
+    /// The feed-forward width.
+    pub(crate) inter: usize,
+    /// The embedding's width (the last `Dense` module's output, else `hidden`).
+    pub(crate) out: usize,
+    /// The widest input or output of a `Dense` module; 0 without any.
+    pub(crate) head: usize,
+}
 
 /// The buffers of one slot, one per activation. Grown to the largest (batch, seq) bucket the
 /// slot has run.
@@ -43,19 +60,32 @@ pub(crate) struct Activations<B: Ops> {
     pub(crate) attn_hidden: Tensor<B>,
     /// `[batch, seq, intermediate]`.
     pub(crate) intermediate: Tensor<B>,
-    /// `[batch, hidden]`: pooled, then normalised in place.
+    /// `[batch, out]`: the embeddings (pooled, through the `Dense` modules if any, then
+    /// normalised in place).
     pub(crate) pooled: Tensor<B>,
+    /// Flat `[batch * head]` each: the pooled rows and the `Dense` modules' outputs before the
+    /// last, alternating between the two ([`Activations::head_view`]).
+    pub(crate) head: [Tensor<B>; 2],
+}
+
+impl<B: Ops> Activations<B> {
+    /// `head[i]`'s first `rows * width` values as `[rows, width]`.
+    pub(crate) fn head_view(&self, i: usize, width: usize) -> Result<Tensor<B>, OpError> {
+        let rows = self.pooled.shape()[0];
+        Ok(self.head[i % 2].narrow(0, 0, rows * width)?.reshape(&[rows, width])?)
+    }
 }
 
 impl<B: Ops> MiniLmWorkspace<B> {
-    /// Views for `batch` sequences of `seq` tokens, float activations in `f` (allocating on
+    /// Views for `d.rows` sequences of `d.seq` tokens, float activations in `f` (allocating on
     /// `stream` only when this slot has not yet run a bucket this large).
     pub(crate) fn views(
         &mut self,
         stream: &B::Stream,
-        [batch, seq, hidden, inter]: [usize; 4],
+        d: Dims,
         f: DType,
     ) -> Result<Activations<B>, ModelError> {
+        let Dims { rows: batch, seq, hidden, inter, out, head } = d;
         let u = DType::U32;
         let shapes: [(&[usize], DType); VIEWS] = [
             (&[batch, seq], u),
@@ -67,7 +97,9 @@ impl<B: Ops> MiniLmWorkspace<B> {
             (&[batch, seq, hidden], f),
             (&[batch, seq, hidden], f),
             (&[batch, seq, inter], f),
-            (&[batch, hidden], f),
+            (&[batch, out], f),
+            (&[batch * head], f),
+            (&[batch * head], f),
         ];
         let mut views = Vec::with_capacity(VIEWS);
         for (buffer, (shape, dtype)) in self.buffers.iter_mut().zip(shapes) {
@@ -96,6 +128,7 @@ impl<B: Ops> MiniLmWorkspace<B> {
             attn_hidden: view()?,
             intermediate: view()?,
             pooled: view()?,
+            head: [view()?, view()?],
         })
     }
 

@@ -1,6 +1,6 @@
 //! Architecture conformance without downloads: every tiny random-weight model of
-//! `fixtures/tiny-models/` (BERT with mean, CLS and unnormalised mean-sqrt-len pooling, BERT
-//! with `bert.`-prefixed weights, XLM-RoBERTa) against the float64 reference transformers and
+//! `fixtures/tiny-models/` (BERT with every pooling, BERT with `bert.`-prefixed weights, BERT with
+//! two `Dense` modules, XLM-RoBERTa, MPNet) against the float64 reference transformers and
 //! sentence-transformers computed for it (token ids equal; cosine >= 0.99999 and max abs diff
 //! <= 1e-4 in f32), one text at a time and in one batch. Then directories the loader must refuse,
 //! each with a clear error.
@@ -29,7 +29,7 @@ struct Case {
 
 fn tiny_models() -> Vec<PathBuf> {
     let dirs = streampool_models::testing::tiny_models();
-    assert!(dirs.len() >= 8, "tiny models: {dirs:?}");
+    assert!(dirs.len() >= 10, "tiny models: {dirs:?}");
     dirs
 }
 
@@ -72,9 +72,14 @@ fn every_tiny_model_matches_its_reference() {
 
 /// A copy of the tiny BERT model with `edit` applied to its files.
 fn spoiled(edit: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
+    spoiled_copy("bert-mean", edit)
+}
+
+/// A copy of tiny model `name` with `edit` applied to its files.
+fn spoiled_copy(name: &str, edit: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("spoiled");
-    let from = tiny_models_dir().join("bert-mean");
+    let from = tiny_models_dir().join(name);
     for entry in walk(&from) {
         let to = dir.join(entry.strip_prefix(&from).unwrap());
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -117,9 +122,14 @@ fn load_error(dir: &Path) -> String {
 
 #[test]
 fn directories_that_cannot_run_are_refused_with_a_reason() {
-    let (_t, dir) = spoiled(|d| rewrite(&d.join("config.json"), "\"bert\"", "\"mpnet\""));
+    let (_t, dir) = spoiled(|d| rewrite(&d.join("config.json"), "\"bert\"", "\"deberta-v2\""));
     let e = load_error(&dir);
-    assert!(e.contains("model_type `mpnet` is not supported") && e.contains("xlm-roberta"), "{e}");
+    assert!(e.contains("model_type `deberta-v2` is not supported") && e.contains("mpnet"), "{e}");
+
+    let (_t, dir) = spoiled_copy("mpnet-mean", |d| {
+        rewrite(&d.join("config.json"), "\"relative_attention_num_buckets\"", "\"buckets\"")
+    });
+    assert!(load_error(&dir).contains("needs relative_attention_num_buckets"));
 
     let (_t, dir) =
         spoiled(|d| rewrite(&d.join("1_Pooling/config.json"), "\"mean\"", "[\"mean\", \"cls\"]"));
@@ -129,10 +139,41 @@ fn directories_that_cannot_run_are_refused_with_a_reason() {
         spoiled(|d| rewrite(&d.join("1_Pooling/config.json"), "\"mean\"", "\"median\""));
     assert!(load_error(&dir).contains("unknown pooling mode `median`"));
 
-    let (_t, dir) =
-        spoiled(|d| rewrite(&d.join("modules.json"), "normalize.Normalize", "dense.Dense"));
-    let e = load_error(&dir);
-    assert!(e.contains("dense.Dense") && e.contains("not supported"), "{e}");
+    // A module after Normalize, or one this crate does not run.
+    let (_t, dir) = spoiled_copy("bert-dense", |d| {
+        let path = d.join("modules.json");
+        let mut modules: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let (dense, norm) = (modules[3]["type"].clone(), modules[4]["type"].clone());
+        (modules[3]["type"], modules[4]["type"]) = (norm, dense);
+        std::fs::write(&path, modules.to_string()).unwrap();
+    });
+    let (_t2, dir2) =
+        spoiled(|d| rewrite(&d.join("modules.json"), "normalize.Normalize", "models.LayerNorm"));
+    for (dir, kind) in [(&dir, "dense.Dense"), (&dir2, "models.LayerNorm")] {
+        let e = load_error(dir);
+        assert!(e.contains(kind) && e.contains("not supported"), "{e}");
+    }
+
+    // Dense modules: an activation not run here, widths that do not chain, pickled weights, and
+    // a pooling whose scale the host applies.
+    let (_t, dir) = spoiled_copy("bert-dense", |d| {
+        rewrite(&d.join("2_Dense/config.json"), "activation.Tanh", "activation.ReLU")
+    });
+    assert!(load_error(&dir).contains("Dense activation `torch.nn.modules.activation.ReLU`"));
+    let (_t, dir) = spoiled_copy("bert-dense", |d| {
+        rewrite(&d.join("3_Dense/config.json"), "\"in_features\": 48", "\"in_features\": 40")
+    });
+    assert!(load_error(&dir).contains("Dense module 1 takes 40 values, its input has 48"));
+    let (_t, dir) = spoiled_copy("bert-dense", |d| {
+        std::fs::rename(d.join("2_Dense/model.safetensors"), d.join("2_Dense/pytorch_model.bin"))
+            .unwrap()
+    });
+    assert!(load_error(&dir).contains("from model.safetensors only"));
+    let (_t, dir) = spoiled_copy("bert-dense", |d| {
+        rewrite(&d.join("1_Pooling/config.json"), "\"cls\"", "\"mean_sqrt_len_tokens\"")
+    });
+    assert!(load_error(&dir).contains("followed by Dense modules is not supported"));
 
     let (_t, dir) = spoiled(|d| {
         let relative = "{\n  \"position_embedding_type\": \"relative_key\",";
