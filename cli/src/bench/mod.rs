@@ -157,15 +157,16 @@ impl OnDevice for Bench<'_> {
         bar.finish_and_clear();
         Ok(Report {
             device: device.backend().name(),
-            model: match (args.model.kind, engine_stats) {
-                (BenchModel::Minilm, Some(s)) => format!(
-                    "minilm ({mode}, engine of {} workers, mean batch {:.1}, largest {})",
+            model: match (&loaded, engine_stats) {
+                (Loaded::Minilm(m), Some(s)) => format!(
+                    "{} ({mode}, engine of {} workers, mean batch {:.1}, largest {})",
+                    m.name(),
                     args.engine,
                     s.mean_batch(),
                     s.max_batch
                 ),
-                (BenchModel::Minilm, None) => format!("minilm ({mode})"),
-                (other, _) => format!("{other:?}").to_lowercase(),
+                (Loaded::Minilm(m), None) => format!("{} ({mode})", m.name()),
+                _ => format!("{:?}", args.model.kind).to_lowercase(),
             },
             seq: args.seq,
             dtype: args.dtype.name().into(),

@@ -8,12 +8,14 @@ then a fixed duration:
   eager    N threads, each with its own torch.cuda.Stream, one request at a time per thread
   graph    N threads, each replaying its own CUDA graph (static input/output) on its own stream
   batched  one call of --batch sequences on one stream, eager and as a CUDA graph (the ceiling)
+  compile  with batched: that call under torch.compile (Inductor, default mode) too
 A request's latency runs from its launch to its stream's synchronize() returning; throughput is
 completed requests over the wall time from the common start to the last completion.
 
 Weights: --model-dir (a sentence-transformers directory: config.json + model.safetensors, which
-may hold f16; loaded into transformers' BertModel and cast to --dtype), else random weights of
-the same architecture (the output says which). f32 runs with TF32 off.
+may hold f16; loaded into transformers' BertModel and cast to --dtype; another model_type, MPNet
+or XLM-RoBERTa, through AutoModel), else random weights of MiniLM's architecture (the output says
+which). Pooling as the directory's 1_Pooling says (mean or CLS). f32 runs with TF32 off.
 
 Usage: torch_minilm_bench.py [--model-dir DIR] [--dtype f32|f16|bf16] [--threads 1,2,4,...]
                              [--batch 512] [--seq 128] [--seconds 2] [--warmup 0.5]
@@ -42,10 +44,42 @@ ARCH = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attentio
 # The model
 
 
+def load_other(model_dir, dtype, device):
+    """Any other architecture of model_dir (MPNet, XLM-RoBERTa, ...) through AutoModel: SDPA
+    attention where transformers has it for the architecture, its own otherwise."""
+    from safetensors import safe_open
+    from transformers import AutoModel
+
+    weights = os.path.join(model_dir, "model.safetensors")
+    with safe_open(weights, "pt") as f:
+        stored = sorted({str(f.get_slice(k).get_dtype()).lower() for k in f.keys()})
+    model = None
+    for attn in ("sdpa", "eager"):
+        try:
+            model = AutoModel.from_pretrained(model_dir, dtype=dtype, attn_implementation=attn,
+                                              add_pooling_layer=False)
+            break
+        except (ValueError, TypeError) as e:  # no SDPA for this architecture
+            print(f"attention {attn}: {e}")
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    c = model.config
+    arch = dict(type=c.model_type, attention=c._attn_implementation, layers=c.num_hidden_layers,
+                hidden=c.hidden_size, heads=c.num_attention_heads, ffn=c.intermediate_size,
+                vocab=c.vocab_size)
+    return model, os.path.abspath(model_dir), stored, arch
+
+
 def load_bert(model_dir, dtype, device):
-    """transformers BertModel (SDPA attention), from model_dir if it has weights, else random."""
+    """transformers BertModel (SDPA attention), from model_dir if it has weights, else random;
+    another architecture of model_dir through `load_other`."""
     from transformers import BertConfig, BertModel
 
+    config_path = os.path.join(model_dir, "config.json") if model_dir else None
+    if config_path and os.path.isfile(config_path):
+        if json.load(open(config_path)).get("model_type", "bert") != "bert":
+            return load_other(model_dir, dtype, device)
     weights = os.path.join(model_dir, "model.safetensors") if model_dir else None
     if weights and os.path.isfile(weights):
         config = BertConfig.from_pretrained(model_dir)
@@ -79,13 +113,28 @@ def load_bert(model_dir, dtype, device):
     return model, source, stored, arch
 
 
-def make_forward(bert):
-    """ids [B, S] int64, mask [B, S] (dtype of the model) -> L2-normalised mean-pooled [B, H]."""
+def pooling_of(model_dir):
+    """The model's pooling mode from 1_Pooling/config.json (mean when it does not say)."""
+    path = os.path.join(model_dir or "", "1_Pooling", "config.json")
+    if not os.path.isfile(path):
+        return "mean"
+    c = json.load(open(path))
+    if isinstance(c.get("pooling_mode"), str):
+        return c["pooling_mode"]
+    return "cls" if c.get("pooling_mode_cls_token") else "mean"
+
+
+def make_forward(bert, pooling="mean"):
+    """ids [B, S] int64, mask [B, S] (dtype of the model) -> L2-normalised pooled [B, H] (mean
+    over the mask, or the first token for CLS pooling)."""
 
     def forward(ids, mask):
         h = bert(input_ids=ids).last_hidden_state  # no padding: all tokens attend to all
-        m = mask.unsqueeze(-1)
-        pooled = (h * m).sum(1) / m.sum(1).clamp_min(1e-9)
+        if pooling == "cls":
+            pooled = h[:, 0]
+        else:
+            m = mask.unsqueeze(-1)
+            pooled = (h * m).sum(1) / m.sum(1).clamp_min(1e-9)
         return F.normalize(pooled, p=2.0, dim=-1)
 
     return forward
@@ -208,7 +257,8 @@ def main():
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--seconds", type=float, default=2.0, help="timed duration per point")
     ap.add_argument("--warmup", type=float, default=0.5, help="warm-up per point, seconds")
-    ap.add_argument("--modes", default="eager,graph,batched")
+    ap.add_argument("--modes", default="eager,graph,batched",
+                    help="of eager, graph, batched, compile (batched under torch.compile too)")
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
     threads = [int(x) for x in args.threads.split(",") if x]
@@ -223,7 +273,8 @@ def main():
     torch.set_float32_matmul_precision("highest")
     t_load = time.perf_counter()
     bert, source, stored, arch = load_bert(args.model_dir, dtype, dev)
-    forward = make_forward(bert)
+    pooling = pooling_of(args.model_dir)
+    forward = make_forward(bert, pooling)
     props = torch.cuda.get_device_properties(dev)
     import transformers
 
@@ -231,7 +282,7 @@ def main():
           f"{props.name} ({props.multi_processor_count} SMs), {args.dtype}"
           f"{' (TF32 off)' if args.dtype == 'f32' else ''}, seq {args.seq}")
     print(f"weights: {source}" + (f" (stored as {','.join(stored)}, cast to {args.dtype})" if stored else ""))
-    print(f"arch: {arch}; load {time.perf_counter() - t_load:.1f}s; "
+    print(f"arch: {arch}, {pooling} pooling; load {time.perf_counter() - t_load:.1f}s; "
           f"{args.warmup}s warm-up + {args.seconds}s per point", flush=True)
 
     # Sanity: graph replay gives eager's embeddings, and they have unit norm.
@@ -281,11 +332,21 @@ def main():
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
     if "batched" in modes and args.batch > 0:
-        for mode in ("batched_eager", "batched_graph"):
+        batched = ["batched_eager", "batched_graph"] + (["batched_compile"] if "compile" in modes else [])
+        for mode in batched:
             try:
                 with torch.inference_mode():
                     x = make_inputs(args.batch, args.seq, arch["vocab"], dtype, dev, 7)
-                    w = EagerWorker(forward, *x) if mode == "batched_eager" else GraphWorker(forward, *x)
+                    if mode == "batched_compile":
+                        # Inductor's default mode; its first calls compile (not timed: the
+                        # point's warm-up runs after them).
+                        t0 = time.perf_counter()
+                        w = EagerWorker(torch.compile(forward), *x)
+                        for _ in range(3):
+                            w.step()
+                        print(f"torch.compile: {time.perf_counter() - t0:.0f}s to compile", flush=True)
+                    else:
+                        w = EagerWorker(forward, *x) if mode == "batched_eager" else GraphWorker(forward, *x)
                 r = run_point([w], args.batch, args.seconds, args.warmup)
                 r["batch"] = args.batch
                 results[mode] = r
@@ -304,13 +365,17 @@ def main():
         if results.get(mode):
             n, r = max(results[mode].items(), key=lambda kv: kv[1]["items_per_s"])
             best[mode] = {"threads": int(n), "req_per_s": r["items_per_s"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"]}
-    bb = [results[m] for m in ("batched_eager", "batched_graph") if m in results]
+    bb = [m for m in ("batched_eager", "batched_graph") if m in results]
     if bb:
-        r = max(bb, key=lambda r: r["items_per_s"])
-        best["batched"] = {"mode": "batched_graph" if r is results.get("batched_graph") else "batched_eager",
-                           "batch": args.batch, "seq_per_s": r["items_per_s"], "p50_ms": r["p50_ms"]}
+        m = max(bb, key=lambda m: results[m]["items_per_s"])
+        best["batched"] = {"mode": m, "batch": args.batch, "seq_per_s": results[m]["items_per_s"],
+                           "p50_ms": results[m]["p50_ms"]}
+    if "batched_compile" in results:
+        r = results["batched_compile"]
+        best["batched_compile"] = {"mode": "batched_compile", "batch": args.batch,
+                                   "seq_per_s": r["items_per_s"], "p50_ms": r["p50_ms"]}
     print("\nbest: " + "; ".join(
-        f"{k} {v.get('req_per_s', v.get('seq_per_s')):.0f} {'seq/s' if k == 'batched' else 'req/s'}"
+        f"{k} {v.get('req_per_s', v.get('seq_per_s')):.0f} {'seq/s' if k.startswith('batched') else 'req/s'}"
         + (f" @{v['threads']} threads" if "threads" in v else f" ({v['mode']})")
         for k, v in best.items()))
     if errors:

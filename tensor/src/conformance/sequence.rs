@@ -21,6 +21,11 @@ const ATTENTION: [AttentionCase; 5] = [
     ([2, 33, 2, 64], Some(&[33, 17])),
 ];
 
+/// Large enough for CUDA's tensor-core (f16, bf16) and 8-warp (f32) attention kernels, which
+/// take over from 128 blocks of 64 (32) queries: checked with the distance bias too.
+const ATTENTION_LARGE: AttentionCase =
+    ([8, 128, 12, 64], Some(&[128, 100, 64, 1, 128, 77, 128, 3]));
+
 /// A head size a backend may refuse: computed right, or refused with an [`OpError`] (CUDA's
 /// fused kernel takes 32, 64 and 128 only).
 const ODD_HEAD: AttentionCase = ([3, 5, 2, 5], Some(&[5, 2, 4]));
@@ -87,7 +92,8 @@ pub fn attention<B: Ops>(device: &Device<B>) {
 /// a distance bias (MPNet's relative positions), whose span is the sequence's or wider.
 pub fn attention_qkv<B: Ops>(device: &Device<B>) {
     each_dtype(device, |ctx| {
-        for (seed, &case) in (1..).zip(ATTENTION.iter().chain([&ODD_HEAD])) {
+        let cases = ATTENTION.iter().chain([&ATTENTION_LARGE, &ODD_HEAD]);
+        for (seed, &case) in (1..).zip(cases) {
             let ([batch, seq, heads, head_dim], lengths) = case;
             let hidden = heads * head_dim;
             let (qkv, qkvt) = ctx.random(&[batch, seq, 3 * hidden], seed * 10);

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""A model directory with a real model's architecture and random weights, for speed runs where
+the real weights are too large to carry: copies SRC's configuration, tokenizer and
+sentence-transformers files, and writes model.safetensors with transformers' random
+initialisation of the same architecture (seeded) in --dtype. Speed does not depend on the
+values; the vectors are meaningless.
+
+    random_model.py SRC OUT [--dtype f16]
+
+SRC needs config.json and tokenizer.json (a weights file is not read). `--set key=value`
+overrides a config.json key (an int, float or string), e.g. to make a BERT-base shape from
+MiniLM's files: --set hidden_size=768 --set num_hidden_layers=12 --set intermediate_size=3072.
+"""
+import argparse
+import json
+import os
+import shutil
+
+import torch
+from transformers import AutoConfig, AutoModel
+
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+
+
+def value(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("src")
+    ap.add_argument("out")
+    ap.add_argument("--dtype", choices=list(DTYPES), default="f16")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--pooling", help="rewrite 1_Pooling/config.json to this mode (e.g. cls)")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    for dirpath, _, files in os.walk(args.src):
+        for name in files:
+            if name.endswith((".safetensors", ".bin", ".onnx")):
+                continue
+            rel = os.path.relpath(os.path.join(dirpath, name), args.src)
+            os.makedirs(os.path.dirname(os.path.join(args.out, rel)), exist_ok=True)
+            shutil.copy(os.path.join(dirpath, name), os.path.join(args.out, rel))
+    config_path = os.path.join(args.out, "config.json")
+    config = json.load(open(config_path))
+    for item in args.set:
+        key, _, text = item.partition("=")
+        config[key] = value(text)
+    json.dump(config, open(config_path, "w"), indent=2)
+    if args.pooling:
+        pooling = os.path.join(args.out, "1_Pooling", "config.json")
+        dim = config["hidden_size"]
+        json.dump({"embedding_dimension": dim, "pooling_mode": args.pooling, "include_prompt": True},
+                  open(pooling, "w"))
+    torch.manual_seed(0)
+    model = AutoModel.from_config(AutoConfig.from_pretrained(args.out)).to(DTYPES[args.dtype])
+    # Keep only what streampool and AutoModel read (no pooler: sentence-transformers skips it).
+    model.save_pretrained(args.out, safe_serialization=True)
+    print(f"{args.out}: {config.get('model_type')} {config['num_hidden_layers']} layers x "
+          f"{config['hidden_size']}, {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M "
+          f"random parameters in {args.dtype}")
+
+
+if __name__ == "__main__":
+    main()
