@@ -16,7 +16,9 @@
 #
 # Env: OUT (target/families), PYTHON (python3), SP (.gpu/bin/streampool), DTYPES ("f16 f32"),
 #      THREADS (1,16,64), BATCH (512), SEQ (128), SECONDS_PER_POINT (1), WARMUP (0.3),
-#      COMPILE (1: torch.compile the batched f16 call), CALLERS (256), WORKERS (8).
+#      COMPILE (1: torch.compile the batched f16 call), CALLERS (256), WORKERS (8),
+#      CHECK (1: the correctness check), PER_CALLER (1: the per-caller sweeps; 0 times only the
+#      batched calls and the engine).
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 
@@ -36,7 +38,7 @@ MODELS=$OUT/models
 mkdir -p "$OUT" "$MODELS"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
-git log -1 --format='commit %h %cs' 2>/dev/null || true
+[[ -f .gpu/COMMIT ]] && echo "binaries of commit $(cat .gpu/COMMIT)"
 
 model_dir() {
   case $1 in
@@ -64,6 +66,7 @@ for fam in $FAMILIES; do
   echo "=== $fam: $dir"
   # 1. Correctness at the real shape: f32 and f16, eager and graph, against sentence-transformers.
   outs=()
+  [[ ${CHECK:-1} == 1 ]] &&
   for dt in f32 f16; do
     for mode in eager graph; do
       o=$OUT/$fam-embed-$dt-$mode.json
@@ -71,11 +74,13 @@ for fam in $FAMILIES; do
         && outs+=("$o") || echo "streampool embed $fam $dt $mode failed (exit $?)"
     done
   done
-  "$PY" scripts/peer/gpu/compare_embed.py "$dir" "${outs[@]}" --min-cosine 0.999 \
-    2>&1 | grep -v -i warn | tee "$OUT/$fam-check.txt"
+  [[ ${#outs[@]} -gt 0 ]] && "$PY" scripts/peer/gpu/compare_embed.py "$dir" "${outs[@]}" \
+    --min-cosine 0.999 2>&1 | grep -v -i warn | tee "$OUT/$fam-check.txt"
   # 2. Speed.
   for dt in $DTYPES; do
     modes=eager,graph,batched
+    sp_threads=$THREADS
+    [[ ${PER_CALLER:-1} == 0 ]] && modes=batched && sp_threads=1
     [[ $dt == f16 && ${COMPILE:-1} == 1 ]] && modes+=,compile
     echo "== PyTorch $fam $dt"
     "$PY" scripts/peer/gpu/torch_minilm_bench.py --model-dir "$dir" --dtype "$dt" --threads "$THREADS" \
@@ -83,7 +88,7 @@ for fam in $FAMILIES; do
       --json "$OUT/$fam-torch-$dt.json" 2>&1 | grep -v -i warn | tail -14
     echo "== streampool $fam $dt"
     "$SP" bench --device cuda --model "$dir" --dtype "$dt" --mode graph --seq "$SEQ" \
-      --threads "$THREADS" --batch "$BATCH" --duration "$SECS" --warmup "$WARMUP" \
+      --threads "$sp_threads" --batch "$BATCH" --duration "$SECS" --warmup "$WARMUP" \
       --json "$OUT/$fam-streampool-$dt.json" 2>&1 | tail -8
     "$SP" bench --device cuda --model "$dir" --dtype "$dt" --mode graph --seq "$SEQ" \
       --threads "$CALLERS" --engine "$WORKERS" --batch 0 --duration "$SECS" --warmup "$WARMUP" \

@@ -30,22 +30,25 @@ def main():
             if not (torch and sp):
                 continue
             best = torch["best"]
+            fmt = lambda v: f"{v:,.0f}" if v else "-"
             per_caller = max((best[m] for m in ("eager", "graph") if m in best),
                              key=lambda b: b["req_per_s"], default=None)
-            pc_mode = next(m for m in ("eager", "graph") if best.get(m) is per_caller)
             sp_pc = max(sp["per_thread"], key=lambda p: p["items_per_s"])
+            if per_caller:
+                pc_mode = next(m for m in ("eager", "graph") if best.get(m) is per_caller)
+                pc = (f"{fmt(per_caller['req_per_s'])} ({pc_mode}, {per_caller['threads']} thr) "
+                      f"| {fmt(sp_pc['items_per_s'])} ({sp_pc['threads']} thr) "
+                      f"| **{sp_pc['items_per_s'] / per_caller['req_per_s']:.1f}x**")
+            else:
+                pc = "- | - | -"
             batched = torch["results"].get("batched_eager", {}).get("items_per_s")
             compiled = best.get("batched_compile", {}).get("seq_per_s")
             ceiling = (sp.get("batched") or {}).get("items_per_s")
             engine = max((p["items_per_s"] for p in (eng or {}).get("per_thread", [])), default=None)
-            fmt = lambda v: f"{v:,.0f}" if v else "-"
-            ours = max(v for v in (ceiling, engine) if v) if (ceiling or engine) else None
-            rows.append(
-                f"| {fam} | {dt} | {fmt(per_caller['req_per_s'])} ({pc_mode}, {per_caller['threads']} thr) "
-                f"| {fmt(sp_pc['items_per_s'])} ({sp_pc['threads']} thr) "
-                f"| **{sp_pc['items_per_s'] / per_caller['req_per_s']:.1f}x** "
-                f"| {fmt(batched)} | {fmt(compiled)} | {fmt(ceiling)} | {fmt(engine)} "
-                f"| **{ours / batched:.2f}x** |" if ours and batched else "| - |")
+            ours = max((v for v in (ceiling, engine) if v), default=None)
+            ratio = f"**{ours / batched:.2f}x**" if ours and batched else "-"
+            rows.append(f"| {fam} | {dt} | {pc} | {fmt(batched)} | {fmt(compiled)} | {fmt(ceiling)} "
+                        f"| {fmt(engine)} | {ratio} |")
     print("| family | dtype | PyTorch best per-caller req/s | streampool per-caller req/s | ratio "
           "| PyTorch batched eager seq/s | torch.compile seq/s | streampool batched seq/s "
           "| streampool engine req/s | best / PyTorch batched |")
