@@ -304,11 +304,8 @@ impl OnDevice for Embed<'_> {
             Some(text) => Some(text.clone()).filter(|t| !t.is_empty()),
             None => model.prompt(args.prompt_name.as_deref())?.map(str::to_owned),
         };
-        let texts: TextStream = match prompt {
-            Some(prompt) => Box::new(input.texts.map(move |t| t.map(|t| format!("{prompt}{t}")))),
-            None => input.texts,
-        };
-        let batches = MiniLmBatches::new(model, args.mode);
+        let texts = input.texts;
+        let batches = MiniLmBatches::new(model, args.mode).with_prompt(prompt);
         let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (8, 32_768) };
         let config = CorpusConfig {
             workers: args.workers.map_or(workers, usize::from),

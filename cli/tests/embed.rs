@@ -314,3 +314,32 @@ fn prompts_are_prepended() {
         "{stderr}"
     );
 }
+
+/// A model whose pooling leaves the prompt out (`include_prompt: false`): `--prompt-name`
+/// through the corpus pipeline gives sentence-transformers' vectors (`reference.json`, embedded
+/// with the `query` prompt), which differ from pooling the prompt too.
+#[test]
+fn prompts_left_out_of_the_pooling_match_sentence_transformers() {
+    let dir = testing::tiny_models_dir().join("bert-mean-prompt-excluded");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
+    assert_eq!(reference["prompt_name"], "query");
+    let cases = reference["cases"].as_array().unwrap();
+    let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let out =
+        embed(&dir, &["--prompt-name", "query"], serde_json::to_string(&texts).unwrap().as_bytes());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Vec<Vec<f64>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got.len(), cases.len());
+    for (g, case) in got.iter().zip(cases) {
+        let want: Vec<f64> = serde_json::from_value(case["embedding"].clone()).unwrap();
+        let cos = cosine(g, &want);
+        assert!(cos >= 0.99999, "{:?}: cosine {cos}", case["text"]);
+    }
+    // The prompt pooled as well (a plain prepended text) is another vector.
+    let prompt = "query: find the ";
+    let first = format!("{prompt}{}", texts[0]);
+    let out = embed(&dir, &["--prompt", ""], serde_json::to_string(&[first]).unwrap().as_bytes());
+    let pooled_too: Vec<Vec<f64>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(cosine(&pooled_too[0], &got[0]) < 0.9999);
+}

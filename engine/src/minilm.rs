@@ -17,13 +17,23 @@ use crate::BatchModel;
 pub struct MiniLmBatches<B: Ops> {
     model: Arc<MiniLm<B>>,
     mode: ExecMode,
+    /// Prepended to every text the corpus pipeline tokenises.
+    prompt: Option<String>,
 }
 
 impl<B: Ops> MiniLmBatches<B> {
     /// Batches of `model`, run in `mode` ([`ExecMode::Graph`]: CUDA only; elsewhere every batch
     /// fails with the model's `Unsupported` error).
     pub fn new(model: Arc<MiniLm<B>>, mode: ExecMode) -> Self {
-        Self { model, mode }
+        Self { model, mode, prompt: None }
+    }
+
+    /// These batches with `prompt` prepended to every text the corpus pipeline tokenises
+    /// ([`MiniLm::encode_prompted`]: its tokens are left out of the pooling where the model
+    /// says so).
+    pub fn with_prompt(mut self, prompt: Option<String>) -> Self {
+        self.prompt = prompt.filter(|p| !p.is_empty());
+        self
     }
 
     /// The model.
@@ -69,9 +79,10 @@ where
 }
 
 impl<B: Ops + Backend + 'static> CorpusModel for MiniLmBatches<B> {
-    /// The texts tokenised on every core ([`streampool_models::loading::Tokenizer::encode_batch`]).
+    /// The texts (after the prompt, if any) tokenised on every core
+    /// ([`MiniLm::encode_prompted`]).
     fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, ModelError> {
-        Ok(self.model.tokenizer().encode_batch(texts)?)
+        self.model.encode_prompted(texts, self.prompt.as_deref())
     }
 
     fn tokens(input: &Encoding) -> usize {

@@ -1,6 +1,7 @@
-//! Every tiny random-weight model of `fixtures/tiny-models/` (BERT with mean, CLS and
-//! mean-sqrt-len pooling, prefixed weights, XLM-RoBERTa) on CUDA against its float64 reference:
-//! f32 eager and graph mode (cosine >= 0.99999, max abs diff <= 1e-4), f16 (cosine >= 0.999).
+//! Every tiny random-weight model of `fixtures/tiny-models/` (BERT with every pooling, prefixed
+//! weights, Dense modules, a prompt left out of the pooling; XLM-RoBERTa; MPNet) on CUDA against
+//! its float64 reference: f32 eager and graph mode (cosine >= 0.99999, max abs diff <= 1e-4), f16
+//! (cosine >= 0.999).
 //! `#[ignore]`d (CI has no GPU): run with `--features cuda -- --include-ignored`.
 #![cfg(feature = "cuda")]
 
@@ -41,11 +42,17 @@ fn tiny_models_of_each_architecture_on_cuda() {
         ] {
             let model = MiniLm::load_with(gpu(), &files, precision).unwrap();
             let lease = gpu().acquire().unwrap();
-            let batched = model.embed_mode(lease.stream(), &texts, mode).unwrap();
+            // The prompt the reference was embedded with, if any.
+            let prompt = model.prompt(reference["prompt_name"].as_str()).unwrap();
+            let run = |texts: &[&str]| {
+                let encodings = model.encode_prompted(texts, prompt).unwrap();
+                model.embed_encodings_mode(lease.stream(), &encodings, mode).unwrap()
+            };
+            let batched = run(&texts);
             let (mut worst_cos, mut worst_diff) = (1f64, 0f64);
             for (i, case) in cases.iter().enumerate() {
                 let want: Vec<f64> = serde_json::from_value(case["embedding"].clone()).unwrap();
-                let alone = model.embed_mode(lease.stream(), &[texts[i]], mode).unwrap().remove(0);
+                let alone = run(&[texts[i]]).remove(0);
                 for got in [&batched[i], &alone] {
                     let (cos, diff) = compare(got, &want);
                     worst_cos = worst_cos.min(cos);

@@ -92,6 +92,7 @@ pub(crate) fn encoding_of_len<B: Ops>(model: &MiniLm<B>, seq: usize) -> Result<E
         input_ids: cut(&full.input_ids),
         attention_mask: cut(&full.attention_mask),
         token_type_ids: cut(&full.token_type_ids),
+        pool_from: 0,
     })
 }
 

@@ -175,10 +175,12 @@ pub(crate) struct Entry<B: Ops> {
     graphs: Vec<(usize, B::Graph)>,
     /// Views of the slot's shared activation buffers for exactly this bucket.
     acts: Activations<B>,
-    /// Staging for `acts.ids`, `acts.type_ids`, `acts.mask` and `acts.pooled`.
+    /// Staging for `acts.ids`, `acts.type_ids`, `acts.mask` and `acts.pooled`, and for
+    /// `acts.pool_mask` where the model pools without the prompt.
     ids: B::Staging,
     type_ids: B::Staging,
     mask: B::Staging,
+    pool_mask: Option<B::Staging>,
     pooled: B::Staging,
     rows: usize,
     seq: usize,
@@ -199,7 +201,8 @@ impl<B: Ops> Entry<B> {
             |t: &streampool_tensor::Tensor<B>| B::staging(backend, B::buffer_len(t.buffer()));
         let (ids, type_ids) = (stage(&acts.ids)?, stage(&acts.type_ids)?);
         let (mask, pooled) = (stage(&acts.mask)?, stage(&acts.pooled)?);
-        Ok(Self { graphs: Vec::new(), acts, ids, type_ids, mask, pooled, rows, seq })
+        let pool_mask = model.head.skips_prompt.then(|| stage(&acts.pool_mask)).transpose()?;
+        Ok(Self { graphs: Vec::new(), acts, ids, type_ids, mask, pool_mask, pooled, rows, seq })
     }
 
     /// The index in `graphs` of the graph for load class `load`: captured on first use (the
@@ -214,15 +217,21 @@ impl<B: Ops> Entry<B> {
         if let Some(i) = self.graphs.iter().position(|(l, _)| *l == load) {
             return Ok(i);
         }
-        let Self { acts, ids, type_ids, mask, pooled, .. } = &*self;
-        // Warm-up input: every token a (zero) [PAD] id, attended (overwritten by each call).
-        B::with_staging(mask, |bytes| {
-            bytes.chunks_exact_mut(4).for_each(|b| b.copy_from_slice(&1f32.to_ne_bytes()))
-        })?;
+        let Self { acts, ids, type_ids, mask, pool_mask, pooled, .. } = &*self;
+        // Warm-up input: every token a (zero) [PAD] id, attended and pooled (overwritten by
+        // each call).
+        for m in std::iter::once(mask).chain(pool_mask) {
+            B::with_staging(m, |bytes| {
+                bytes.chunks_exact_mut(4).for_each(|b| b.copy_from_slice(&1f32.to_ne_bytes()))
+            })?;
+        }
         let forward = || -> Result<(), ModelError> {
             B::copy_from_staging(stream, ids, acts.ids.buffer())?;
             B::copy_from_staging(stream, type_ids, acts.type_ids.buffer())?;
             B::copy_from_staging(stream, mask, acts.mask.buffer())?;
+            if let Some(pool_mask) = pool_mask {
+                B::copy_from_staging(stream, pool_mask, acts.pool_mask.buffer())?;
+            }
             model.forward(stream, acts)?;
             B::copy_to_staging(stream, acts.pooled.buffer(), pooled)?;
             Ok(())
@@ -250,6 +259,10 @@ impl<B: Ops> Entry<B> {
         stage::<B>(&self.type_ids, &u32_bytes(&chunk.type_ids), n, self.rows)?;
         let mask: Vec<u8> = chunk.mask.iter().flat_map(|v| v.to_ne_bytes()).collect();
         stage::<B>(&self.mask, &mask, n, self.rows)?;
+        if let Some(staging) = &self.pool_mask {
+            let mask: Vec<u8> = chunk.pool_mask.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            stage::<B>(staging, &mask, n, self.rows)?;
+        }
         B::replay(stream, &self.graphs[i].1)?;
         let dtype = self.acts.pooled.dtype();
         // Waits for the replay.

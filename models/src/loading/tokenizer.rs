@@ -16,6 +16,9 @@ pub struct Encoding {
     pub attention_mask: Vec<u32>,
     /// Segment ids (0 for single sentences).
     pub token_type_ids: Vec<u32>,
+    /// Leading tokens the pooling leaves out (attention still sees them): a prompt's, for a
+    /// model whose pooling has `include_prompt: false`; 0 otherwise.
+    pub pool_from: usize,
 }
 
 impl Encoding {
@@ -140,8 +143,21 @@ impl Tokenizer {
                 input_ids: e.get_ids().to_vec(),
                 attention_mask: e.get_attention_mask().to_vec(),
                 token_type_ids: e.get_type_ids().to_vec(),
+                pool_from: 0,
             })
             .collect())
+    }
+
+    /// The tokens of `prompt` that sentence-transformers leaves out of the pooling when the
+    /// pooling has `include_prompt: false`: the prompt tokenised alone, less its trailing special
+    /// token (`[SEP]`, `</s>`) if it ends with one, so the leading `[CLS]` counts.
+    pub fn prompt_length(&self, prompt: &str) -> Result<usize, LoadError> {
+        let e = self
+            .inner
+            .encode(prompt, true)
+            .map_err(|e| LoadError::Tokenize { reason: e.to_string() })?;
+        let (ids, special) = (e.get_ids(), e.get_special_tokens_mask());
+        Ok(ids.len() - usize::from(special.last() == Some(&1)))
     }
 
     /// Tokenizes one text; see [`Tokenizer::encode_batch`].

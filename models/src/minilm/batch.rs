@@ -70,6 +70,12 @@ pub(crate) fn validate(
         if e.attention_mask.iter().any(|&m| m > 1) {
             return Err(bad("attention_mask values must be 0 or 1".into()));
         }
+        if e.pool_from >= n {
+            return Err(bad(format!(
+                "the prompt's {} tokens leave none of the {n} to pool",
+                e.pool_from
+            )));
+        }
     }
     Ok(())
 }
@@ -86,6 +92,8 @@ pub(crate) struct Padded {
     pub(crate) type_ids: Vec<u32>,
     /// `[order.len(), seq]` 1.0 for tokens, 0.0 for padding.
     pub(crate) mask: Vec<f32>,
+    /// `mask` with each sequence's first `pool_from` tokens 0.0 as well: the positions pooled.
+    pub(crate) pool_mask: Vec<f32>,
 }
 
 /// How a chunk's length is padded.
@@ -137,6 +145,7 @@ pub(crate) fn chunks(encodings: &[Encoding], max_seq_length: usize, pad: SeqPad)
                 ids: vec![0; chunk.len() * seq],
                 type_ids: vec![0; chunk.len() * seq],
                 mask: vec![0.0; chunk.len() * seq],
+                pool_mask: Vec::new(),
             };
             for (row, &i) in chunk.iter().enumerate() {
                 let e = &encodings[i];
@@ -146,6 +155,10 @@ pub(crate) fn chunks(encodings: &[Encoding], max_seq_length: usize, pad: SeqPad)
                 for (m, &a) in p.mask[row * seq..][..n].iter_mut().zip(&e.attention_mask) {
                     *m = a as f32;
                 }
+            }
+            p.pool_mask = p.mask.clone();
+            for (row, &i) in chunk.iter().enumerate() {
+                p.pool_mask[row * seq..][..encodings[i].pool_from].fill(0.0);
             }
             p
         })
@@ -185,6 +198,7 @@ mod tests {
             input_ids: vec![1; n],
             attention_mask: vec![1; n],
             token_type_ids: vec![0; n],
+            pool_from: 0,
         };
         let lens: Vec<usize> = (0..1200).map(|i| 2 + (i * 37) % 255).collect();
         let encodings: Vec<Encoding> = lens.iter().map(|&n| enc(n)).collect();

@@ -17,7 +17,7 @@ use streampool_tensor::{Ops, Tensor};
 pub use batch::{bucket, max_rows, MAX_BATCH, MAX_TOKENS, SEQ_BUCKET};
 
 use crate::graph::GraphCache;
-use crate::loading::{self, Encoding, ModelConfig, ModelFiles, Tokenizer, Weights};
+use crate::loading::{self, Encoding, ModelConfig, ModelFiles, PoolingMode, Tokenizer, Weights};
 use crate::params::Uploader;
 use crate::workspace::SlotWorkspaces;
 use crate::{ModelError, Precision};
@@ -78,7 +78,7 @@ impl<B: Ops> MiniLm<B> {
     ) -> Result<Self, ModelError> {
         precision.require::<B>()?;
         let config = ModelConfig::load(files)?;
-        let head = Head::new(config.pooling, config.normalize);
+        let head = Head::new(config.pooling, config.normalize, config.include_prompt);
         let tokenizer = Tokenizer::from_file(&files.tokenizer, config.max_seq_length)?;
         let file = Weights::open(&files.weights)?;
         let lease = device.acquire()?;
@@ -112,9 +112,9 @@ impl<B: Ops> MiniLm<B> {
 
     /// The prompt to prepend to each text: `name`'s (`config_sentence_transformers.json`), or
     /// the model's default prompt when `name` is `None` (none when it has no default). An
-    /// unknown name is [`ModelError::InvalidInput`] listing the model's prompts; a non-empty
-    /// prompt for a model whose pooling leaves prompt tokens out (`include_prompt: false`) is
-    /// [`ModelError::Unsupported`].
+    /// unknown name is [`ModelError::InvalidInput`] listing the model's prompts. Embed with it
+    /// through [`MiniLm::embed_prompted`] or [`MiniLm::encode_prompted`], which leave its tokens
+    /// out of the pooling where the model says so (`include_prompt: false`).
     pub fn prompt(&self, name: Option<&str>) -> Result<Option<&str>, ModelError> {
         let Some(name) = name.or(self.config.default_prompt_name.as_deref()) else {
             return Ok(None);
@@ -126,14 +126,56 @@ impl<B: Ops> MiniLm<B> {
                 self.config.prompts.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
             ),
         })?;
-        if !prompt.is_empty() && !self.config.include_prompt {
-            return Err(ModelError::Unsupported {
-                what: format!("prompt `{name}`"),
-                reason: "this model pools without the prompt's tokens (include_prompt: false)"
-                    .into(),
-            });
-        }
         Ok(Some(prompt.as_str()).filter(|p| !p.is_empty()))
+    }
+
+    /// Tokenises `prompt` + each text (see [`crate::loading::Tokenizer::encode_batch`]). Where
+    /// the model's pooling leaves the prompt out (`include_prompt: false`), each encoding's
+    /// [`Encoding::pool_from`] is the prompt's length as sentence-transformers counts it
+    /// ([`crate::loading::Tokenizer::prompt_length`]); such a model pooling by CLS or last token
+    /// takes no prompt ([`ModelError::Unsupported`]: sentence-transformers would pick another
+    /// token than these poolings do).
+    pub fn encode_prompted(
+        &self,
+        texts: &[&str],
+        prompt: Option<&str>,
+    ) -> Result<Vec<Encoding>, ModelError> {
+        let Some(prompt) = prompt.filter(|p| !p.is_empty()) else {
+            return Ok(self.tokenizer.encode_batch(texts)?);
+        };
+        let prompted: Vec<String> = texts.iter().map(|t| format!("{prompt}{t}")).collect();
+        let refs: Vec<&str> = prompted.iter().map(String::as_str).collect();
+        let mut encodings = self.tokenizer.encode_batch(&refs)?;
+        if !self.config.include_prompt {
+            if matches!(self.config.pooling, PoolingMode::Cls | PoolingMode::LastToken) {
+                return Err(ModelError::Unsupported {
+                    what: format!("a prompt with {:?} pooling", self.config.pooling),
+                    reason: "this model pools without the prompt's tokens (include_prompt: \
+                             false), which only mean, max and weighted-mean pooling do here"
+                        .into(),
+                });
+            }
+            let skip = self.tokenizer.prompt_length(prompt)?;
+            for e in &mut encodings {
+                e.pool_from = skip.min(e.len());
+            }
+        }
+        Ok(encodings)
+    }
+
+    /// [`MiniLm::embed`] of `prompt` + each text, pooled as the model says
+    /// ([`MiniLm::encode_prompted`]).
+    pub fn embed_prompted(
+        &self,
+        stream: &B::Stream,
+        texts: &[&str],
+        prompt: Option<&str>,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        if texts.is_empty() {
+            return Err(ModelError::EmptyBatch);
+        }
+        let encodings = self.encode_prompted(texts, prompt)?;
+        self.embed_encodings(stream, &encodings)
     }
 
     /// The numeric mode the model was loaded in.
@@ -219,6 +261,9 @@ impl<B: Ops> MiniLm<B> {
             a.ids.write_host_u32(stream, &chunk.ids)?;
             a.type_ids.write_host_u32(stream, &chunk.type_ids)?;
             a.mask.write_host(stream, &chunk.mask)?;
+            if self.head.skips_prompt {
+                a.pool_mask.write_host(stream, &chunk.pool_mask)?;
+            }
             self.forward(stream, &a)?;
             let pooled = pooling::to_host(stream, &a.pooled)?;
             for (&i, row) in chunk.order.iter().zip(pooled.chunks_exact(self.dim())) {
@@ -262,7 +307,7 @@ impl<B: Ops> MiniLm<B> {
     /// What the head leaves to the host ([`Head::host_scale`]), on results in input order.
     pub(crate) fn finish(&self, encodings: &[Encoding], results: &mut [Vec<f32>]) {
         for (e, row) in encodings.iter().zip(results) {
-            if let Some(scale) = self.head.host_scale(e.input_ids.len()) {
+            if let Some(scale) = self.head.host_scale(e.len() - e.pool_from) {
                 row.iter_mut().for_each(|v| *v *= scale);
             }
         }

@@ -15,12 +15,15 @@ use crate::ModelError;
 pub(crate) struct Head {
     pub(crate) pooling: PoolingMode,
     pub(crate) normalize: bool,
+    /// Whether the pooling reads `pool_mask` (prompt tokens left out) rather than `mask`.
+    pub(crate) skips_prompt: bool,
 }
 
 impl Head {
-    /// The head of a model with `pooling` (every sentence-transformers mode runs).
-    pub(crate) fn new(pooling: PoolingMode, normalize: bool) -> Self {
-        Self { pooling, normalize }
+    /// The head of a model with `pooling` (every sentence-transformers mode runs); the prompt's
+    /// tokens are pooled unless `include_prompt` is false.
+    pub(crate) fn new(pooling: PoolingMode, normalize: bool, include_prompt: bool) -> Self {
+        Self { pooling, normalize, skips_prompt: !include_prompt }
     }
 
     /// What the host still has to do to pooled row of a sequence of `tokens` tokens: mean
@@ -40,13 +43,14 @@ pub(crate) fn pool<B: Ops>(
     head: Head,
     dense: &[DenseWeights<B>],
 ) -> Result<(), ModelError> {
+    let mask = if head.skips_prompt { &a.pool_mask } else { &a.mask };
     let Some((last, first)) = dense.split_last() else {
-        pool_into(stream, a, head.pooling, &a.pooled)?;
+        pool_into(stream, a, head.pooling, mask, &a.pooled)?;
         return normalize(stream, a, head);
     };
     let hidden = a.hidden.shape().last().copied().unwrap_or(0);
     let mut x = a.head_view(0, hidden)?;
-    pool_into(stream, a, head.pooling, &x)?;
+    pool_into(stream, a, head.pooling, mask, &x)?;
     for (i, d) in first.iter().enumerate() {
         let out = a.head_view(i + 1, d.weight.shape()[0])?;
         B::linear(stream, &x, &d.weight, d.bias.as_ref(), d.act, &out)?;
@@ -64,11 +68,13 @@ fn normalize<B: Ops>(stream: &B::Stream, a: &Activations<B>, head: Head) -> Resu
     Ok(())
 }
 
-/// `pooled` (`[batch, hidden]`) = `a.hidden` pooled as `mode` says.
+/// `pooled` (`[batch, hidden]`) = `a.hidden` pooled as `mode` says over the positions where
+/// `mask` is 1 (CLS: the first row, whatever the mask).
 fn pool_into<B: Ops>(
     stream: &B::Stream,
     a: &Activations<B>,
     mode: PoolingMode,
+    mask: &Tensor<B>,
     pooled: &Tensor<B>,
 ) -> Result<(), ModelError> {
     match mode {
@@ -83,15 +89,15 @@ fn pool_into<B: Ops>(
             let pooled = pooled.reshape(&[rows, 1, dim]).map_err(OpError::from)?;
             B::copy_strided(stream, &first, &pooled)?;
         }
-        PoolingMode::Max => B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::Max, pooled)?,
+        PoolingMode::Max => B::pool(stream, &a.hidden, Some(mask), PoolKind::Max, pooled)?,
         PoolingMode::LastToken => {
-            B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::LastToken, pooled)?
+            B::pool(stream, &a.hidden, Some(mask), PoolKind::LastToken, pooled)?
         }
         PoolingMode::WeightedMean => {
-            B::pool(stream, &a.hidden, Some(&a.mask), PoolKind::WeightedMean, pooled)?
+            B::pool(stream, &a.hidden, Some(mask), PoolKind::WeightedMean, pooled)?
         }
         // The mean; the square root's scale is the host's (`Head::host_scale`).
-        _ => B::mean_pool(stream, &a.hidden, Some(&a.mask), pooled)?,
+        _ => B::mean_pool(stream, &a.hidden, Some(mask), pooled)?,
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::workspace::GrowBuffer;
 use crate::ModelError;
 
 /// Activations of a bucket (the fields of [`Activations`], `head` counting two).
-const VIEWS: usize = 12;
+const VIEWS: usize = 13;
 
 /// The extents of one run's activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,9 @@ pub(crate) struct Activations<B: Ops> {
     pub(crate) type_ids: Tensor<B>,
     /// `[batch, seq]` f32, 1 for tokens, 0 for padding.
     pub(crate) mask: Tensor<B>,
+    /// `[batch, seq]` f32: `mask` less each sequence's prompt tokens, the positions pooled by a
+    /// model whose pooling leaves the prompt out (`include_prompt: false`; unused otherwise).
+    pub(crate) pool_mask: Tensor<B>,
     /// `[batch, seq, hidden]`: the encoder's running state. This and the rest: the model's
     /// storage type.
     pub(crate) hidden: Tensor<B>,
@@ -91,6 +94,7 @@ impl<B: Ops> MiniLmWorkspace<B> {
             (&[batch, seq], u),
             (&[batch, seq], u),
             (&[batch, seq], DType::F32),
+            (&[batch, seq], DType::F32),
             (&[batch, seq, hidden], f),
             (&[batch, seq, 3 * hidden], f),
             (&[batch, seq, hidden], f),
@@ -121,6 +125,7 @@ impl<B: Ops> MiniLmWorkspace<B> {
             ids: view()?,
             type_ids: view()?,
             mask: view()?,
+            pool_mask: view()?,
             hidden: view()?,
             qkv: view()?,
             context: view()?,

@@ -17,6 +17,9 @@ use crate::common::device;
 #[derive(Deserialize)]
 struct Reference {
     max_seq_length: usize,
+    /// The model's prompt the reference embedded the texts with, if any.
+    #[serde(default)]
+    prompt_name: Option<String>,
     cases: Vec<Case>,
 }
 
@@ -29,7 +32,7 @@ struct Case {
 
 fn tiny_models() -> Vec<PathBuf> {
     let dirs = streampool_models::testing::tiny_models();
-    assert!(dirs.len() >= 10, "tiny models: {dirs:?}");
+    assert!(dirs.len() >= 11, "tiny models: {dirs:?}");
     dirs
 }
 
@@ -53,12 +56,14 @@ fn every_tiny_model_matches_its_reference() {
         assert_eq!(model.config().max_seq_length, reference.max_seq_length, "{name}");
         let lease = device().acquire().unwrap();
         let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
-        let batched = model.embed(lease.stream(), &texts).unwrap();
+        let prompt = model.prompt(reference.prompt_name.as_deref()).unwrap();
+        let batched = model.embed_prompted(lease.stream(), &texts, prompt).unwrap();
         let (mut worst_cos, mut worst_diff) = (1f64, 0f64);
         for (i, case) in reference.cases.iter().enumerate() {
-            let ids = model.tokenizer().encode(&case.text).unwrap().input_ids;
+            let text = [case.text.as_str()];
+            let ids = model.encode_prompted(&text, prompt).unwrap().remove(0).input_ids;
             assert_eq!(ids, case.input_ids, "{name}: token ids of {:?}", case.text);
-            let alone = model.embed(lease.stream(), &[case.text.as_str()]).unwrap().remove(0);
+            let alone = model.embed_prompted(lease.stream(), &text, prompt).unwrap().remove(0);
             for got in [&batched[i], &alone] {
                 let (cos, diff) = compare(got, &case.embedding);
                 worst_cos = worst_cos.min(cos);
@@ -216,4 +221,20 @@ fn a_missing_required_file_is_named() {
     // The sentence-transformers files are optional: without them, defaults.
     let (_t, dir) = spoiled(|d| std::fs::remove_file(d.join("sentence_bert_config.json")).unwrap());
     assert!(MiniLm::load(device(), &locate_model(&dir).unwrap()).is_ok());
+}
+
+/// A model that pools without its prompt (`include_prompt: false`) takes a prompt with mean, max
+/// and weighted-mean pooling; with CLS or last-token pooling a prompt is refused (sentence-
+/// transformers would pick another token), while texts without one still embed.
+#[test]
+fn prompts_left_out_of_cls_pooling_are_refused() {
+    let (_t, dir) = spoiled_copy("bert-mean-prompt-excluded", |d| {
+        rewrite(&d.join("1_Pooling/config.json"), "\"mean\"", "\"cls\"")
+    });
+    let model = MiniLm::load(device(), &locate_model(&dir).unwrap()).unwrap();
+    let prompt = model.prompt(Some("query")).unwrap();
+    let e = model.encode_prompted(&["a text"], prompt).unwrap_err().to_string();
+    assert!(e.contains("include_prompt: false") && e.contains("Cls"), "{e}");
+    let lease = device().acquire().unwrap();
+    assert_eq!(model.embed_prompted(lease.stream(), &["a text"], None).unwrap()[0].len(), 64);
 }

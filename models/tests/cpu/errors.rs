@@ -77,6 +77,7 @@ fn bad_input_is_a_typed_error() {
         attention_mask: vec![1; ids.len()],
         token_type_ids: vec![0; ids.len()],
         input_ids: ids,
+        pool_from: 0,
     };
     let e = model.embed_encodings(s, &[enc(vec![101, 40_000, 102])]).unwrap_err();
     assert!(matches!(e, ModelError::InvalidInput { index: 0, .. }), "{e}");

@@ -25,6 +25,7 @@ fn whole(path: &std::path::Path, text: &str) -> Encoding {
         input_ids: e.get_ids().to_vec(),
         attention_mask: e.get_attention_mask().to_vec(),
         token_type_ids: e.get_type_ids().to_vec(),
+        pool_from: 0,
     }
 }
 
