@@ -35,6 +35,9 @@ pub enum Activation {
     Gelu,
     /// `tanh` (sentence-transformers' `Dense` modules' default activation).
     Tanh,
+    /// GELU's tanh approximation, `x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))` (PyTorch's
+    /// `gelu(approximate="tanh")`, Gemma's `gelu_pytorch_tanh`).
+    GeluTanh,
 }
 
 /// Layer-norm parameters: `gamma`, `beta` (`[dim]`) and epsilon.

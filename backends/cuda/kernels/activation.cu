@@ -1,5 +1,5 @@
 // out[r, c] = act(x[r, c] + bias[c]): the tail of a linear layer run as a plain GEMM. `bias` may
-// be null; act 0 = identity, 1 = exact GELU, 2 = tanh. In place when out == x. Grid-stride.
+// be null; act 0 = identity, 1 = exact GELU, 2 = tanh, 3 = GELU (tanh form). In place when out == x. Grid-stride.
 
 template <typename T>
 __device__ __forceinline__ T bias_act_one(T x, const T *bias, u64 c, int act) {
@@ -7,6 +7,7 @@ __device__ __forceinline__ T bias_act_one(T x, const T *bias, u64 c, int act) {
     if (bias) v += to_f(bias[c]);
     if (act == 1) v = gelu_erf(v);
     if (act == 2) v = tanhf(v);
+    if (act == 3) v = gelu_tanh(v);
     return from_f<T>(v);
 }
 

@@ -28,6 +28,7 @@ __device__ void conv1d(const T *x, const T *w, const T *bias, T *out, ConvParams
         }
         if (p.act == 1) acc = gelu_erf(acc);
         if (p.act == 2) acc = tanhf(acc);
+        if (p.act == 3) acc = gelu_tanh(acc);
         out[i] = from_f<T>(acc);
     }
 }

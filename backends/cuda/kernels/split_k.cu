@@ -4,7 +4,7 @@
 // every run), as they read them, so no reduction pass of its own runs between the GEMM and them.
 //
 // bias_act_parts: out[r, c] = act(sum + bias[c]) (bias may be null; act 0 identity, 1 exact
-// GELU, 2 tanh), four consecutive elements per thread (cols % 4 == 0, parts 16-byte aligned,
+// GELU, 2 tanh, 3 GELU's tanh form), four consecutive elements per thread (cols % 4 == 0, parts 16-byte aligned,
 // stride % 4 == 0), grid-stride.
 // add_layer_norm_parts: out[r] = LayerNorm(sum[r] + bias + residual[r]) * gamma + beta, one
 // block per row as add_layer_norm (rows dim apart; bias and residual may be null).
@@ -37,6 +37,7 @@ __device__ void bias_act_parts(const float *parts, u64 stride, int nparts, const
             if (bias) t += to_f(bias[c + e]);
             if (act == 1) t = gelu_erf(t);
             if (act == 2) t = tanhf(t);
+            if (act == 3) t = gelu_tanh(t);
             out[i + e] = from_f<T>(t);
         }
     }

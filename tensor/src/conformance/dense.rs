@@ -67,6 +67,7 @@ pub fn linear<B: Ops>(device: &Device<B>) {
                 (true, Activation::Identity),
                 (true, Activation::Gelu),
                 (true, Activation::Tanh),
+                (true, Activation::GeluTanh),
                 (false, Activation::Identity),
                 (false, Activation::Tanh),
             ] {

@@ -32,6 +32,10 @@ pub fn activate(act: Activation, v: f64) -> f64 {
         Activation::Identity => v,
         Activation::Gelu => gelu(v),
         Activation::Tanh => v.tanh(),
+        Activation::GeluTanh => {
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * v * (1.0 + (k * (v + 0.044715 * v * v * v)).tanh())
+        }
     }
 }
 

@@ -213,6 +213,7 @@ pub fn conv1d<B: Ops>(device: &Device<B>) {
         ([1, 8, 9, 8, 5], p(1, 2, 1, 8), true, Activation::Identity),
         ([2, 3, 5, 7, 1], p(1, 0, 1, 1), false, Activation::Gelu),
         ([2, 3, 9, 4, 3], p(1, 1, 1, 1), true, Activation::Tanh),
+        ([1, 2, 7, 3, 2], p(1, 0, 1, 1), true, Activation::GeluTanh),
         ([1, 16, 64, 32, 7], p(3, 3, 1, 4), true, Activation::Identity),
     ];
     each_dtype(device, |ctx| {

@@ -27,6 +27,7 @@ pub(super) fn conv1d(
         match act {
             Activation::Gelu => kernels::gelu_erf_inplace(o),
             Activation::Tanh => kernels::tanh_inplace(o),
+            Activation::GeluTanh => kernels::gelu_tanh_inplace(o),
             Activation::Identity => {}
         }
         Ok(())

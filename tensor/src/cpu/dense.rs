@@ -25,11 +25,13 @@ pub(super) fn linear(
         let (rows, inputs, outputs) = (d.rows, d.inputs, d.outputs);
         let f = match act {
             Activation::Gelu => kernels::linear_gelu,
-            Activation::Identity | Activation::Tanh => kernels::linear,
+            Activation::Identity | Activation::Tanh | Activation::GeluTanh => kernels::linear,
         };
         kernel(f(xs, ws, bs, rows, inputs, outputs, o, par()))?;
-        if act == Activation::Tanh {
-            kernels::tanh_inplace(o);
+        match act {
+            Activation::Tanh => kernels::tanh_inplace(o),
+            Activation::GeluTanh => kernels::gelu_tanh_inplace(o),
+            Activation::Identity | Activation::Gelu => {}
         }
         Ok(())
     })?)

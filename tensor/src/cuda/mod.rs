@@ -43,6 +43,7 @@ fn act(a: Activation) -> Act {
         Activation::Identity => Act::Identity,
         Activation::Gelu => Act::Gelu,
         Activation::Tanh => Act::Tanh,
+        Activation::GeluTanh => Act::GeluTanh,
     }
 }
 

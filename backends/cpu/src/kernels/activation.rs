@@ -70,6 +70,16 @@ fn bias_rows(x: &mut [f32], bias: &[f32]) {
     }
 }
 
+/// In place: GELU's tanh approximation (PyTorch's `gelu(approximate="tanh")`), computed in f64
+/// and rounded (Gemma's activation; not a hot path here).
+pub fn gelu_tanh_inplace(x: &mut [f32]) {
+    let k = (2.0 / std::f64::consts::PI).sqrt();
+    for v in x.iter_mut() {
+        let y = *v as f64;
+        *v = (0.5 * y * (1.0 + (k * (y + 0.044715 * y * y * y)).tanh())) as f32;
+    }
+}
+
 /// In place: `x = tanh(x)` (the activation of sentence-transformers' `Dense` modules).
 pub fn tanh_inplace(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v = v.tanh());

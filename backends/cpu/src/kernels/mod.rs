@@ -21,7 +21,9 @@ mod pooling;
 mod softmax;
 mod strided;
 
-pub use activation::{bias_gelu_inplace, gelu_erf, gelu_erf_inplace, tanh_inplace};
+pub use activation::{
+    bias_gelu_inplace, gelu_erf, gelu_erf_inplace, gelu_tanh_inplace, tanh_inplace,
+};
 pub use attention::{attention, attention_scratch_len};
 pub use conv1d::conv1d;
 pub use convert::{

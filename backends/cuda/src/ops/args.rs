@@ -40,6 +40,8 @@ pub enum Act {
     Gelu,
     /// `tanh`.
     Tanh,
+    /// GELU's tanh approximation.
+    GeluTanh,
 }
 
 impl Act {
@@ -48,6 +50,7 @@ impl Act {
             Act::Identity => 0,
             Act::Gelu => 1,
             Act::Tanh => 2,
+            Act::GeluTanh => 3,
         }
     }
 }
