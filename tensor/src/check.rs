@@ -495,3 +495,126 @@ pub fn copy_strided<B: Ops>(src: &Tensor<B>, dst: &Tensor<B>) -> Result<(), OpEr
     shape_is(OP, "dst", dst, src.shape())?;
     no_alias(OP, dst, &[("src", Some(src))])
 }
+
+/// Checks [`Ops::rms_norm`]'s operands.
+pub fn rms_norm<B: Ops>(
+    x: &Tensor<B>,
+    residual: Option<&Tensor<B>>,
+    weight: &Tensor<B>,
+    out: &Tensor<B>,
+) -> Result<RowDims, OpError> {
+    const OP: &str = "rms_norm";
+    let dt = float_type(OP, "x", x)?;
+    for (name, t) in [("x", Some(x)), ("residual", residual), ("weight", Some(weight))] {
+        if let Some(t) = t {
+            dense(OP, name, t, dt)?;
+        }
+    }
+    dense(OP, "out", out, dt)?;
+    no_alias(OP, out, &[("x", Some(x)), ("residual", residual), ("weight", Some(weight))])?;
+    let d = rows(OP, "x", x)?;
+    if let Some(r) = residual {
+        shape_is(OP, "residual", r, x.shape())?;
+    }
+    shape_is(OP, "weight", weight, &[d.dim])?;
+    shape_is(OP, "out", out, x.shape())?;
+    Ok(d)
+}
+
+/// Checks [`Ops::rotary`]'s operands; returns the extents and the head size.
+pub fn rotary<B: Ops>(
+    x: &Tensor<B>,
+    table: &Tensor<B>,
+    heads: usize,
+    out: &Tensor<B>,
+) -> Result<(SeqDims, usize), OpError> {
+    const OP: &str = "rotary";
+    let dt = float_type(OP, "x", x)?;
+    dense(OP, "x", x, dt)?;
+    dense(OP, "out", out, dt)?;
+    dense(OP, "table", table, DType::F32)?;
+    no_alias(OP, out, &[("x", Some(x)), ("table", Some(table))])?;
+    let d = seq(OP, "x", x)?;
+    shape_is(OP, "out", out, x.shape())?;
+    if heads == 0 || d.dim % heads != 0 || (d.dim / heads) % 2 != 0 {
+        return Err(shape_err(OP, format!("width {} is not {heads} heads of an even size", d.dim)));
+    }
+    let head_dim = d.dim / heads;
+    match *table.shape() {
+        [positions, w] if w == head_dim && positions >= d.seq => Ok((d, head_dim)),
+        _ => Err(shape_err(
+            OP,
+            format!("table must be [positions >= {}, {head_dim}], got {:?}", d.seq, table.shape()),
+        )),
+    }
+}
+
+/// Checks [`Ops::mul`]'s operands; returns the element count.
+pub fn mul<B: Ops>(a: &Tensor<B>, b: &Tensor<B>, out: &Tensor<B>) -> Result<usize, OpError> {
+    const OP: &str = "mul";
+    let dt = float_type(OP, "a", a)?;
+    for (name, t) in [("a", a), ("b", b), ("out", out)] {
+        dense(OP, name, t, dt)?;
+    }
+    no_alias(OP, out, &[("a", Some(a)), ("b", Some(b))])?;
+    shape_is(OP, "b", b, a.shape())?;
+    shape_is(OP, "out", out, a.shape())?;
+    Ok(a.numel())
+}
+
+/// Checks [`Ops::grouped_attention`]'s operands; returns the extents of `q` and the head size.
+#[allow(clippy::too_many_arguments)] // the op's operands and its grouping
+pub fn grouped_attention<B: Ops>(
+    q: &Tensor<B>,
+    k: &Tensor<B>,
+    v: &Tensor<B>,
+    mask: Option<&Tensor<B>>,
+    bias: Option<&Tensor<B>>,
+    heads: usize,
+    kv_heads: usize,
+    out: &Tensor<B>,
+) -> Result<(SeqDims, usize), OpError> {
+    const OP: &str = "grouped_attention";
+    let dt = float_type(OP, "q", q)?;
+    for (name, t) in [("q", q), ("k", k), ("v", v), ("out", out)] {
+        dense(OP, name, t, dt)?;
+    }
+    for (name, t) in [("mask", mask), ("bias", bias)] {
+        if let Some(t) = t {
+            dense(OP, name, t, DType::F32)?;
+        }
+    }
+    let inputs = [("q", Some(q)), ("k", Some(k)), ("v", Some(v)), ("mask", mask), ("bias", bias)];
+    no_alias(OP, out, &inputs)?;
+    let d = seq(OP, "q", q)?;
+    shape_is(OP, "out", out, q.shape())?;
+    if heads == 0 || kv_heads == 0 || d.dim % heads != 0 || heads % kv_heads != 0 {
+        return Err(shape_err(
+            OP,
+            format!("width {} in {heads} heads sharing {kv_heads} kv heads", d.dim),
+        ));
+    }
+    let head_dim = d.dim / heads;
+    for (name, t) in [("k", k), ("v", v)] {
+        shape_is(OP, name, t, &[d.batch, d.seq, kv_heads * head_dim])?;
+    }
+    if let Some(m) = mask {
+        shape_is(OP, "mask", m, &[d.batch, d.seq])?;
+    }
+    if let Some(b) = bias {
+        match *b.shape() {
+            [h, width] if h == heads && width % 2 == 1 && width / 2 + 1 >= d.seq => {}
+            _ => {
+                return Err(shape_err(
+                    OP,
+                    format!(
+                        "bias must be [{heads}, 2 * span + 1] with span + 1 >= {}, got {:?}",
+                        d.seq,
+                        b.shape()
+                    ),
+                ))
+            }
+        }
+    }
+    Ok((d, head_dim))
+}

@@ -337,6 +337,77 @@ pub trait Ops: Backend {
         }
     }
 
+    /// RMS norm over the last dimension, then an optional residual: `out = residual + x /
+    /// sqrt(mean(x^2) + eps) * weight` (`x`, `residual`, `out` `[.., dim]`, `weight` `[dim]`),
+    /// computed in f32 whatever the storage type (Gemma's norm, its `1 + w` gain folded into
+    /// `weight` by the model). Default: [`OpError::Unsupported`].
+    fn rms_norm(
+        stream: &Self::Stream,
+        x: &Tensor<Self>,
+        residual: Option<&Tensor<Self>>,
+        weight: &Tensor<Self>,
+        eps: f32,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError> {
+        crate::check::rms_norm(x, residual, weight, out)?;
+        let _ = (stream, eps);
+        Err(unsupported("rms_norm"))
+    }
+
+    /// Rotary position embedding, rotate-half form (Llama, Gemma): `x` and `out` `[batch, seq,
+    /// heads * head_dim]`; token `t` of a sequence is at position `t`; `table` f32 `[positions,
+    /// head_dim]` holds `cos(p * f_i)` in columns `i < head_dim / 2` and `sin(p * f_i)` in
+    /// column `head_dim / 2 + i`. For each head, with `h = head_dim / 2`: `out[i] = x[i] cos_i -
+    /// x[i + h] sin_i` and `out[i + h] = x[i + h] cos_i + x[i] sin_i`. Default:
+    /// [`OpError::Unsupported`].
+    fn rotary(
+        stream: &Self::Stream,
+        x: &Tensor<Self>,
+        table: &Tensor<Self>,
+        heads: usize,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError> {
+        crate::check::rotary(x, table, heads, out)?;
+        let _ = stream;
+        Err(unsupported("rotary"))
+    }
+
+    /// Element-wise product `out = a * b` (a gated feed-forward's `act(gate) * up`), all of one
+    /// shape, contiguous. Default: [`OpError::Unsupported`].
+    fn mul(
+        stream: &Self::Stream,
+        a: &Tensor<Self>,
+        b: &Tensor<Self>,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError> {
+        crate::check::mul(a, b, out)?;
+        let _ = stream;
+        Err(unsupported("mul"))
+    }
+
+    /// [`Ops::attention`] with keys and values shared by groups of query heads and a given
+    /// scale: `q`, `out` `[batch, seq, heads * head_dim]`, `k`, `v` `[batch, seq, kv_heads *
+    /// head_dim]` (query head `h` reads key / value head `h / (heads / kv_heads)`); scores are
+    /// `q . k * scale`, plus `bias` as in [`Ops::attention_qkv`] (a sliding window is a bias of
+    /// `-1e30` beyond it), plus the mask. Default: [`OpError::Unsupported`].
+    #[allow(clippy::too_many_arguments)] // the attention's operands, its grouping and scale
+    fn grouped_attention(
+        stream: &Self::Stream,
+        q: &Tensor<Self>,
+        k: &Tensor<Self>,
+        v: &Tensor<Self>,
+        mask: Option<&Tensor<Self>>,
+        bias: Option<&Tensor<Self>>,
+        heads: usize,
+        kv_heads: usize,
+        scale: f32,
+        out: &Tensor<Self>,
+    ) -> Result<(), OpError> {
+        crate::check::grouped_attention(q, k, v, mask, bias, heads, kv_heads, out)?;
+        let _ = (stream, scale);
+        Err(unsupported("grouped_attention"))
+    }
+
     /// Each row of the last dimension divided by `max(norm, 1e-12)`; `out` may be `x` itself.
     fn l2_normalize(
         stream: &Self::Stream,
@@ -355,6 +426,11 @@ pub trait Ops: Backend {
 /// The [`Ops::Staging`] and [`Ops::Graph`] of a backend without graph replay: no value exists.
 #[derive(Debug)]
 pub enum NoGraphs {}
+
+/// The error of an op this backend does not implement (yet).
+fn unsupported(op: &'static str) -> OpError {
+    OpError::Unsupported { op, reason: "not implemented by this backend".into() }
+}
 
 /// The error of a graph call on a backend without graph replay.
 fn no_graphs(op: &'static str) -> OpError {

@@ -11,12 +11,14 @@
 //! in `tests/ops_conformance.rs`, CUDA in `tests/ops_conformance_cuda.rs` (ignored: it needs a
 //! GPU). A new case is a function here plus one line in the macro: every backend then runs it.
 
+mod decoder;
 mod dense;
 mod harness;
 pub mod reference;
 mod refusals;
 mod sequence;
 
+pub use decoder::{grouped_attention, mul, rms_norm, rotary};
 pub use dense::{
     add_layer_norm, copy_strided, l2_normalize, linear, linear_add_layer_norm, linear_math,
     stream_alloc,
@@ -61,6 +63,10 @@ macro_rules! ops_conformance_tests {
             pool_max_and_last_token_match_references => pool;
             l2_normalize_matches_reference => l2_normalize;
             copy_strided_copies_views_exactly => copy_strided;
+            rms_norm_matches_reference => rms_norm;
+            rotary_matches_reference => rotary;
+            mul_matches_reference => mul;
+            grouped_attention_matches_reference => grouped_attention;
             bad_inputs_are_refused => bad_inputs;
         );
     };

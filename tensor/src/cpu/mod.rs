@@ -5,6 +5,7 @@
 mod access;
 mod conv;
 mod copy;
+mod decoder;
 mod dense;
 mod qkv;
 mod sequence;
@@ -111,6 +112,40 @@ impl Ops for CpuBackend {
         out: &T,
     ) -> Result<(), OpError> {
         sequence::pool(stream, hidden, mask, kind, out)
+    }
+
+    fn rms_norm(
+        stream: &CpuStream,
+        x: &T,
+        residual: Option<&T>,
+        weight: &T,
+        eps: f32,
+        out: &T,
+    ) -> Result<(), OpError> {
+        decoder::rms_norm(stream, x, residual, weight, eps, out)
+    }
+
+    fn rotary(stream: &CpuStream, x: &T, table: &T, heads: usize, out: &T) -> Result<(), OpError> {
+        decoder::rotary(stream, x, table, heads, out)
+    }
+
+    fn mul(stream: &CpuStream, a: &T, b: &T, out: &T) -> Result<(), OpError> {
+        decoder::mul(stream, a, b, out)
+    }
+
+    fn grouped_attention(
+        stream: &CpuStream,
+        q: &T,
+        k: &T,
+        v: &T,
+        mask: Option<&T>,
+        bias: Option<&T>,
+        heads: usize,
+        kv_heads: usize,
+        scale: f32,
+        out: &T,
+    ) -> Result<(), OpError> {
+        decoder::grouped_attention(stream, [q, k, v], mask, bias, heads, kv_heads, scale, out)
     }
 
     fn l2_normalize(stream: &CpuStream, x: &T, out: &T) -> Result<(), OpError> {

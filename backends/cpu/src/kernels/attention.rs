@@ -37,12 +37,48 @@ pub fn attention(
     scratch: &mut [f32],
     par: Parallelism,
 ) -> Result<(), KernelError> {
+    let grouping = Grouping { kv_heads: dims.heads, scale: 1.0 / (dims.head_dim as f32).sqrt() };
+    attention_grouped(q, k, v, mask, bias, dims, grouping, out, scratch, par)
+}
+
+/// How keys and values are shared between query heads, and the scores' scale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grouping {
+    /// Key / value heads: query head `h` reads key and value head `h / (heads / kv_heads)`
+    /// (grouped-query attention; `heads` for plain multi-head attention).
+    pub kv_heads: usize,
+    /// The scores' scale (`1 / sqrt(head_dim)` in BERT; Gemma's `query_pre_attn_scalar^-0.5`).
+    pub scale: f32,
+}
+
+/// [`attention`] with grouped keys and values and any scale: `k` and `v` are `[batch, seq,
+/// kv_heads * head_dim]`, `q` and `out` `[batch, seq, heads * head_dim]`; `heads` a multiple of
+/// `kv_heads`.
+#[allow(clippy::too_many_arguments)] // q, k, v, mask, bias, out, scratch: the operands of the op
+pub fn attention_grouped(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    dims: AttentionDims,
+    grouping: Grouping,
+    out: &mut [f32],
+    scratch: &mut [f32],
+    par: Parallelism,
+) -> Result<(), KernelError> {
     let AttentionDims { batch, seq, heads, head_dim } = dims;
+    let Grouping { kv_heads, scale } = grouping;
+    if kv_heads == 0 || heads % kv_heads != 0 {
+        return Err(KernelError::Shape(format!("{heads} heads do not share {kv_heads} kv heads")));
+    }
     let hidden = heads * head_dim;
+    let kv_hidden = kv_heads * head_dim;
     let len = prod(&[batch, seq, heads, head_dim])?;
+    let kv_len = prod(&[batch, seq, kv_heads, head_dim])?;
     check_len("attention q", q.len(), len)?;
-    check_len("attention k", k.len(), len)?;
-    check_len("attention v", v.len(), len)?;
+    check_len("attention k", k.len(), kv_len)?;
+    check_len("attention v", v.len(), kv_len)?;
     check_len("attention out", out.len(), len)?;
     if let Some(m) = mask {
         check_len("attention mask", m.len(), batch * seq)?;
@@ -66,7 +102,7 @@ pub fn attention(
     if len == 0 {
         return Ok(());
     }
-    let scale = 1.0 / (head_dim as f32).sqrt();
+    let group = heads / kv_heads;
     let flops = 4.0 * (batch * heads) as f64 * (seq * seq * head_dim) as f64;
     let par = if flops < 1.0e6 { Parallelism::Sequential } else { par };
     // One task per (sequence, head): its output is a `[seq, head_dim]` column block of the
@@ -85,8 +121,10 @@ pub fn attention(
     let scratches: Vec<&mut [f32]> = scratch.chunks_exact_mut(seq * seq).take(n).collect();
     run(scratches, tasks.into_iter(), |scores, (b, h, oh)| {
         let at = b * seq * hidden + h * head_dim;
-        let view = |t| MatRef::from_row_major_slice_with_stride(t, seq, head_dim, hidden);
-        let (qh, kh, vh) = (view(&q[at..]), view(&k[at..]), view(&v[at..]));
+        let kv_at = b * seq * kv_hidden + (h / group) * head_dim;
+        let view = |t, ld| MatRef::from_row_major_slice_with_stride(t, seq, head_dim, ld);
+        let qh = view(&q[at..], hidden);
+        let (kh, vh) = (view(&k[kv_at..], kv_hidden), view(&v[kv_at..], kv_hidden));
         let mb = mask.map(|m| &m[b * seq..][..seq]);
         let bh = bias.map(|t| &t[h * width..][..width]);
         head_attention([qh, kh, vh], mb, bh, scale, oh, scores);

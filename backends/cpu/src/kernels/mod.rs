@@ -24,7 +24,7 @@ mod strided;
 pub use activation::{
     bias_gelu_inplace, gelu_erf, gelu_erf_inplace, gelu_tanh_inplace, tanh_inplace,
 };
-pub use attention::{attention, attention_scratch_len};
+pub use attention::{attention, attention_grouped, attention_scratch_len, Grouping};
 pub use conv1d::conv1d;
 pub use convert::{
     bf16_le_bytes_to_f32, bf16_to_f32, f16_le_bytes_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16,
