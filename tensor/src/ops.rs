@@ -92,6 +92,12 @@ pub trait Ops: Backend {
         &[DType::F32]
     }
 
+    /// Whether this backend implements [`Ops::rms_norm`], [`Ops::rotary`], [`Ops::mul`] and
+    /// [`Ops::grouped_attention`] (the ops of Gemma-style encoders). False unless it says so.
+    fn supports_decoder_ops() -> bool {
+        false
+    }
+
     /// Whether [`Ops::linear_math`] takes [`MatMath::Tf32`].
     fn supports_tf32() -> bool {
         false

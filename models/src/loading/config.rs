@@ -63,11 +63,15 @@ pub enum Architecture {
     /// MPNet (`mpnet`; all-mpnet-base-v2): BERT's layers with a relative position bias added
     /// to every attention score, positions numbered from `pad_token_id + 1`, no token types.
     MpNet,
+    /// Gemma-3 text encoders (`gemma3_text`; EmbeddingGemma): pre- and post-norm layers of RMS
+    /// norms, rotary positions, grouped-query attention that is bidirectional, within a sliding
+    /// window on some layers, and a gated GELU feed-forward ([`GemmaConfig`]).
+    Gemma3,
 }
 
 impl Architecture {
     /// The `model_type` values that load, for error messages.
-    pub const SUPPORTED: &'static str = "bert, roberta, xlm-roberta, mpnet";
+    pub const SUPPORTED: &'static str = "bert, roberta, xlm-roberta, mpnet, gemma3_text";
 
     /// The architecture of `model_type`, if supported.
     pub fn from_model_type(model_type: &str) -> Option<Self> {
@@ -75,8 +79,151 @@ impl Architecture {
             "bert" => Some(Self::Bert),
             "roberta" | "xlm-roberta" => Some(Self::Roberta),
             "mpnet" => Some(Self::MpNet),
+            "gemma3_text" => Some(Self::Gemma3),
             _ => None,
         }
+    }
+}
+
+/// What a Gemma-3 text encoder's `config.json` says beyond [`BertConfig`]'s fields (which
+/// [`GemmaConfig::read`] also fills: widths, layers, heads, vocabulary, `rms_norm_eps` as
+/// `layer_norm_eps`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GemmaConfig {
+    /// Width of one attention head (256 in EmbeddingGemma; not `hidden_size / heads`).
+    pub head_dim: usize,
+    /// Key / value heads, each shared by `num_attention_heads / num_key_value_heads` query heads.
+    pub num_key_value_heads: usize,
+    /// Scores are scaled by `query_pre_attn_scalar^-0.5`.
+    pub query_pre_attn_scalar: f64,
+    /// On the sliding layers a key gets weight only if it is fewer than this many positions
+    /// from its query, either way: `config.json`'s `sliding_window / 2 + 1` (transformers' reading
+    /// of a bidirectional window: 257 for EmbeddingGemma's 512).
+    pub sliding_window: usize,
+    /// Per layer: whether it attends within the sliding window (else to every token).
+    pub sliding: Vec<bool>,
+    /// Rotary base of the sliding layers.
+    pub rope_theta_sliding: f64,
+    /// Rotary base of the full-attention layers.
+    pub rope_theta_full: f64,
+}
+
+impl GemmaConfig {
+    /// Reads a `gemma3_text` config (transformers 4 or 5 layout: `rope_theta` and
+    /// `rope_local_base_freq`, or `rope_parameters` per layer type; `layer_types`, or every
+    /// `sliding_window_pattern`-th layer full) into the shared fields and Gemma's own. Refuses,
+    /// with the reason, what would not be an encoder or not computed as transformers does:
+    /// causal attention, logit soft-capping, biases, another activation, scaled rotary positions.
+    pub fn read(path: &Path) -> Result<(BertConfig, Self), LoadError> {
+        let json: serde_json::Value = read_json(path)?;
+        let invalid =
+            |reason: String| LoadError::InvalidConfig { path: path.to_path_buf(), reason };
+        let size = |key: &str| -> Result<usize, LoadError> {
+            match json.get(key).and_then(serde_json::Value::as_u64) {
+                Some(n) if n > 0 => Ok(n as usize),
+                _ => Err(invalid(format!("`{key}` must be a positive integer"))),
+            }
+        };
+        let float = |key: &str| json.get(key).and_then(serde_json::Value::as_f64);
+        if json.get("use_bidirectional_attention").and_then(serde_json::Value::as_bool)
+            != Some(true)
+        {
+            return Err(invalid(
+                "a Gemma-3 model with causal attention is a language model, not a sentence \
+                 encoder (EmbeddingGemma sets use_bidirectional_attention: true)"
+                    .into(),
+            ));
+        }
+        if json.get("attn_logit_softcapping").is_some_and(|v| !v.is_null()) {
+            return Err(invalid("attention logit soft-capping is not supported".into()));
+        }
+        if json.get("attention_bias").and_then(serde_json::Value::as_bool) == Some(true) {
+            return Err(invalid("attention projections with biases are not supported".into()));
+        }
+        let act = json.get("hidden_activation").and_then(serde_json::Value::as_str);
+        if !matches!(act, Some("gelu_pytorch_tanh" | "gelu_tanh")) {
+            return Err(invalid(format!(
+                "hidden_activation {act:?} is not supported (only gelu_pytorch_tanh)"
+            )));
+        }
+        let layers = size("num_hidden_layers")?;
+        let heads = size("num_attention_heads")?;
+        let kv_heads = size("num_key_value_heads")?;
+        if heads % kv_heads != 0 {
+            return Err(invalid(format!("{heads} heads do not share {kv_heads} key/value heads")));
+        }
+        let head_dim = size("head_dim")?;
+        if head_dim % 2 != 0 {
+            return Err(invalid(format!("head_dim {head_dim} must be even (rotary halves)")));
+        }
+        let sliding: Vec<bool> = match json.get("layer_types").and_then(serde_json::Value::as_array)
+        {
+            Some(types) => types
+                .iter()
+                .map(|t| match t.as_str() {
+                    Some("sliding_attention") => Ok(true),
+                    Some("full_attention") => Ok(false),
+                    other => Err(invalid(format!("layer type {other:?} is not supported"))),
+                })
+                .collect::<Result<_, _>>()?,
+            None => {
+                let pattern = json
+                    .get("sliding_window_pattern")
+                    .or_else(|| json.get("_sliding_window_pattern"))
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(6) as usize;
+                (0..layers).map(|i| (i + 1) % pattern.max(1) != 0).collect()
+            }
+        };
+        if sliding.len() != layers {
+            return Err(invalid(format!("{} layer types for {layers} layers", sliding.len())));
+        }
+        // Rotary bases: transformers 5's `rope_parameters`, else 4's two keys.
+        let theta = |kind: &str, fallback: &str, default: f64| -> Result<f64, LoadError> {
+            match json.get("rope_parameters").and_then(|p| p.get(kind)) {
+                Some(p) => {
+                    let kind_of = p.get("rope_type").and_then(serde_json::Value::as_str);
+                    if kind_of.is_some_and(|t| t != "default") {
+                        return Err(invalid(format!("rope_type {kind_of:?} is not supported")));
+                    }
+                    p.get("rope_theta")
+                        .and_then(serde_json::Value::as_f64)
+                        .ok_or_else(|| invalid(format!("rope_parameters.{kind} has no rope_theta")))
+                }
+                None => Ok(float(fallback).unwrap_or(default)),
+            }
+        };
+        if json.get("rope_scaling").is_some_and(|v| !v.is_null()) {
+            return Err(invalid("scaled rotary positions (rope_scaling) are not supported".into()));
+        }
+        let gemma = GemmaConfig {
+            head_dim,
+            num_key_value_heads: kv_heads,
+            query_pre_attn_scalar: float("query_pre_attn_scalar").unwrap_or(head_dim as f64),
+            sliding_window: size("sliding_window")? / 2 + 1,
+            sliding,
+            rope_theta_sliding: theta("sliding_attention", "rope_local_base_freq", 10_000.0)?,
+            rope_theta_full: theta("full_attention", "rope_theta", 1_000_000.0)?,
+        };
+        let bert = BertConfig {
+            vocab_size: size("vocab_size")?,
+            hidden_size: size("hidden_size")?,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            intermediate_size: size("intermediate_size")?,
+            max_position_embeddings: size("max_position_embeddings")?,
+            type_vocab_size: 0,
+            layer_norm_eps: float("rms_norm_eps").unwrap_or(1e-6),
+            hidden_act: "gelu_pytorch_tanh".into(),
+            model_type: "gemma3_text".into(),
+            pad_token_id: json
+                .get("pad_token_id")
+                .and_then(serde_json::Value::as_u64)
+                .map(|p| p as usize),
+            position_embedding_type: None,
+            relative_attention_num_buckets: None,
+        };
+        Ok((bert, gemma))
     }
 }
 
@@ -134,7 +281,8 @@ impl BertConfig {
             return Err(format!("{name} must be positive"));
         }
         let mpnet = self.architecture() == Some(Architecture::MpNet);
-        if self.type_vocab_size == 0 && !mpnet {
+        if self.type_vocab_size == 0 && !mpnet && self.architecture() != Some(Architecture::Gemma3)
+        {
             return Err("type_vocab_size must be positive".into());
         }
         match (mpnet, self.relative_attention_num_buckets) {
@@ -320,8 +468,10 @@ fn tanh() -> String {
 /// Everything needed to build the sentence-embedding model, validated together.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
-    /// The encoder.
+    /// The encoder (for a Gemma-3 model, the fields it shares with BERT).
     pub bert: BertConfig,
+    /// A Gemma-3 encoder's own hyper-parameters; `None` for the BERT family.
+    pub gemma: Option<GemmaConfig>,
     /// Longest tokenized input, special tokens included (256 for all-MiniLM-L6-v2).
     pub max_seq_length: usize,
     /// Pooling of token embeddings (mean for all-MiniLM-L6-v2).
@@ -359,7 +509,19 @@ impl ModelConfig {
     ///   `tokenizer_config.json`'s `model_max_length` (where release 6 keeps it), else what the
     ///   position table allows.
     pub fn load(files: &ModelFiles) -> Result<Self, LoadError> {
-        let bert = BertConfig::load(&files.config)?;
+        #[derive(Deserialize)]
+        struct ModelType {
+            #[serde(default)]
+            model_type: Option<String>,
+        }
+        let kind: ModelType = read_json(&files.config)?;
+        let (bert, gemma) = match kind.model_type.as_deref() {
+            Some("gemma3_text") => {
+                let (bert, gemma) = GemmaConfig::read(&files.config)?;
+                (bert, Some(gemma))
+            }
+            _ => (BertConfig::load(&files.config)?, None),
+        };
         let invalid = |path: &Path, reason: String| LoadError::InvalidConfig {
             path: path.to_path_buf(),
             reason,
@@ -407,6 +569,7 @@ impl ModelConfig {
         };
         Ok(Self {
             bert,
+            gemma,
             max_seq_length,
             pooling,
             dense,

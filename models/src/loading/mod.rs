@@ -13,7 +13,7 @@ mod files;
 pub mod tokenizer;
 pub mod weights;
 
-pub use config::{Architecture, BertConfig, DenseConfig, ModelConfig, PoolingMode};
+pub use config::{Architecture, BertConfig, DenseConfig, GemmaConfig, ModelConfig, PoolingMode};
 pub use error::LoadError;
 pub use files::{
     default_cache_dir, default_model_dir, locate_model, ModelFiles, HOME_ENV, MODEL_DIR_ENV,

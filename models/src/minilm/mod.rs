@@ -4,6 +4,7 @@
 pub(crate) mod batch;
 pub(crate) mod embeddings;
 pub(crate) mod encoder;
+pub(crate) mod gemma;
 pub(crate) mod pooling;
 pub(crate) mod relative;
 pub(crate) mod weights;
@@ -22,7 +23,7 @@ use crate::params::Uploader;
 use crate::workspace::SlotWorkspaces;
 use crate::{ModelError, Precision};
 use pooling::Head;
-use weights::MiniLmWeights;
+use weights::{EncoderWeights, MiniLmWeights};
 use workspace::MiniLmWorkspace;
 
 /// The all-MiniLM-L6-v2 embedding model on one device.
@@ -78,6 +79,14 @@ impl<B: Ops> MiniLm<B> {
     ) -> Result<Self, ModelError> {
         precision.require::<B>()?;
         let config = ModelConfig::load(files)?;
+        if config.gemma.is_some() && !B::supports_decoder_ops() {
+            return Err(ModelError::Unsupported {
+                what: format!("{} (gemma3_text)", files.name()),
+                reason: "this backend has no RMS norm, rotary and grouped-query attention \
+                         kernels yet (the CPU backend runs Gemma-3 encoders)"
+                    .into(),
+            });
+        }
         let head = Head::new(config.pooling, config.normalize, config.include_prompt);
         let tokenizer = Tokenizer::from_file(&files.tokenizer, config.max_seq_length)?;
         let file = Weights::open(&files.weights)?;
@@ -281,24 +290,45 @@ impl<B: Ops> MiniLm<B> {
         stream: &B::Stream,
         a: &workspace::Activations<B>,
     ) -> Result<(), ModelError> {
-        embeddings::embed(stream, &self.weights.embeddings, a)?;
-        let (heads, bias) =
-            (self.config.bert.num_attention_heads, self.weights.position_bias.as_ref());
-        for layer in &self.weights.layers {
-            encoder::layer(stream, layer, heads, bias, self.precision.math(), a)?;
-        }
-        pooling::pool(stream, a, self.head, &self.weights.dense)
+        let math = self.precision.math();
+        let source = match &self.weights.encoder {
+            EncoderWeights::Bert(w) => {
+                embeddings::embed(stream, &w.embeddings, a)?;
+                let heads = self.config.bert.num_attention_heads;
+                for layer in &w.layers {
+                    encoder::layer(stream, layer, heads, w.position_bias.as_ref(), math, a)?;
+                }
+                &a.hidden
+            }
+            EncoderWeights::Gemma(w) => {
+                w.forward(stream, math, a)?;
+                &a.attn_hidden
+            }
+        };
+        pooling::pool(stream, a, source, self.head, &self.weights.dense)
     }
 
     /// The activations' extents for `rows` sequences of `seq` tokens.
     pub(crate) fn dims(&self, rows: usize, seq: usize) -> workspace::Dims {
         let c = &self.config;
         let widest = c.dense.iter().map(|d| d.in_features.max(d.out_features)).max();
+        let (h, inter) = (c.bert.hidden_size, c.bert.intermediate_size);
+        let (qkv, context, inter) = match &self.weights.encoder {
+            EncoderWeights::Bert(_) => (3 * h, h, inter),
+            // q, k, v; the normed q and k, then the attention's output, then the gated
+            // product; the gate and the up projection ([`gemma::GemmaWeights::forward`]).
+            EncoderWeights::Gemma(g) => {
+                let (qd, kvd) = g.widths();
+                (qd + 2 * kvd, (qd + kvd).max(inter), 2 * inter)
+            }
+        };
         workspace::Dims {
             rows,
             seq,
-            hidden: c.bert.hidden_size,
-            inter: c.bert.intermediate_size,
+            hidden: h,
+            qkv,
+            context,
+            inter,
             out: c.output_dim(),
             head: widest.unwrap_or(0),
         }

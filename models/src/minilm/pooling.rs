@@ -35,22 +35,24 @@ impl Head {
     }
 }
 
-/// `a.pooled = [normalize](dense(pool(a.hidden)))`, pooled as `head` says, then through the
-/// `Dense` modules in order (their intermediate results in `a.head`).
+/// `a.pooled = [normalize](dense(pool(source)))`, `source` (`[batch, seq, hidden]`: the
+/// encoder's output) pooled as `head` says, then through the `Dense` modules in order (their
+/// intermediate results in `a.head`).
 pub(crate) fn pool<B: Ops>(
     stream: &B::Stream,
     a: &Activations<B>,
+    source: &Tensor<B>,
     head: Head,
     dense: &[DenseWeights<B>],
 ) -> Result<(), ModelError> {
     let mask = if head.skips_prompt { &a.pool_mask } else { &a.mask };
     let Some((last, first)) = dense.split_last() else {
-        pool_into(stream, a, head.pooling, mask, &a.pooled)?;
+        pool_into(stream, source, head.pooling, mask, &a.pooled)?;
         return normalize(stream, a, head);
     };
-    let hidden = a.hidden.shape().last().copied().unwrap_or(0);
+    let hidden = source.shape().last().copied().unwrap_or(0);
     let mut x = a.head_view(0, hidden)?;
-    pool_into(stream, a, head.pooling, mask, &x)?;
+    pool_into(stream, source, head.pooling, mask, &x)?;
     for (i, d) in first.iter().enumerate() {
         let out = a.head_view(i + 1, d.weight.shape()[0])?;
         B::linear(stream, &x, &d.weight, d.bias.as_ref(), d.act, &out)?;
@@ -68,36 +70,34 @@ fn normalize<B: Ops>(stream: &B::Stream, a: &Activations<B>, head: Head) -> Resu
     Ok(())
 }
 
-/// `pooled` (`[batch, hidden]`) = `a.hidden` pooled as `mode` says over the positions where
+/// `pooled` (`[batch, hidden]`) = `hidden` pooled as `mode` says over the positions where
 /// `mask` is 1 (CLS: the first row, whatever the mask).
 fn pool_into<B: Ops>(
     stream: &B::Stream,
-    a: &Activations<B>,
+    hidden: &Tensor<B>,
     mode: PoolingMode,
     mask: &Tensor<B>,
     pooled: &Tensor<B>,
 ) -> Result<(), ModelError> {
     match mode {
         PoolingMode::Cls => {
-            let [rows, _, dim] = a.hidden.shape()[..] else {
+            let [rows, _, dim] = hidden.shape()[..] else {
                 return Err(ModelError::Op(OpError::Shape {
                     op: "cls pooling",
-                    reason: format!("hidden states of shape {:?}", a.hidden.shape()),
+                    reason: format!("hidden states of shape {:?}", hidden.shape()),
                 }));
             };
-            let first = a.hidden.narrow(1, 0, 1).map_err(OpError::from)?;
+            let first = hidden.narrow(1, 0, 1).map_err(OpError::from)?;
             let pooled = pooled.reshape(&[rows, 1, dim]).map_err(OpError::from)?;
             B::copy_strided(stream, &first, &pooled)?;
         }
-        PoolingMode::Max => B::pool(stream, &a.hidden, Some(mask), PoolKind::Max, pooled)?,
-        PoolingMode::LastToken => {
-            B::pool(stream, &a.hidden, Some(mask), PoolKind::LastToken, pooled)?
-        }
+        PoolingMode::Max => B::pool(stream, hidden, Some(mask), PoolKind::Max, pooled)?,
+        PoolingMode::LastToken => B::pool(stream, hidden, Some(mask), PoolKind::LastToken, pooled)?,
         PoolingMode::WeightedMean => {
-            B::pool(stream, &a.hidden, Some(mask), PoolKind::WeightedMean, pooled)?
+            B::pool(stream, hidden, Some(mask), PoolKind::WeightedMean, pooled)?
         }
         // The mean; the square root's scale is the host's (`Head::host_scale`).
-        _ => B::mean_pool(stream, &a.hidden, Some(mask), pooled)?,
+        _ => B::mean_pool(stream, hidden, Some(mask), pooled)?,
     }
     Ok(())
 }

@@ -119,14 +119,25 @@ impl<B: Ops> DenseWeights<B> {
     }
 }
 
-/// All of MiniLM's parameters.
-pub(crate) struct MiniLmWeights<B: Ops> {
+/// A BERT-family encoder's parameters (BERT, RoBERTa, XLM-RoBERTa, MPNet).
+pub(crate) struct BertWeights<B: Ops> {
     pub(crate) embeddings: EmbeddingWeights<B>,
     pub(crate) layers: Vec<LayerWeights<B>>,
     /// MPNet's relative position bias resolved per distance, f32 `[heads, 2 * span + 1]`
     /// (`span`: the longest input less one), added by every layer's attention; `None` for the
     /// other architectures.
     pub(crate) position_bias: Option<Tensor<B>>,
+}
+
+/// The encoder's parameters, by architecture.
+pub(crate) enum EncoderWeights<B: Ops> {
+    Bert(BertWeights<B>),
+    Gemma(super::gemma::GemmaWeights<B>),
+}
+
+/// All of the model's parameters.
+pub(crate) struct MiniLmWeights<B: Ops> {
+    pub(crate) encoder: EncoderWeights<B>,
     /// The `Dense` modules after the pooling, in order.
     pub(crate) dense: Vec<DenseWeights<B>>,
 }
@@ -155,6 +166,32 @@ impl<B: Ops> MiniLmWeights<B> {
         config: &ModelConfig,
         dt: DType,
     ) -> Result<Self, ModelError> {
+        let dense =
+            config.dense.iter().map(|d| DenseWeights::load(up, d, dt)).collect::<Result<_, _>>()?;
+        let encoder = match &config.gemma {
+            Some(g) => EncoderWeights::Gemma(super::gemma::GemmaWeights::load(up, config, g, dt)?),
+            None => EncoderWeights::Bert(BertWeights::load(up, config, dt)?),
+        };
+        Ok(Self { encoder, dense })
+    }
+
+    /// Every parameter tensor.
+    pub(crate) fn tensors(&self) -> Vec<&Tensor<B>> {
+        let mut all = match &self.encoder {
+            EncoderWeights::Bert(b) => b.tensors(),
+            EncoderWeights::Gemma(g) => g.tensors(),
+        };
+        for d in &self.dense {
+            all.push(&d.weight);
+            all.extend(&d.bias);
+        }
+        all
+    }
+}
+
+impl<B: Ops> BertWeights<B> {
+    /// Reads and uploads every parameter of a BERT-family encoder in `dt`.
+    fn load(up: &Uploader<'_, B>, config: &ModelConfig, dt: DType) -> Result<Self, ModelError> {
         let (c, max_seq_length) = (&config.bert, config.max_seq_length);
         let (h, i) = (c.hidden_size, c.intermediate_size);
         let eps = c.layer_norm_eps as f32;
@@ -221,9 +258,7 @@ impl<B: Ops> MiniLmWeights<B> {
             }
             _ => None,
         };
-        let dense =
-            config.dense.iter().map(|d| DenseWeights::load(up, d, dt)).collect::<Result<_, _>>()?;
-        Ok(Self { embeddings, layers, position_bias, dense })
+        Ok(Self { embeddings, layers, position_bias })
     }
 
     /// Every parameter tensor.
@@ -239,10 +274,6 @@ impl<B: Ops> MiniLmWeights<B> {
             }
         }
         all.extend(&self.position_bias);
-        for d in &self.dense {
-            all.push(&d.weight);
-            all.extend(&d.bias);
-        }
         all
     }
 }

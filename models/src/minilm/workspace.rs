@@ -19,7 +19,12 @@ pub(crate) struct Dims {
     pub(crate) seq: usize,
     /// The encoder's width.
     pub(crate) hidden: usize,
-    /// The feed-forward width.
+    /// Width of the `qkv` rows: `3 * hidden` for BERT's fused projection; a Gemma encoder's
+    /// query, key, value and normed query and key.
+    pub(crate) qkv: usize,
+    /// Width of the attention's output rows (`hidden`, or `heads * head_dim`).
+    pub(crate) context: usize,
+    /// Width of the `intermediate` rows (the feed-forward's; three times it for a gated one).
     pub(crate) inter: usize,
     /// The embedding's width (the last `Dense` module's output, else `hidden`).
     pub(crate) out: usize,
@@ -53,15 +58,16 @@ pub(crate) struct Activations<B: Ops> {
     /// `[batch, seq, hidden]`: the encoder's running state. This and the rest: the model's
     /// storage type.
     pub(crate) hidden: Tensor<B>,
-    /// `[batch, seq, 3 * hidden]`: query, key and value of each token side by side.
+    /// `[batch, seq, qkv]`: query, key and value of each token side by side (BERT); a Gemma
+    /// encoder's q, k, v and normed q, k, one after another ([`carve`]).
     pub(crate) qkv: Tensor<B>,
-    /// `[batch, seq, hidden]`: the attention's output.
+    /// `[batch, seq, context]`: the attention's output.
     pub(crate) context: Tensor<B>,
     /// `[batch, seq, hidden]`: a projection before its residual add + layer norm.
     pub(crate) projected: Tensor<B>,
     /// `[batch, seq, hidden]`: the attention block's output.
     pub(crate) attn_hidden: Tensor<B>,
-    /// `[batch, seq, intermediate]`.
+    /// `[batch, seq, inter]`: the feed-forward's (a gated one's gate, up and product).
     pub(crate) intermediate: Tensor<B>,
     /// `[batch, out]`: the embeddings (pooled, through the `Dense` modules if any, then
     /// normalised in place).
@@ -88,7 +94,7 @@ impl<B: Ops> MiniLmWorkspace<B> {
         d: Dims,
         f: DType,
     ) -> Result<Activations<B>, ModelError> {
-        let Dims { rows: batch, seq, hidden, inter, out, head } = d;
+        let Dims { rows: batch, seq, hidden, qkv, context, inter, out, head } = d;
         let u = DType::U32;
         let shapes: [(&[usize], DType); VIEWS] = [
             (&[batch, seq], u),
@@ -96,8 +102,8 @@ impl<B: Ops> MiniLmWorkspace<B> {
             (&[batch, seq], DType::F32),
             (&[batch, seq], DType::F32),
             (&[batch, seq, hidden], f),
-            (&[batch, seq, 3 * hidden], f),
-            (&[batch, seq, hidden], f),
+            (&[batch, seq, qkv], f),
+            (&[batch, seq, context], f),
             (&[batch, seq, hidden], f),
             (&[batch, seq, hidden], f),
             (&[batch, seq, inter], f),
@@ -141,4 +147,15 @@ impl<B: Ops> MiniLmWorkspace<B> {
     pub(crate) fn capacity(&self) -> usize {
         self.buffers.iter().map(GrowBuffer::capacity).sum()
     }
+}
+
+/// The contiguous `shape` view of `t`'s elements from `offset` on (`t` contiguous): a part of
+/// a workspace buffer used as a tensor of its own.
+pub(crate) fn carve<B: Ops>(
+    t: &Tensor<B>,
+    offset: usize,
+    shape: &[usize],
+) -> Result<Tensor<B>, OpError> {
+    let len = shape.iter().product();
+    Ok(t.reshape(&[t.numel()])?.narrow(0, offset, len)?.reshape(shape)?)
 }

@@ -1,6 +1,7 @@
 //! Architecture conformance without downloads: every tiny random-weight model of
 //! `fixtures/tiny-models/` (BERT with every pooling, BERT with `bert.`-prefixed weights, BERT with
-//! two `Dense` modules, XLM-RoBERTa, MPNet) against the float64 reference transformers and
+//! two `Dense` modules, a prompt left out of the pooling, XLM-RoBERTa, MPNet, Gemma-3 with a
+//! sliding window and Dense heads) against the float64 reference transformers and
 //! sentence-transformers computed for it (token ids equal; cosine >= 0.99999 and max abs diff
 //! <= 1e-4 in f32), one text at a time and in one batch. Then directories the loader must refuse,
 //! each with a clear error.
@@ -32,7 +33,7 @@ struct Case {
 
 fn tiny_models() -> Vec<PathBuf> {
     let dirs = streampool_models::testing::tiny_models();
-    assert!(dirs.len() >= 11, "tiny models: {dirs:?}");
+    assert!(dirs.len() >= 12, "tiny models: {dirs:?}");
     dirs
 }
 
@@ -135,6 +136,23 @@ fn directories_that_cannot_run_are_refused_with_a_reason() {
         rewrite(&d.join("config.json"), "\"relative_attention_num_buckets\"", "\"buckets\"")
     });
     assert!(load_error(&dir).contains("needs relative_attention_num_buckets"));
+
+    // Gemma-3: a causal model is a language model, not an encoder; scaled rotary positions and
+    // another activation are not computed here.
+    for (from, to, says) in [
+        (
+            "\"use_bidirectional_attention\": true",
+            "\"use_bidirectional_attention\": false",
+            "causal",
+        ),
+        ("\"rope_type\": \"default\"", "\"rope_type\": \"linear\"", "rope_type"),
+        ("gelu_pytorch_tanh", "silu", "hidden_activation"),
+    ] {
+        let (_t, dir) =
+            spoiled_copy("gemma3-mean-dense", |d| rewrite(&d.join("config.json"), from, to));
+        let e = load_error(&dir);
+        assert!(e.contains(says), "{to}: {e}");
+    }
 
     let (_t, dir) =
         spoiled(|d| rewrite(&d.join("1_Pooling/config.json"), "\"mean\"", "[\"mean\", \"cls\"]"));

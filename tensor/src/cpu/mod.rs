@@ -29,6 +29,10 @@ impl Ops for CpuBackend {
         a.same_as(b)
     }
 
+    fn supports_decoder_ops() -> bool {
+        true
+    }
+
     fn linear(
         stream: &CpuStream,
         x: &T,
