@@ -1,6 +1,6 @@
 //! Every tiny random-weight model of `fixtures/tiny-models/` (BERT with every pooling, prefixed
-//! weights, Dense modules, a prompt left out of the pooling; XLM-RoBERTa; MPNet; Gemma-3, which
-//! CUDA refuses at load for now) on CUDA against
+//! weights, Dense modules, a prompt left out of the pooling; XLM-RoBERTa; MPNet; Gemma-3) on
+//! CUDA against
 //! its float64 reference: f32 eager and graph mode (cosine >= 0.99999, max abs diff <= 1e-4), f16
 //! (cosine >= 0.999).
 //! `#[ignore]`d (CI has no GPU): run with `--features cuda -- --include-ignored`.
@@ -12,7 +12,7 @@ use gpu_support::gpu;
 use streampool_models::graph::ExecMode;
 use streampool_models::loading::locate_model;
 use streampool_models::testing::tiny_models;
-use streampool_models::{MiniLm, ModelError, Precision};
+use streampool_models::{MiniLm, Precision};
 
 fn compare(got: &[f32], want: &[f64]) -> (f64, f64) {
     let dot: f64 = got.iter().zip(want).map(|(a, b)| *a as f64 * b).sum();
@@ -41,15 +41,8 @@ fn tiny_models_of_each_architecture_on_cuda() {
             (Precision::F16, ExecMode::Eager),
             (Precision::F16, ExecMode::Graph),
         ] {
-            let model = match MiniLm::load_with(gpu(), &files, precision) {
-                Ok(model) => model,
-                // Gemma-3 encoders run on the CPU only so far: refused, by name, at load.
-                Err(ModelError::Unsupported { what, reason }) if name.starts_with("gemma") => {
-                    println!("{name}: refused on CUDA as expected: {what}: {reason}");
-                    break;
-                }
-                Err(e) => panic!("{name}: {e}"),
-            };
+            let model = MiniLm::load_with(gpu(), &files, precision)
+                .unwrap_or_else(|e| panic!("{name} {precision}: {e}"));
             let lease = gpu().acquire().unwrap();
             // The prompt the reference was embedded with, if any.
             let prompt = model.prompt(reference["prompt_name"].as_str()).unwrap();

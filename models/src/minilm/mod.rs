@@ -83,7 +83,7 @@ impl<B: Ops> MiniLm<B> {
             return Err(ModelError::Unsupported {
                 what: format!("{} (gemma3_text)", files.name()),
                 reason: "this backend has no RMS norm, rotary and grouped-query attention \
-                         kernels yet (the CPU backend runs Gemma-3 encoders)"
+                         kernels (the CPU and CUDA backends have them)"
                     .into(),
             });
         }

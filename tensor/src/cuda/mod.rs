@@ -15,6 +15,7 @@
 //! f32. f32 GEMMs run without TF32 (`Precision::F32`, matching the CPU backend) unless
 //! [`Ops::linear_math`] asks for [`MatMath::Tf32`].
 
+mod decoder;
 mod dense;
 mod sequence;
 
@@ -122,6 +123,10 @@ impl Ops for CudaBackend {
 
     fn same_buffer(a: &CudaBuffer, b: &CudaBuffer) -> bool {
         a.same_as(b)
+    }
+
+    fn supports_decoder_ops() -> bool {
+        true
     }
 
     fn float_dtypes() -> &'static [DType] {
@@ -250,6 +255,40 @@ impl Ops for CudaBackend {
         out: &T,
     ) -> Result<(), OpError> {
         sequence::pool(stream, hidden, mask, kind, out)
+    }
+
+    fn rms_norm(
+        stream: &CudaStream,
+        x: &T,
+        residual: Option<&T>,
+        weight: &T,
+        eps: f32,
+        out: &T,
+    ) -> Result<(), OpError> {
+        decoder::rms_norm(stream, x, residual, weight, eps, out)
+    }
+
+    fn rotary(stream: &CudaStream, x: &T, table: &T, heads: usize, out: &T) -> Result<(), OpError> {
+        decoder::rotary(stream, x, table, heads, out)
+    }
+
+    fn mul(stream: &CudaStream, a: &T, b: &T, out: &T) -> Result<(), OpError> {
+        decoder::mul(stream, a, b, out)
+    }
+
+    fn grouped_attention(
+        stream: &CudaStream,
+        q: &T,
+        k: &T,
+        v: &T,
+        mask: Option<&T>,
+        bias: Option<&T>,
+        heads: usize,
+        kv_heads: usize,
+        scale: f32,
+        out: &T,
+    ) -> Result<(), OpError> {
+        decoder::grouped_attention(stream, [q, k, v], mask, bias, heads, kv_heads, scale, out)
     }
 
     fn l2_normalize(stream: &CudaStream, x: &T, out: &T) -> Result<(), OpError> {

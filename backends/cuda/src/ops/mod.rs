@@ -13,7 +13,8 @@
 //! - CUDA C kernels (`kernels/*.cu`, NVRTC at first use, cached on disk), f32 arithmetic with
 //!   f32/f16/bf16 storage: [`bias_act`], [`add_layer_norm`], [`softmax_mask`], fused
 //!   [`attention`], [`bert_embeddings`], [`embedding_gather`], [`mean_pool`] (+ L2),
-//!   [`l2_normalize`], [`strided_copy`], [`cast`], [`conv1d`].
+//!   [`l2_normalize`], [`strided_copy`], [`cast`], [`conv1d`]; for Gemma-style encoders
+//!   [`rms_norm`], [`rotary`], [`mul_elementwise`], [`gqa_attention`].
 //!
 //! Semantics follow PyTorch (and `streampool_cpu::kernels`): biased variance inside the layer
 //! norm, exact (erf) GELU, Hugging Face's additive attention mask.
@@ -22,6 +23,7 @@ mod args;
 mod attention;
 mod cast;
 mod conv1d;
+mod decoder;
 mod embedding;
 mod gemm;
 mod linear;
@@ -37,6 +39,7 @@ pub use args::{Act, Elem, Slice};
 pub use attention::{attention, AttentionLayout};
 pub use cast::cast;
 pub use conv1d::conv1d;
+pub use decoder::{gqa_attention, mul_elementwise, rms_norm, rotary};
 pub use embedding::{bert_embeddings, embedding_gather, BertEmbeddings};
 pub use gemm::{gemm, gemm_f32, MatArg};
 pub use linear::{bias_act, linear};

@@ -112,3 +112,30 @@ pub(crate) const CAST: Module =
     module!("cast.cu", ["cast_f32_f16", "cast_f32_bf16", "cast_f16_f32", "cast_bf16_f32"]);
 
 pub(crate) const CONV1D: Module = module!("conv1d.cu", ["conv1d_f32", "conv1d_f16", "conv1d_bf16"]);
+
+pub(crate) const DECODER: Module = module!(
+    "decoder.cu",
+    [
+        "rms_norm_f32",
+        "rms_norm_f16",
+        "rms_norm_bf16",
+        "rotary_f32",
+        "rotary_f16",
+        "rotary_bf16",
+        "mul_f32",
+        "mul_f16",
+        "mul_bf16",
+        "gqa_attention_f32_d1",
+        "gqa_attention_f32_d2",
+        "gqa_attention_f32_d4",
+        "gqa_attention_f32_d8",
+        "gqa_attention_f16_d1",
+        "gqa_attention_f16_d2",
+        "gqa_attention_f16_d4",
+        "gqa_attention_f16_d8",
+        "gqa_attention_bf16_d1",
+        "gqa_attention_bf16_d2",
+        "gqa_attention_bf16_d4",
+        "gqa_attention_bf16_d8",
+    ]
+);
