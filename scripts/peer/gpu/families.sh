@@ -11,7 +11,10 @@
 #
 # Families: minilm (all-MiniLM-L6-v2, real weights from .carry-model), bert-base (BERT, 12 layers
 # of 768, CLS pooling: bge-base's shape, random weights), mpnet-base (all-mpnet-base-v2's
-# architecture and tokenizer, random weights: its 418 MB of real weights are not carried).
+# architecture and tokenizer, random weights: its 418 MB of real weights are not carried);
+# gemma-300m (EmbeddingGemma-300m's shape: 24 Gemma-3 layers of 768, 3 heads of 256 over one
+# key/value head, random weights and the tiny fixture's tokenizer, no Dense heads; asked for by
+# name in FAMILIES).
 # Random weights are written by random_model.py on the machine; speed does not depend on them.
 #
 # Env: OUT (target/families), PYTHON (python3), SP (.gpu/bin/streampool), DTYPES ("f16 f32"),
@@ -49,6 +52,16 @@ model_dir() {
           --set hidden_size=768 --set num_hidden_layers=12 --set intermediate_size=3072 \
           --pooling cls >&2
       echo "$MODELS/bert-base" ;;
+    gemma-300m)
+      [[ -f $MODELS/gemma-300m/model.safetensors ]] ||
+        "$PY" scripts/peer/gpu/random_model.py fixtures/tiny-models/gemma3-mean-dense \
+          "$MODELS/gemma-300m" --drop-dense --unset layer_types --unset _sliding_window_pattern \
+          --set hidden_size=768 --set intermediate_size=1152 --set num_hidden_layers=24 \
+          --set num_attention_heads=3 --set num_key_value_heads=1 --set head_dim=256 \
+          --set query_pre_attn_scalar=256 --set sliding_window=512 --set vocab_size=262144 \
+          --set max_position_embeddings=2048 >&2
+      echo '{"max_seq_length": 2048, "do_lower_case": false}' >"$MODELS/gemma-300m/sentence_bert_config.json"
+      echo "$MODELS/gemma-300m" ;;
     mpnet-base)
       [[ -f $MODELS/mpnet-base/model.safetensors ]] ||
         "$PY" scripts/peer/gpu/random_model.py .carry-model/all-mpnet-base-v2-config \

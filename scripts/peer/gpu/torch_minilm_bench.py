@@ -55,12 +55,15 @@ def load_other(model_dir, dtype, device):
         stored = sorted({str(f.get_slice(k).get_dtype()).lower() for k in f.keys()})
     model = None
     for attn in ("sdpa", "eager"):
-        try:
-            model = AutoModel.from_pretrained(model_dir, dtype=dtype, attn_implementation=attn,
-                                              add_pooling_layer=False)
+        for extra in ({"add_pooling_layer": False}, {}):  # Gemma has no pooler to leave out
+            try:
+                model = AutoModel.from_pretrained(model_dir, dtype=dtype, attn_implementation=attn,
+                                                  **extra)
+                break
+            except (ValueError, TypeError) as e:  # no SDPA for this architecture
+                print(f"attention {attn} {extra}: {e}")
+        if model is not None:
             break
-        except (ValueError, TypeError) as e:  # no SDPA for this architecture
-            print(f"attention {attn}: {e}")
     model = model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
