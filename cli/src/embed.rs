@@ -30,8 +30,8 @@ pub struct EmbedArgs {
     /// Device to run on.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
-    /// Model directory (sentence-transformers layout: BERT, RoBERTa, XLM-RoBERTa or MPNet
-    /// encoders, any pooling, Dense modules), the name of a model `fetch-model --list` shows
+    /// Model directory (sentence-transformers layout: BERT, RoBERTa, XLM-RoBERTa, MPNet or
+    /// Gemma-3 encoders, any pooling, Dense modules), the name of a model `fetch-model --list` shows
     /// (fetched on first use), or a Hugging Face Hub id ORG/NAME (downloaded into the Hub's
     /// cache where the Hub is reachable). Default: all-MiniLM-L6-v2.
     #[arg(long)]
