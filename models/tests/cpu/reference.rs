@@ -123,3 +123,13 @@ fn all_mpnet_base_v2_matches_sentence_transformers() {
     assert_eq!((model.dim(), model.config().max_seq_length), (768, 384));
     assert_matches_reference(&model, "mpnet_reference.json");
 }
+
+/// Gemma-3 on a real model: EmbeddingGemma-300m (1.2 GB download; Gemma Terms of Use). Its
+/// reference: sentence-transformers in float64, no prompt.
+#[test]
+fn embeddinggemma_300m_matches_sentence_transformers() {
+    let test = "embeddinggemma_300m_matches_sentence_transformers";
+    let Some(model) = extra_model("embeddinggemma-300m", test) else { return };
+    assert_eq!((model.dim(), model.config().max_seq_length), (768, 2048));
+    assert_matches_reference(&model, "embeddinggemma_reference.json");
+}

