@@ -53,54 +53,77 @@ template <typename T> __device__ void mul(const T *a, const T *b, T *out, u64 n)
         out[i] = from_f<T>(to_f(a[i]) * to_f(b[i]));
 }
 
-// Grouped-query attention, one warp per query row: grid (ceil(seq / 4), heads, batch), 4 warps
-// a block. Query head h reads key / value head h / (heads / kv_heads). Each lane holds D = HD / 32
-// of the row's dimensions; keys are visited one at a time with an online softmax (scores never
-// reach memory). Score = q . k * scale + bias[h][key - query + span] (bias may be null) + the
-// padding mask's (1 - m) * -FLT_MAX. Simple and general (any seq, head sizes 32..256); the
-// BERT kernels of attention.cu are the fast ones.
+// Grouped-query attention: grid (ceil(seq / 16), heads, batch), 4 warps a block, each warp
+// owning R = 4 query rows (so each key and value row it loads serves four queries). Query head h
+// reads key / value head h / (heads / kv_heads). Each lane holds D = HD / 32 of a row's
+// dimensions; keys are visited one at a time with an online softmax (scores never reach memory).
+// Score = q . k * scale + bias[h][key - query + span] (bias may be null) + the padding mask's
+// (1 - m) * -FLT_MAX. General (any seq, head sizes 32..256) rather than fast: the BERT kernels
+// of attention.cu tile keys in shared memory and use tensor cores.
+#define GQA_R 4
 template <typename T, int D>
 __device__ void gqa_attention(const T *q, const T *k, const T *v, const float *mask,
                               const float *bias, int span, T *out, int seq, int heads,
                               int kv_heads, float scale) {
     constexpr int HD = 32 * D;
     const int lane = threadIdx.x & 31;
-    const int row = blockIdx.x * 4 + (threadIdx.x >> 5);
+    const int row0 = (blockIdx.x * 4 + (threadIdx.x >> 5)) * GQA_R;
     const int h = blockIdx.y, b = blockIdx.z;
-    if (row >= seq) return;
+    if (row0 >= seq) return;
     const int kvh = h / (heads / kv_heads);
     const u64 ld_q = (u64)heads * HD, ld_kv = (u64)kv_heads * HD;
     const u64 base = (u64)b * seq;
-    const T *qr = q + (base + row) * ld_q + (u64)h * HD;
-    float qv[D], acc[D];
+    float qv[GQA_R][D], acc[GQA_R][D], m[GQA_R], l[GQA_R];
 #pragma unroll
-    for (int d = 0; d < D; d++) {
-        qv[d] = to_f(qr[lane + 32 * d]) * scale;
-        acc[d] = 0.0f;
+    for (int r = 0; r < GQA_R; r++) {
+        // Rows past seq compute on row0's query (their results are not written).
+        const int row = row0 + r < seq ? row0 + r : row0;
+        const T *qr = q + (base + row) * ld_q + (u64)h * HD;
+#pragma unroll
+        for (int d = 0; d < D; d++) {
+            qv[r][d] = to_f(qr[lane + 32 * d]) * scale;
+            acc[r][d] = 0.0f;
+        }
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
     }
-    const float *bias_h = bias ? bias + (u64)h * (2 * span + 1) + span - row : nullptr;
-    float m = -INFINITY, l = 0.0f;
+    const float *bias_h = bias ? bias + (u64)h * (2 * span + 1) + span : nullptr;
     for (int j = 0; j < seq; j++) {
         const T *kr = k + (base + j) * ld_kv + (u64)kvh * HD;
-        float dot = 0.0f;
-#pragma unroll
-        for (int d = 0; d < D; d++) dot = fmaf(qv[d], to_f(kr[lane + 32 * d]), dot);
-        float s = warp_sum(dot);
-        if (bias_h) s += bias_h[j];
-        if (mask) s += (1.0f - mask[base + j]) * -3.402823466e38f;
-        const float m_new = fmaxf(m, s);
-        const float corr = __expf(m - m_new);
-        const float p = __expf(s - m_new);
-        l = l * corr + p;
-        m = m_new;
         const T *vr = v + (base + j) * ld_kv + (u64)kvh * HD;
+        float kk[D], vv[D];
 #pragma unroll
-        for (int d = 0; d < D; d++) acc[d] = fmaf(p, to_f(vr[lane + 32 * d]), acc[d] * corr);
+        for (int d = 0; d < D; d++) {
+            kk[d] = to_f(kr[lane + 32 * d]);
+            vv[d] = to_f(vr[lane + 32 * d]);
+        }
+        const float masked = mask ? (1.0f - mask[base + j]) * -3.402823466e38f : 0.0f;
+#pragma unroll
+        for (int r = 0; r < GQA_R; r++) {
+            float dot = 0.0f;
+#pragma unroll
+            for (int d = 0; d < D; d++) dot = fmaf(qv[r][d], kk[d], dot);
+            float s = warp_sum(dot);
+            const int row = row0 + r < seq ? row0 + r : row0;
+            if (bias_h) s += bias_h[j - row];
+            s += masked;
+            const float m_new = fmaxf(m[r], s);
+            const float corr = __expf(m[r] - m_new);
+            const float p = __expf(s - m_new);
+            l[r] = l[r] * corr + p;
+            m[r] = m_new;
+#pragma unroll
+            for (int d = 0; d < D; d++) acc[r][d] = fmaf(p, vv[d], acc[r][d] * corr);
+        }
     }
-    T *o = out + (base + row) * ld_q + (u64)h * HD;
-    const float inv = 1.0f / l;
 #pragma unroll
-    for (int d = 0; d < D; d++) o[lane + 32 * d] = from_f<T>(acc[d] * inv);
+    for (int r = 0; r < GQA_R; r++) {
+        if (row0 + r >= seq) break;
+        T *o = out + (base + row0 + r) * ld_q + (u64)h * HD;
+        const float inv = 1.0f / l[r];
+#pragma unroll
+        for (int d = 0; d < D; d++) o[lane + 32 * d] = from_f<T>(acc[r][d] * inv);
+    }
 }
 
 #define DECODER(T, S)                                                                         \

@@ -174,7 +174,8 @@ pub fn gqa_attention(
             .filter(|&n| n <= 65_535)
             .ok_or_else(|| invalid(format!("gqa_attention: {what} {n} > 65535")))
     };
-    let tiles = u32::try_from(seq.div_ceil(4)).map_err(|_| invalid("gqa_attention: seq"))?;
+    // 4 warps a block, 4 query rows a warp (`GQA_R` in decoder.cu).
+    let tiles = u32::try_from(seq.div_ceil(16)).map_err(|_| invalid("gqa_attention: seq"))?;
     let config = LaunchConfig {
         grid_dim: (tiles, dim3(heads, "heads")?, dim3(batch, "batch")?),
         block_dim: (128, 1, 1),
@@ -202,9 +203,9 @@ pub fn gqa_attention(
     ];
     // SAFETY: gqa_attention_T_dD(const T* q, const T* k, const T* v, const float* mask,
     // const float* bias, int span, T* out, int seq, int heads, int kv_heads, float scale) takes
-    // these eleven arguments; warp (row, h, b) with row < seq reads row b*seq+row of q and out
-    // (heads * hd wide) and every row of sequence b of k and v (kv_heads * hd wide), mask[b*seq
-    // ..], and bias[h * (2 span + 1) + span + key - row] for key, row < seq <= span + 1: all
-    // inside the ranges checked above. No shared memory.
+    // these eleven arguments; a warp of block (tile, h, b) reads rows row < seq of sequence b of
+    // q and writes them of out (heads * hd wide), reads every row of sequence b of k and v
+    // (kv_heads * hd wide), mask[b*seq ..], and bias[h * (2 span + 1) + span + key - row] for
+    // key, row < seq <= span + 1: all inside the ranges checked above. No shared memory.
     unsafe { launch(stream, &DECODER, NAMES[elem as usize][d], config, &args) }
 }
