@@ -99,3 +99,20 @@ pub(super) fn slice_mut<'s, E>(all: &'s mut [E], t: &CpuTensor) -> Result<&'s mu
     let layout = *t.layout();
     all.get_mut(range(t)).ok_or_else(|| format!("internal: {layout:?} lies outside its buffer"))
 }
+
+thread_local! {
+    /// Scratch of this stream's worker thread for the ops that need some (attention scores, a
+    /// split QKV): grown to the largest call, then reused, so warm calls allocate nothing.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `f` on `len` elements of this thread's scratch (contents unspecified).
+pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < len {
+            scratch.resize(len, 0.0);
+        }
+        f(&mut scratch[..len])
+    })
+}

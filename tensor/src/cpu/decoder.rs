@@ -2,19 +2,12 @@
 //! product and grouped-query attention. Plain loops (the norm and rotary in f64), the attention
 //! through the same kernel as BERT's.
 
-use std::cell::RefCell;
-
 use streampool_core::AttentionDims;
 use streampool_cpu::kernels::{self, Grouping};
 use streampool_cpu::CpuStream;
 
-use super::access::{kernel, par, slice_mut, CpuTensor, Reads};
+use super::access::{kernel, par, slice_mut, with_scratch, CpuTensor, Reads};
 use crate::{check, OpError};
-
-thread_local! {
-    /// Attention score scratch of this stream's worker thread (grown, then reused).
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
 
 pub(super) fn rms_norm(
     stream: &CpuStream,
@@ -117,13 +110,7 @@ pub(super) fn grouped_attention(
         let (ms, bs) = (reads.opt_f32(mask.as_ref())?, reads.opt_f32(bias.as_ref())?);
         let mut guard = out.buffer().write();
         let o = slice_mut(guard.as_f32_mut(), &out)?;
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let need = kernels::attention_scratch_len(dims, par());
-            if scratch.len() < need {
-                scratch.resize(need, 0.0);
-            }
-            let s = &mut scratch[..need];
+        with_scratch(kernels::attention_scratch_len(dims, par()), |s| {
             kernel(kernels::attention_grouped(qs, ks, vs, ms, bs, dims, grouping, o, s, par()))
         })
     })?)

@@ -2,18 +2,11 @@
 //! Q, K and V in the worker thread's scratch, then the ordinary attention kernel runs on them
 //! (correct first; warm calls allocate nothing).
 
-use std::cell::RefCell;
-
 use streampool_cpu::kernels::{self, AttentionDims};
 use streampool_cpu::CpuStream;
 
-use super::access::{kernel, par, slice_mut, CpuTensor, Reads};
+use super::access::{kernel, par, slice_mut, with_scratch, CpuTensor, Reads};
 use crate::{check, OpError};
-
-thread_local! {
-    /// De-interleaved Q, K, V and the attention kernel's scratch, grown to the largest call.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
 
 pub(super) fn attention_qkv(
     stream: &CpuStream,
@@ -34,13 +27,8 @@ pub(super) fn attention_qkv(
         let o = slice_mut(guard.as_f32_mut(), &out)?;
         let h = d.dim;
         let n = d.batch * d.seq * h;
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let need = 3 * n + kernels::attention_scratch_len(dims, par());
-            if scratch.len() < need {
-                scratch.resize(need, 0.0);
-            }
-            let (q, rest) = scratch[..need].split_at_mut(n);
+        with_scratch(3 * n + kernels::attention_scratch_len(dims, par()), |scratch| {
+            let (q, rest) = scratch.split_at_mut(n);
             let (k, rest) = rest.split_at_mut(n);
             let (v, s) = rest.split_at_mut(n);
             if h > 0 {

@@ -1,18 +1,10 @@
 //! Sequence ops on the CPU: embeddings, attention, mean pooling.
 
-use std::cell::RefCell;
-
 use streampool_cpu::kernels::{self, AttentionDims, BertEmbeddingWeights};
 use streampool_cpu::{CpuBackend, CpuStream};
 
-use super::access::{kernel, par, slice_mut, CpuTensor, Reads};
+use super::access::{kernel, par, slice_mut, with_scratch, CpuTensor, Reads};
 use crate::{check, BertEmbeddingTables, OpError};
-
-thread_local! {
-    /// Attention score scratch of this stream's worker thread: grown to the largest
-    /// `seq * seq` seen, then reused, so warm attention calls allocate nothing.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
 
 pub(super) fn attention(
     stream: &CpuStream,
@@ -30,13 +22,8 @@ pub(super) fn attention(
         let ms = reads.opt_f32(mask.as_ref())?;
         let mut guard = out.buffer().write();
         let o = slice_mut(guard.as_f32_mut(), &out)?;
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let need = kernels::attention_scratch_len(dims, par());
-            if scratch.len() < need {
-                scratch.resize(need, 0.0);
-            }
-            kernel(kernels::attention(qs, ks, vs, ms, None, dims, o, &mut scratch[..need], par()))
+        with_scratch(kernels::attention_scratch_len(dims, par()), |s| {
+            kernel(kernels::attention(qs, ks, vs, ms, None, dims, o, s, par()))
         })
     })?)
 }

@@ -43,7 +43,8 @@ pub fn rms_norm(
         block_dim: (128, 1, 1),
         shared_mem_bytes: 0,
     };
-    let name = ["rms_norm_f32", "rms_norm_f16", "rms_norm_bf16"][elem as usize];
+    // DECODER lists rms_norm, rotary and mul by type, then gqa_attention by type and size.
+    let name = DECODER.functions[elem as usize];
     // SAFETY: rms_norm_T(const T* x, const T* residual, const T* w, T* out, u64 rows, int dim,
     // float eps) takes these seven arguments; warp-rows below `rows` read `dim` elements of x,
     // residual and w and write `dim` of out, inside the ranges checked above.
@@ -81,7 +82,7 @@ pub fn rotary(
         KArg::I32(int("rotary heads", heads)?),
         KArg::I32(int("rotary head size", hd)?),
     ];
-    let name = ["rotary_f32", "rotary_f16", "rotary_bf16"][elem as usize];
+    let name = DECODER.functions[3 + elem as usize];
     // SAFETY: rotary_T(const T* x, const float* table, T* out, u64 tokens, int seq, int heads,
     // int hd) takes these seven arguments; it reads tokens * heads * hd elements of x and
     // seq * hd of table and writes tokens * heads * hd of out, all checked above.
@@ -107,7 +108,7 @@ pub fn mul_elementwise(
         KArg::U64(ptr(stream, out, n, es, "mul out")?),
         KArg::U64(n as u64),
     ];
-    let name = ["mul_f32", "mul_f16", "mul_bf16"][elem as usize];
+    let name = DECODER.functions[6 + elem as usize];
     // SAFETY: mul_T(const T* a, const T* b, T* out, u64 n) takes these four arguments; n
     // elements of each, checked above.
     unsafe { launch(stream, &DECODER, name, grid_stride(stream, n), &args) }
@@ -181,31 +182,11 @@ pub fn gqa_attention(
         block_dim: (128, 1, 1),
         shared_mem_bytes: 0,
     };
-    const NAMES: [[&str; 4]; 3] = [
-        [
-            "gqa_attention_f32_d1",
-            "gqa_attention_f32_d2",
-            "gqa_attention_f32_d4",
-            "gqa_attention_f32_d8",
-        ],
-        [
-            "gqa_attention_f16_d1",
-            "gqa_attention_f16_d2",
-            "gqa_attention_f16_d4",
-            "gqa_attention_f16_d8",
-        ],
-        [
-            "gqa_attention_bf16_d1",
-            "gqa_attention_bf16_d2",
-            "gqa_attention_bf16_d4",
-            "gqa_attention_bf16_d8",
-        ],
-    ];
     // SAFETY: gqa_attention_T_dD(const T* q, const T* k, const T* v, const float* mask,
     // const float* bias, int span, T* out, int seq, int heads, int kv_heads, float scale) takes
     // these eleven arguments; a warp of block (tile, h, b) reads rows row < seq of sequence b of
     // q and writes them of out (heads * hd wide), reads every row of sequence b of k and v
     // (kv_heads * hd wide), mask[b*seq ..], and bias[h * (2 span + 1) + span + key - row] for
     // key, row < seq <= span + 1: all inside the ranges checked above. No shared memory.
-    unsafe { launch(stream, &DECODER, NAMES[elem as usize][d], config, &args) }
+    unsafe { launch(stream, &DECODER, DECODER.functions[9 + 4 * elem as usize + d], config, &args) }
 }
