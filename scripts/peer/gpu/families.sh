@@ -12,6 +12,8 @@
 # Families: minilm (all-MiniLM-L6-v2, real weights from .carry-model), bert-base (BERT, 12 layers
 # of 768, CLS pooling: bge-base's shape, random weights), mpnet-base (all-mpnet-base-v2's
 # architecture and tokenizer, random weights: its 418 MB of real weights are not carried);
+# xlmr-l12 (XLM-RoBERTa, paraphrase-multilingual-MiniLM-L12-v2's shape: 12 layers of 384, a
+# vocabulary of 250,002, random weights and the tiny fixture's tokenizer; asked for by name);
 # gemma-300m (EmbeddingGemma-300m's shape: 24 Gemma-3 layers of 768, 3 heads of 256 over one
 # key/value head, random weights and the tiny fixture's tokenizer, no Dense heads; asked for by
 # name in FAMILIES).
@@ -52,6 +54,14 @@ model_dir() {
           --set hidden_size=768 --set num_hidden_layers=12 --set intermediate_size=3072 \
           --pooling cls >&2
       echo "$MODELS/bert-base" ;;
+    xlmr-l12)
+      [[ -f $MODELS/xlmr-l12/model.safetensors ]] ||
+        "$PY" scripts/peer/gpu/random_model.py fixtures/tiny-models/xlm-roberta-mean \
+          "$MODELS/xlmr-l12" --set hidden_size=384 --set num_hidden_layers=12 \
+          --set num_attention_heads=12 --set intermediate_size=1536 --set vocab_size=250002 \
+          --set max_position_embeddings=514 >&2
+      echo '{"max_seq_length": 128, "do_lower_case": false}' >"$MODELS/xlmr-l12/sentence_bert_config.json"
+      echo "$MODELS/xlmr-l12" ;;
     gemma-300m)
       [[ -f $MODELS/gemma-300m/model.safetensors ]] ||
         "$PY" scripts/peer/gpu/random_model.py fixtures/tiny-models/gemma3-mean-dense \
