@@ -304,7 +304,6 @@ impl OnDevice for Embed<'_> {
             Some(text) => Some(text.clone()).filter(|t| !t.is_empty()),
             None => model.prompt(args.prompt_name.as_deref())?.map(str::to_owned),
         };
-        let texts = input.texts;
         let batches = MiniLmBatches::new(model, args.mode).with_prompt(prompt);
         let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (8, 32_768) };
         let config = CorpusConfig {
@@ -318,7 +317,7 @@ impl OnDevice for Embed<'_> {
         let result = embed_corpus(
             &batches,
             &config,
-            texts,
+            input.texts,
             |rows| output.write_rows(rows),
             |s| {
                 bar.set_position(read.load(Ordering::Relaxed));

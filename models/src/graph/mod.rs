@@ -260,7 +260,7 @@ impl<B: Ops> Entry<B> {
         let mask: Vec<u8> = chunk.mask.iter().flat_map(|v| v.to_ne_bytes()).collect();
         stage::<B>(&self.mask, &mask, n, self.rows)?;
         if let Some(staging) = &self.pool_mask {
-            let mask: Vec<u8> = chunk.pool_mask.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            let mask: Vec<u8> = chunk.pooled().iter().flat_map(|v| v.to_ne_bytes()).collect();
             stage::<B>(staging, &mask, n, self.rows)?;
         }
         B::replay(stream, &self.graphs[i].1)?;

@@ -92,8 +92,17 @@ pub(crate) struct Padded {
     pub(crate) type_ids: Vec<u32>,
     /// `[order.len(), seq]` 1.0 for tokens, 0.0 for padding.
     pub(crate) mask: Vec<f32>,
-    /// `mask` with each sequence's first `pool_from` tokens 0.0 as well: the positions pooled.
-    pub(crate) pool_mask: Vec<f32>,
+    /// `mask` with each sequence's first `pool_from` tokens 0.0 as well, built only when some
+    /// sequence has such tokens ([`Padded::pooled`] reads it).
+    pool_mask: Option<Vec<f32>>,
+}
+
+impl Padded {
+    /// `[order.len(), seq]` 1.0 where a token is pooled: `mask` less the prompt tokens that
+    /// [`Encoding::pool_from`] leaves out.
+    pub(crate) fn pooled(&self) -> &[f32] {
+        self.pool_mask.as_deref().unwrap_or(&self.mask)
+    }
 }
 
 /// How a chunk's length is padded.
@@ -145,7 +154,7 @@ pub(crate) fn chunks(encodings: &[Encoding], max_seq_length: usize, pad: SeqPad)
                 ids: vec![0; chunk.len() * seq],
                 type_ids: vec![0; chunk.len() * seq],
                 mask: vec![0.0; chunk.len() * seq],
-                pool_mask: Vec::new(),
+                pool_mask: None,
             };
             for (row, &i) in chunk.iter().enumerate() {
                 let e = &encodings[i];
@@ -156,9 +165,12 @@ pub(crate) fn chunks(encodings: &[Encoding], max_seq_length: usize, pad: SeqPad)
                     *m = a as f32;
                 }
             }
-            p.pool_mask = p.mask.clone();
-            for (row, &i) in chunk.iter().enumerate() {
-                p.pool_mask[row * seq..][..encodings[i].pool_from].fill(0.0);
+            if chunk.iter().any(|&i| encodings[i].pool_from > 0) {
+                let mut pooled = p.mask.clone();
+                for (row, &i) in chunk.iter().enumerate() {
+                    pooled[row * seq..][..encodings[i].pool_from].fill(0.0);
+                }
+                p.pool_mask = Some(pooled);
             }
             p
         })

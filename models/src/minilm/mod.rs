@@ -242,11 +242,7 @@ impl<B: Ops> MiniLm<B> {
     /// order. Texts are truncated to `max_seq_length` tokens (256); empty or whitespace-only
     /// texts are fine (`[CLS] [SEP]`). An empty slice is [`ModelError::EmptyBatch`].
     pub fn embed(&self, stream: &B::Stream, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
-        if texts.is_empty() {
-            return Err(ModelError::EmptyBatch);
-        }
-        let encodings = self.tokenizer.encode_batch(texts)?;
-        self.embed_encodings(stream, &encodings)
+        self.embed_prompted(stream, texts, None)
     }
 
     /// Embeds pre-tokenised inputs (each at most `max_seq_length` tokens, ids in the
@@ -271,7 +267,7 @@ impl<B: Ops> MiniLm<B> {
             a.type_ids.write_host_u32(stream, &chunk.type_ids)?;
             a.mask.write_host(stream, &chunk.mask)?;
             if self.head.skips_prompt {
-                a.pool_mask.write_host(stream, &chunk.pool_mask)?;
+                a.pool_mask.write_host(stream, chunk.pooled())?;
             }
             self.forward(stream, &a)?;
             let pooled = pooling::to_host(stream, &a.pooled)?;
