@@ -606,6 +606,13 @@ fn pipeline(files: &ModelFiles) -> Result<Pipeline, LoadError> {
     for (i, module) in modules.iter().enumerate() {
         // "sentence_transformers.models.Pooling", "sentence_transformers.....pooling.Pooling".
         let kind = module.kind.rsplit('.').next().unwrap_or(&module.kind);
+        if module.kind.contains("sparse_encoder") || kind == "SpladePooling" {
+            return Err(invalid(format!(
+                "module {} `{}` belongs to a sparse encoder (SPLADE): streampool computes dense \
+                 embeddings only",
+                module.idx, module.kind
+            )));
+        }
         match (i, kind) {
             (0, "Transformer") => {}
             (_, "Pooling") if i > 0 && pooling.is_none() => {

@@ -171,6 +171,16 @@ fn directories_that_cannot_run_are_refused_with_a_reason() {
         (modules[3]["type"], modules[4]["type"]) = (norm, dense);
         std::fs::write(&path, modules.to_string()).unwrap();
     });
+    // A sentence-transformers sparse encoder (SPLADE) is named as such.
+    let (_t3, dir3) = spoiled(|d| {
+        let modules = r#"[{"idx": 0, "name": "0", "path": "",
+            "type": "sentence_transformers.sparse_encoder.models.MLMTransformer"},
+          {"idx": 1, "name": "1", "path": "1_SpladePooling",
+            "type": "sentence_transformers.sparse_encoder.models.SpladePooling"}]"#;
+        std::fs::write(d.join("modules.json"), modules).unwrap()
+    });
+    let e = load_error(&dir3);
+    assert!(e.contains("MLMTransformer") && e.contains("sparse encoder (SPLADE)"), "{e}");
     let (_t2, dir2) =
         spoiled(|d| rewrite(&d.join("modules.json"), "normalize.Normalize", "models.LayerNorm"));
     for (dir, kind) in [(&dir, "dense.Dense"), (&dir2, "models.LayerNorm")] {
