@@ -9,6 +9,11 @@ pub struct EngineConfig {
     pub workers: usize,
     /// Requests per batch at most (default 64).
     pub max_batch: usize,
+    /// A batch's cost at most: its rows × its costliest row's
+    /// [`crate::BatchModel::padded_tokens`] (default: no bound). A request that would take a
+    /// batch past it starts the worker's next batch; one over it alone runs alone. Bounding the
+    /// padded tokens keeps a short text from paying for a long one's padding.
+    pub max_batch_tokens: usize,
     /// How long a worker that has a request waits for more before running (default zero: it
     /// runs what has queued; batches grow under load while the workers are busy).
     pub max_wait: Duration,
@@ -28,6 +33,7 @@ impl Default for EngineConfig {
         Self {
             workers: 4,
             max_batch: 64,
+            max_batch_tokens: usize::MAX,
             max_wait: Duration::ZERO,
             queue_capacity: 4096,
             submit_timeout: Duration::from_secs(30),
@@ -46,6 +52,12 @@ impl EngineConfig {
     /// Set [`EngineConfig::max_batch`] (at least 1).
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.max(1);
+        self
+    }
+
+    /// Set [`EngineConfig::max_batch_tokens`] (at least 1).
+    pub fn max_batch_tokens(mut self, n: usize) -> Self {
+        self.max_batch_tokens = n.max(1);
         self
     }
 

@@ -1,13 +1,16 @@
 //! The engine's front: submit from any thread, wait for your own answer.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 
 use crate::stats::Counters;
-use crate::worker::{self, Job};
+use crate::worker::{self, Job, Reply};
 use crate::{BatchModel, EngineConfig, EngineError, EngineStats};
 
 /// A shared model, its request queue and its workers. `Sync`: call it from any number of threads
@@ -45,6 +48,22 @@ impl<M: BatchModel> Pending<M> {
     }
 }
 
+/// A request submitted from async code ([`Engine::submit_async`]): a future of its answer.
+/// Dropping it before the answer cancels the request: a worker that finds it in the queue drops
+/// it unrun ([`EngineStats::cancelled`]).
+#[must_use = "dropping it cancels the request"]
+pub struct Answering<M: BatchModel> {
+    answer: tokio::sync::oneshot::Receiver<Answer<M>>,
+}
+
+impl<M: BatchModel> Future for Answering<M> {
+    type Output = Answer<M>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer<M>> {
+        Pin::new(&mut self.answer).poll(cx).map(|r| r.unwrap_or(Err(EngineError::Stopped)))
+    }
+}
+
 impl<M: BatchModel> Engine<M> {
     /// Lease one pool slot per worker (now, so that a pool too small fails here, not on a
     /// request) and start the workers.
@@ -79,7 +98,8 @@ impl<M: BatchModel> Engine<M> {
         self.model.check(&input).map_err(EngineError::Invalid)?;
         let queue = self.queue.as_ref().ok_or(EngineError::Stopped)?;
         let (reply, answer) = bounded(1);
-        match queue.send_timeout(Job { input, reply }, self.config.submit_timeout) {
+        let job = Job { input, reply: Reply::Channel(reply) };
+        match queue.send_timeout(job, self.config.submit_timeout) {
             Ok(()) => Ok(Pending { answer, spin: self.config.spin }),
             Err(SendTimeoutError::Timeout(_)) => Err(EngineError::Overloaded {
                 capacity: self.config.queue_capacity,
@@ -87,6 +107,29 @@ impl<M: BatchModel> Engine<M> {
             }),
             Err(SendTimeoutError::Disconnected(_)) => Err(EngineError::Stopped),
         }
+    }
+
+    /// Check `input` and queue it without ever waiting: a full queue is
+    /// [`EngineError::Overloaded`] at once (`waited` zero), so that an async caller can answer
+    /// "busy" instead of blocking its runtime. Await the [`Answering`] for the answer; drop it to
+    /// cancel the request.
+    pub fn submit_async(&self, input: M::Input) -> Result<Answering<M>, EngineError<M::Error>> {
+        self.model.check(&input).map_err(EngineError::Invalid)?;
+        let queue = self.queue.as_ref().ok_or(EngineError::Stopped)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match queue.try_send(Job { input, reply: Reply::Oneshot(reply) }) {
+            Ok(()) => Ok(Answering { answer }),
+            Err(TrySendError::Full(_)) => Err(EngineError::Overloaded {
+                capacity: self.config.queue_capacity,
+                waited: Duration::ZERO,
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(EngineError::Stopped),
+        }
+    }
+
+    /// Requests queued and not yet taken by a worker.
+    pub fn queue_len(&self) -> usize {
+        self.queue.as_ref().map_or(0, Sender::len)
     }
 
     /// Submit one request and wait for its answer.

@@ -70,7 +70,7 @@ pub mod texts;
 mod worker;
 
 pub use config::EngineConfig;
-pub use engine::{Answer, Engine, Pending};
+pub use engine::{Answer, Answering, Engine, Pending};
 pub use error::{BatchFailure, EngineError};
 pub use minilm::MiniLmBatches;
 pub use model::BatchModel;

@@ -73,6 +73,11 @@ where
         }
     }
 
+    /// The sequence length a batch holding `input` runs at ([`MiniLm::padded_len`]).
+    fn padded_tokens(&self, input: &Encoding) -> usize {
+        self.model.padded_len(input.len(), self.mode)
+    }
+
     fn run(&self, stream: &B::Stream, inputs: &[Encoding]) -> Result<Vec<Vec<f32>>, ModelError> {
         self.model.embed_encodings_mode(stream, inputs, self.mode)
     }

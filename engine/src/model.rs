@@ -30,6 +30,16 @@ pub trait BatchModel: Send + Sync + 'static {
         available
     }
 
+    /// What `input` costs as a row of a batch, in the unit of [`EngineConfig::max_batch_tokens`]
+    /// (a batch costs its rows × its costliest row): the tokens a sequence is padded to.
+    /// Default: 1, so that the budget counts rows.
+    ///
+    /// [`EngineConfig::max_batch_tokens`]: crate::EngineConfig::max_batch_tokens
+    fn padded_tokens(&self, input: &Self::Input) -> usize {
+        let _ = input;
+        1
+    }
+
     /// Run `inputs` as one batch on `stream`: exactly one output per input, in order. An error
     /// goes to every request of the batch ([`crate::BatchFailure::Model`]).
     fn run(

@@ -13,6 +13,10 @@ pub struct EngineStats {
     pub max_batch: usize,
     /// Batches that failed.
     pub failed_batches: u64,
+    /// Requests dropped unrun because their caller had gone (async callers only).
+    pub cancelled: u64,
+    /// Workers running a batch now.
+    pub running: usize,
 }
 
 impl EngineStats {
@@ -32,6 +36,17 @@ pub(crate) struct Counters {
     batches: AtomicU64,
     max_batch: AtomicUsize,
     failed_batches: AtomicU64,
+    cancelled: AtomicU64,
+    running: AtomicUsize,
+}
+
+/// A worker running a batch: counted in [`EngineStats::running`] until dropped.
+pub(crate) struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Counters {
@@ -44,12 +59,23 @@ impl Counters {
         }
     }
 
+    pub(crate) fn cancelled(&self) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn enter(&self) -> Running<'_> {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        Running(&self.running)
+    }
+
     pub(crate) fn snapshot(&self) -> EngineStats {
         EngineStats {
             requests: self.requests.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
             max_batch: self.max_batch.load(Ordering::Relaxed),
             failed_batches: self.failed_batches.load(Ordering::Relaxed),
+            cancelled: self.cancelled.load(Ordering::Relaxed),
+            running: self.running.load(Ordering::Relaxed),
         }
     }
 }

@@ -13,11 +13,37 @@ use crate::{Answer, BatchFailure, BatchModel, EngineConfig, EngineError};
 /// One queued request and where its answer goes.
 pub(crate) struct Job<M: BatchModel> {
     pub(crate) input: M::Input,
-    pub(crate) reply: Sender<Answer<M>>,
+    pub(crate) reply: Reply<M>,
+}
+
+/// Where a request's answer goes.
+pub(crate) enum Reply<M: BatchModel> {
+    /// A blocking caller's [`crate::Pending`].
+    Channel(Sender<Answer<M>>),
+    /// An async caller's [`crate::Answering`]: closed once the caller dropped it, and then the
+    /// request is cancelled before it reaches a batch.
+    Oneshot(tokio::sync::oneshot::Sender<Answer<M>>),
+}
+
+impl<M: BatchModel> Reply<M> {
+    fn send(self, answer: Answer<M>) {
+        // The caller may have gone: nobody to tell.
+        match self {
+            Self::Channel(tx) => drop(tx.send(answer)),
+            Self::Oneshot(tx) => drop(tx.send(answer)),
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        match self {
+            Self::Channel(_) => false,
+            Self::Oneshot(tx) => tx.is_closed(),
+        }
+    }
 }
 
 /// Runs until the engine drops the queue's sender and the queue is empty: every job taken is
-/// answered, whatever the model does.
+/// answered (or dropped unrun when its caller has gone), whatever the model does.
 pub(crate) fn run<M: BatchModel>(
     model: &M,
     lease: &Lease<M::Backend>,
@@ -27,27 +53,42 @@ pub(crate) fn run<M: BatchModel>(
 ) {
     let stream = lease.stream();
     let mut batch = Vec::with_capacity(config.max_batch);
-    while let Ok(first) = recv_polling(jobs, config.spin) {
+    // A request taken from the queue that did not fit the last batch's token budget.
+    let mut carry: Option<Job<M>> = None;
+    loop {
+        let first = match carry.take() {
+            Some(job) => job,
+            None => match recv_polling(jobs, config.spin) {
+                Ok(job) => job,
+                Err(RecvError) => break,
+            },
+        };
+        if first.reply.is_cancelled() {
+            counters.cancelled();
+            continue;
+        }
+        let mut widest = model.padded_tokens(&first.input);
         batch.push(first);
         let available = (1 + jobs.len()).min(config.max_batch);
         let take = model.batch_size(available).clamp(1, config.max_batch);
-        collect(jobs, &mut batch, take, config);
+        carry = collect(model, jobs, &mut batch, take, config, counters, &mut widest);
         let (inputs, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|j| (j.input, j.reply)).unzip();
         let n = inputs.len();
+        let running = counters.enter();
         let outputs = run_batch(model, stream, &inputs);
+        drop(running);
         // Counted before answering: a caller who has its answer sees its request counted.
         counters.batch(n, outputs.is_ok());
         match outputs {
             Ok(out) => {
                 for (reply, output) in replies.into_iter().zip(out) {
-                    // The caller may have dropped its Pending: nobody to tell.
-                    let _ = reply.send(Ok(output));
+                    reply.send(Ok(output));
                 }
             }
             Err(cause) => {
                 for reply in replies {
-                    let _ = reply.send(Err(EngineError::Batch { batch: n, cause: cause.clone() }));
+                    reply.send(Err(EngineError::Batch { batch: n, cause: cause.clone() }));
                 }
             }
         }
@@ -103,22 +144,38 @@ pub(crate) fn recv_polling<T>(rx: &Receiver<T>, spin: Duration) -> Result<T, Rec
     }
 }
 
-/// Add to `batch` what has queued, up to `take` jobs, waiting at most `max_wait` for more.
+/// Add to `batch` what has queued, up to `take` jobs, waiting at most `max_wait` for more, while
+/// the batch's rows × `widest` stays within the token budget. Cancelled jobs are dropped here.
+/// Returns the job that would have taken the batch past the budget: it starts the next one.
 fn collect<M: BatchModel>(
+    model: &M,
     jobs: &Receiver<Job<M>>,
     batch: &mut Vec<Job<M>>,
     take: usize,
     config: EngineConfig,
-) {
+    counters: &Counters,
+    widest: &mut usize,
+) -> Option<Job<M>> {
     let deadline = Instant::now() + config.max_wait;
     while batch.len() < take {
-        match jobs.try_recv() {
-            Ok(job) => batch.push(job),
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => match jobs.recv_deadline(deadline) {
-                Ok(job) => batch.push(job),
+                Ok(job) => job,
                 Err(_) => break, // the deadline passed (at once when max_wait is zero)
             },
+        };
+        if job.reply.is_cancelled() {
+            counters.cancelled();
+            continue;
         }
+        let wider = (*widest).max(model.padded_tokens(&job.input));
+        if (batch.len() + 1).saturating_mul(wider) > config.max_batch_tokens {
+            return Some(job);
+        }
+        *widest = wider;
+        batch.push(job);
     }
+    None
 }
