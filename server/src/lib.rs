@@ -1,24 +1,51 @@
-//! streampool's HTTP server: sentence embeddings over HTTP/1.1 for many clients at once.
+//! streampool's HTTP server: OpenAI- and TEI-compatible sentence embeddings over HTTP/1.1 and
+//! HTTP/2 (axum on hyper and tokio), every request's texts micro-batched by the engine onto its
+//! streams.
 //!
-//! The top layer, beside the CLI: HTTP threads take requests from one listener and call a shared
-//! [`Embedder`]; with [`EngineEmbedder`] every text becomes one engine request, so the texts of
-//! all connections in flight are micro-batched onto the engine's streams.
+//! Routes:
+//! - `POST /v1/embeddings` (also `/embeddings`): OpenAI's embeddings API (`input` as a text, texts
+//!   or token ids; `encoding_format` `float` or `base64`; `dimensions` with `--matryoshka`).
+//! - `POST /embed`: text-embeddings-inference's (`inputs`, `normalize`, `truncate`,
+//!   `truncation_direction`; a bare array of vectors). The older `{"texts": [...]}` form answers
+//!   `{"model", "dim", "embeddings"}` as before.
+//! - `POST /tokenize`, `GET /info`, `GET /health` (a probe through the engine; 503 when it does
+//!   not answer or the server is stopping), `GET /metrics` (Prometheus), `GET /openapi.json`.
 //!
-//! - `POST /embed` with `{"texts": ["...", ...]}` (1 to `max_texts` texts) answers
-//!   `{"model": ..., "dim": 384, "embeddings": [[...], ...]}`, one unit-length vector per text in
-//!   request order.
-//! - `GET /health` answers `{"status": "ok", "model", "dim", "device", "requests", "errors"}`.
-//! - Errors answer `{"error": {"kind", "message"}}`: 400 `invalid_request` (malformed JSON, no
-//!   texts, too many, a text the model refuses), 404 `not_found`, 405 `method_not_allowed` (with
-//!   `Allow`), 413 `too_large`, 503 `overloaded` (the engine's queue stayed full), 500 `failed`.
-//!   A bad request never takes a good one down: it is refused alone, before it is queued.
+//! A request is refused alone, with a status and a JSON error in its API's shape, never by
+//! taking others down: 429 with `Retry-After` when `max_concurrent_requests` are in flight or the
+//! engine's queue is full (at once, never after a wait), 413 over the body, input-count or token
+//! limits, 408 for a body that does not arrive, 401 without the API key. Texts of a request whose
+//! client has gone are cancelled before they reach a batch.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use streampool_core::{Device, PoolConfig};
+//! use streampool_cpu::CpuBackend;
+//! use streampool_engine::{EngineConfig, MiniLmBatches};
+//! use streampool_models::{graph::ExecMode, MiniLm};
+//! use streampool_server::{EngineService, Metrics, Server, ServerConfig};
+//!
+//! let device = Device::new(CpuBackend::new(), PoolConfig::with_capacity(4));
+//! let model = Arc::new(MiniLm::load_default(&device)?);
+//! let metrics = Arc::new(Metrics::new());
+//! let batches = MiniLmBatches::new(model, ExecMode::Eager);
+//! let service = EngineService::start(batches, "all-MiniLM-L6-v2", EngineConfig::default(), metrics.clone())?;
+//! let server = Server::start("127.0.0.1:8080", Arc::new(service), metrics, ServerConfig::default(), 4)?;
+//! println!("listening on http://{}", server.addr());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod api;
 pub mod client;
-mod embedder;
-mod http;
+mod metrics;
+mod routes;
+mod server;
+mod service;
 
-pub use api::{ApiError, EmbedRequest, EmbedResponse, Health};
-pub use embedder::{EmbedError, Embedder, EngineEmbedder};
-pub use http::{Server, ServerConfig, ServerError};
+pub use api::{ApiError, Dialect, Inputs, OpenAiRequest, OpenAiResponse, TeiRequest};
+pub use metrics::Metrics;
+pub use server::{serve, Server, ServerConfig, ServerError};
+pub use service::{
+    EmbedError, EmbedFuture, EmbedService, EngineService, Metered, ModelInfo, TextModel,
+};

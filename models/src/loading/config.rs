@@ -363,6 +363,18 @@ impl PoolingMode {
             _ => return None,
         })
     }
+
+    /// The name sentence-transformers gives the mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mean => "mean",
+            Self::Cls => "cls",
+            Self::Max => "max",
+            Self::MeanSqrtLen => "mean_sqrt_len_tokens",
+            Self::WeightedMean => "weightedmean",
+            Self::LastToken => "lasttoken",
+        }
+    }
 }
 
 /// sentence-transformers' legacy pooling flags (releases before 6) and the mode name each

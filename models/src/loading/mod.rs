@@ -19,5 +19,5 @@ pub use files::{
     default_cache_dir, default_model_dir, locate_model, ModelFiles, HOME_ENV, MODEL_DIR_ENV,
     MODEL_DIR_NAME, REQUIRED_FILES,
 };
-pub use tokenizer::{Encoding, Tokenizer};
+pub use tokenizer::{Encoding, Side, Token, Tokenizer};
 pub use weights::Weights;

@@ -38,6 +38,32 @@ impl Encoding {
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     max_seq_length: usize,
+    /// `inner` truncating from the left, made on first use (few callers want it, and a large
+    /// vocabulary's tokenizer takes tens of MB).
+    left: std::sync::OnceLock<tokenizers::Tokenizer>,
+}
+
+/// Which end of a text too long for the model is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Side {
+    /// Keep the beginning (sentence-transformers' way).
+    #[default]
+    Right,
+    /// Keep the end.
+    Left,
+}
+
+/// One token of a text, as `POST /tokenize` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Vocabulary id.
+    pub id: u32,
+    /// The token's text in the vocabulary.
+    pub text: String,
+    /// Whether the tokenizer added it (`[CLS]`, `</s>`...).
+    pub special: bool,
+    /// Its span in the input, in characters (`None` for added tokens).
+    pub span: Option<(usize, usize)>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -81,7 +107,7 @@ impl Tokenizer {
             reason: e.to_string(),
         })?;
         inner.with_padding(None);
-        Ok(Self { inner, max_seq_length })
+        Ok(Self { inner, max_seq_length, left: std::sync::OnceLock::new() })
     }
 
     /// The truncation length, special tokens included.
@@ -160,6 +186,73 @@ impl Tokenizer {
         Ok(ids.len() - usize::from(special.last() == Some(&1)))
     }
 
+    /// Tokenizes one text, dropping `side` when it is too long, and says whether anything was
+    /// dropped. The text is read from that side up to the byte bound, as in
+    /// [`Tokenizer::encode_batch`] (doubling the bound while the part read runs short).
+    pub fn encode_side(&self, text: &str, side: Side) -> Result<(Encoding, bool), LoadError> {
+        let tokenizer = match side {
+            Side::Right => &self.inner,
+            Side::Left => self.left.get_or_init(|| {
+                let mut left = self.inner.clone();
+                let params = self
+                    .inner
+                    .get_truncation()
+                    .cloned()
+                    .map(|t| TruncationParams { direction: TruncationDirection::Left, ..t });
+                // Setting the truncation `from_file` already set cannot fail.
+                let _ = left.with_truncation(params);
+                left
+            }),
+        };
+        let mut bound = self.byte_bound();
+        loop {
+            let part = match side {
+                Side::Right => prefix_at_whitespace(text, bound),
+                Side::Left => suffix_at_whitespace(text, bound),
+            };
+            let e = tokenizer
+                .encode(part, true)
+                .map_err(|e| LoadError::Tokenize { reason: e.to_string() })?;
+            let cut = part.len() < text.len();
+            if !cut || e.len() >= self.max_seq_length {
+                let truncated = cut || !e.get_overflowing().is_empty();
+                let encoding = Encoding {
+                    input_ids: e.get_ids().to_vec(),
+                    attention_mask: e.get_attention_mask().to_vec(),
+                    token_type_ids: e.get_type_ids().to_vec(),
+                    pool_from: 0,
+                };
+                return Ok((encoding, truncated));
+            }
+            bound = bound.saturating_mul(2);
+        }
+    }
+
+    /// The tokens the model reads of `text` (truncated as [`Tokenizer::encode`] does), with or
+    /// without the special tokens.
+    pub fn tokens(&self, text: &str, add_special_tokens: bool) -> Result<Vec<Token>, LoadError> {
+        let part = prefix_at_whitespace(text, self.byte_bound());
+        let e = self
+            .inner
+            .encode_char_offsets(part, add_special_tokens)
+            .map_err(|e| LoadError::Tokenize { reason: e.to_string() })?;
+        let tokens = e.get_ids().iter().zip(e.get_tokens()).zip(e.get_special_tokens_mask());
+        Ok(tokens
+            .zip(e.get_offsets())
+            .map(|(((&id, text), &special), &(start, stop))| Token {
+                id,
+                text: text.clone(),
+                special: special == 1,
+                span: (special == 0).then_some((start, stop)),
+            })
+            .collect())
+    }
+
+    /// Size of the vocabulary, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
     /// Tokenizes one text; see [`Tokenizer::encode_batch`].
     pub fn encode(&self, text: &str) -> Result<Encoding, LoadError> {
         let mut batch = self.encode_batch(&[text])?;
@@ -182,9 +275,31 @@ fn prefix_at_whitespace(text: &str, bound: usize) -> &str {
     }
 }
 
+/// `text` from the last whitespace at or before `bound` bytes from its end (the whole text when
+/// it is not longer, or has no whitespace there: a word is never cut).
+fn suffix_at_whitespace(text: &str, bound: usize) -> &str {
+    if text.len() <= bound {
+        return text;
+    }
+    let end = (text.len() - bound..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    match text[..end].char_indices().rev().find(|(_, c)| c.is_whitespace()) {
+        Some((offset, c)) => &text[offset + c.len_utf8()..],
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::prefix_at_whitespace;
+    use super::{prefix_at_whitespace, suffix_at_whitespace};
+
+    #[test]
+    fn suffixes_start_at_whitespace_and_never_cut_a_word() {
+        assert_eq!(suffix_at_whitespace("short", 16), "short");
+        assert_eq!(suffix_at_whitespace("one two three", 5), "three");
+        assert_eq!(suffix_at_whitespace("one two three", 6), "two three");
+        assert_eq!(suffix_at_whitespace("onetwothree", 3), "onetwothree");
+        assert_eq!(suffix_at_whitespace("x y\u{3000}éé", 3), "éé");
+    }
 
     #[test]
     fn prefixes_end_at_whitespace_and_never_cut_a_word() {
