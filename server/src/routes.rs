@@ -162,7 +162,7 @@ impl AppState {
                         }
                         encoding
                     }
-                    Input::Ids(ids) => service.from_ids(&ids).map_err(at)?,
+                    Input::Ids(ids) => service.encode_ids(&ids).map_err(at)?,
                 };
                 encodings.push(encoding);
             }

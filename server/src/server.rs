@@ -144,12 +144,20 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let (app, builder, watcher) = (app.clone(), builder.clone(), graceful.watcher());
+        let idle = config.idle_timeout;
         tokio::spawn(async move {
+            // The HTTP/1-or-2 detection waits for a first byte without a timer of its own: a
+            // connection that sends nothing is closed after the idle timeout.
+            let mut first = [0u8; 1];
+            if !matches!(tokio::time::timeout(idle, stream.peek(&mut first)).await, Ok(Ok(1))) {
+                drop(permit);
+                return;
+            }
+            let service = TowerToHyperService::new(app);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             // A connection's errors (a client gone, a malformed head, a timeout) end it alone.
-            if let Err(e) = connection.await {
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(error = %e, "connection ended");
             }
             drop(permit);

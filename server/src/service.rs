@@ -56,7 +56,7 @@ pub trait EmbedService: Send + Sync + 'static {
     /// The tokens of `text` the model reads.
     fn tokens(&self, text: &str, add_special_tokens: bool) -> Result<Vec<Token>, EmbedError>;
     /// A caller's own token ids as the model's whole input (special tokens included).
-    fn from_ids(&self, ids: &[u32]) -> Result<Encoding, EmbedError>;
+    fn encode_ids(&self, ids: &[u32]) -> Result<Encoding, EmbedError>;
     /// Queue `encoding` without waiting: a full queue is [`EmbedError::Overloaded`] at once.
     /// Dropping the future cancels the text if no batch has taken it yet.
     fn submit(&self, encoding: Encoding) -> Result<EmbedFuture, EmbedError>;
@@ -178,7 +178,7 @@ impl<M: TextModel> EmbedService for EngineService<M> {
         tokenizer.tokens(text, add_special_tokens).map_err(|e| EmbedError::Invalid(e.to_string()))
     }
 
-    fn from_ids(&self, ids: &[u32]) -> Result<Encoding, EmbedError> {
+    fn encode_ids(&self, ids: &[u32]) -> Result<Encoding, EmbedError> {
         let encoding = Encoding {
             input_ids: ids.to_vec(),
             attention_mask: vec![1; ids.len()],
