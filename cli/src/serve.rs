@@ -48,7 +48,7 @@ pub struct ServeArgs {
     #[arg(long, env = "STREAMPOOL_MAX_BATCH", default_value_t = 64)]
     pub max_batch: usize,
     /// Padded tokens per engine batch at most (rows × the longest text's tokens). Default: 16384
-    /// on CUDA, 2048 on the CPU, where padding costs what real tokens cost.
+    /// on CUDA; 256 on the CPU, where a batch saves little and padding costs what tokens cost.
     #[arg(long, env = "STREAMPOOL_MAX_BATCH_TOKENS")]
     pub max_batch_tokens: Option<usize>,
     /// Texts the engine's queue holds; a request finding it full is answered 429 at once.
@@ -133,7 +133,7 @@ impl OnDevice for Serve<'_> {
         }
         let on_cpu = device.backend().name().to_lowercase().contains("cpu");
         let max_batch_tokens =
-            args.max_batch_tokens.unwrap_or(if on_cpu { 2048 } else { 16384 }).max(1);
+            args.max_batch_tokens.unwrap_or(if on_cpu { 256 } else { 16384 }).max(1);
         let config = ServerConfig {
             max_concurrent_requests: args.max_concurrent_requests.max(1),
             max_client_batch_size: args.max_client_batch_size.max(1),

@@ -1,14 +1,19 @@
 //! `streampool serve` end to end on the CPU: it prints the address it listens on, answers
-//! `POST /embed` matching the sentence-transformers fixture and `GET /health`, and refuses a mode
-//! the device lacks with a message and a non-zero exit.
+//! `POST /embed` matching the sentence-transformers fixture and `GET /health`, refuses a mode
+//! the device lacks with a message and a non-zero exit, takes its settings from the environment,
+//! outlives running out of file descriptors, stops gracefully on SIGTERM under load, and batches
+//! mixed-length texts at least as fast as one client sends them one request at a time.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use streampool_models::testing;
-use streampool_server::client::request;
+
+use streampool_server::client::{request, request_with};
 
 /// The model directory, downloaded once if absent; `None` where it cannot be (no pip, no
 /// network) outside CI, after a `SKIPPED` line on stderr: the test returns early.
@@ -36,10 +41,9 @@ impl Drop for Running {
     }
 }
 
-#[test]
-fn serves_embeddings_matching_the_fixture() {
-    let Some(model) = model() else { return };
-    let child = serve(model, &[]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+/// Start `command` (a `serve`), and read the address from its first line.
+fn start(mut command: Command) -> (Running, SocketAddr) {
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut server = Running(child);
     let mut line = String::new();
     BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
@@ -49,6 +53,13 @@ fn serves_embeddings_matching_the_fixture() {
         .unwrap_or_else(|| panic!("first line: {line:?}"))
         .parse()
         .unwrap();
+    (server, addr)
+}
+
+#[test]
+fn serves_embeddings_matching_the_fixture() {
+    let Some(model) = model() else { return };
+    let (_server, addr) = start(serve(model, &[]));
     let path = testing::reference_fixture_path();
     let fixture: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -70,7 +81,7 @@ fn serves_embeddings_matching_the_fixture() {
     }
     let health = request(addr, "GET", "/health", b"").unwrap();
     assert_eq!(health.status, 200);
-    assert_eq!(health.json().unwrap()["requests"], 1);
+    assert_eq!(health.json().unwrap()["status"], "ok");
 }
 
 #[test]
@@ -80,4 +91,104 @@ fn graph_mode_on_the_cpu_is_refused() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--mode graph"), "stderr: {stderr}");
+}
+
+/// A one-text request answered 200.
+fn answered(addr: SocketAddr) -> bool {
+    let body = br#"{"input": "are you there"}"#;
+    request(addr, "POST", "/v1/embeddings", body).is_ok_and(|a| a.status == 200)
+}
+
+#[test]
+fn settings_come_from_the_environment() {
+    let Some(model) = model() else { return };
+    let mut command = serve(model, &[]);
+    command.env("STREAMPOOL_MAX_CLIENT_BATCH_SIZE", "2").env("STREAMPOOL_API_KEY", "k");
+    command.env("STREAMPOOL_SERVED_MODEL_NAME", "from-env");
+    let (_server, addr) = start(command);
+    let auth = [("Authorization", "Bearer k")];
+    let body = br#"{"input": ["a", "b", "c"]}"#;
+    let a = request_with(addr, "POST", "/v1/embeddings", &auth, body).unwrap();
+    assert_eq!(a.status, 413, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(request(addr, "POST", "/v1/embeddings", br#"{"input": "a"}"#).unwrap().status, 401);
+    let a = request_with(addr, "POST", "/v1/embeddings", &auth, br#"{"input": "a"}"#).unwrap();
+    assert_eq!(a.json().unwrap()["model"], "from-env");
+}
+
+/// Under a limit of 256 descriptors, 2,000 connections opened at once: the server refuses what
+/// it cannot take, keeps its listener, and answers again once they close.
+#[test]
+fn running_out_of_file_descriptors_is_survived() {
+    let Some(model) = model() else { return };
+    let script = format!(
+        "ulimit -n 256 && exec {} serve --device cpu --addr 127.0.0.1:0 --workers 2 --model '{}'",
+        env!("CARGO_BIN_EXE_streampool"),
+        model.display()
+    );
+    let mut command = Command::new("sh");
+    command.args(["-c", &script]);
+    let (_server, addr) = start(command);
+    assert!(answered(addr));
+    let mut held = Vec::new();
+    // Connections beyond what the server can hold wait in the listen backlog until it is full;
+    // then connecting times out, so keep trying for a while as the server takes more.
+    let until = Instant::now() + Duration::from_secs(15);
+    while held.len() < 2000 && Instant::now() < until {
+        if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            held.push(s);
+        }
+    }
+    assert!(held.len() > 300, "only {} connections opened", held.len());
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !answered(addr) {
+        assert!(Instant::now() < deadline, "no answer 30 s after the connections closed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// SIGTERM while 16 clients send: every request the server took is answered 200, then it exits
+/// 0; requests after that find the port closed.
+#[test]
+fn sigterm_under_load_answers_every_accepted_request() {
+    let Some(model) = model() else { return };
+    let (mut server, addr) = start(serve(model, &[]));
+    let stop = AtomicBool::new(false);
+    let texts: Vec<String> =
+        (0..16).map(|i| format!("text {i} of a request in flight when the signal comes")).collect();
+    let body = serde_json::json!({ "input": texts }).to_string();
+    let status = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                let (stop, body) = (&stop, body.as_bytes());
+                s.spawn(move || {
+                    let (mut ok, mut bad) = (0, Vec::new());
+                    while !stop.load(Ordering::Relaxed) {
+                        match request(addr, "POST", "/v1/embeddings", body) {
+                            Ok(a) if a.status == 200 => ok += 1,
+                            Ok(a) => bad.push(format!("status {}", a.status)),
+                            // Refused, or reset in the listen backlog: never accepted.
+                            Err(_) => {}
+                        }
+                    }
+                    (ok, bad)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1500));
+        let pid = server.0.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = server.0.wait().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let mut ok = 0;
+        for c in clients {
+            let (n, bad) = c.join().unwrap();
+            assert!(bad.is_empty(), "{bad:?}");
+            ok += n;
+        }
+        assert!(ok > 0, "no request was answered");
+        status
+    });
+    assert!(status.success(), "exit status {status:?}");
+    assert!(request(addr, "GET", "/health", b"").is_err(), "still listening after exit");
 }

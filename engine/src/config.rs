@@ -9,10 +9,11 @@ pub struct EngineConfig {
     pub workers: usize,
     /// Requests per batch at most (default 64).
     pub max_batch: usize,
-    /// A batch's cost at most: its rows × its costliest row's
-    /// [`crate::BatchModel::padded_tokens`] (default: no bound). A request that would take a
-    /// batch past it starts the worker's next batch; one over it alone runs alone. Bounding the
-    /// padded tokens keeps a short text from paying for a long one's padding.
+    /// Padded tokens ([`crate::BatchModel::padded_tokens`]) a worker takes from the queue at once
+    /// (default: no bound). What it takes is sorted by length and run as batches whose rows ×
+    /// longest stay within the same bound, so that a short text does not pay for a long one's
+    /// padding. A request that would pass it starts the worker's next take; one over it alone
+    /// runs alone.
     pub max_batch_tokens: usize,
     /// How long a worker that has a request waits for more before running (default zero: it
     /// runs what has queued; batches grow under load while the workers are busy).

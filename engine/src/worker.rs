@@ -67,29 +67,54 @@ pub(crate) fn run<M: BatchModel>(
             counters.cancelled();
             continue;
         }
-        let mut widest = model.padded_tokens(&first.input);
-        batch.push(first);
+        let mut tokens = model.padded_tokens(&first.input);
+        batch.push((tokens, first));
         let available = (1 + jobs.len()).min(config.max_batch);
         let take = model.batch_size(available).clamp(1, config.max_batch);
-        carry = collect(model, jobs, &mut batch, take, config, counters, &mut widest);
-        let (inputs, replies): (Vec<_>, Vec<_>) =
-            batch.drain(..).map(|j| (j.input, j.reply)).unzip();
-        let n = inputs.len();
-        let running = counters.enter();
-        let outputs = run_batch(model, stream, &inputs);
-        drop(running);
-        // Counted before answering: a caller who has its answer sees its request counted.
-        counters.batch(n, outputs.is_ok());
-        match outputs {
-            Ok(out) => {
-                for (reply, output) in replies.into_iter().zip(out) {
-                    reply.send(Ok(output));
-                }
+        carry = collect(model, jobs, &mut batch, take, config, counters, &mut tokens);
+        if config.max_batch_tokens == usize::MAX || batch.len() == 1 {
+            run_and_answer(model, stream, batch.drain(..).map(|(_, j)| j).collect(), counters);
+            continue;
+        }
+        // Sorted by length and cut where a group's rows × its longest would pass the budget:
+        // groups of similar lengths pad little (the sort is stable: ties keep queue order).
+        batch.sort_by_key(|(cost, _)| *cost);
+        let mut group: Vec<Job<M>> = Vec::new();
+        for (cost, job) in batch.drain(..) {
+            // Ascending: `cost` is the longest of the group it joins.
+            if !group.is_empty() && (group.len() + 1).saturating_mul(cost) > config.max_batch_tokens
+            {
+                run_and_answer(model, stream, std::mem::take(&mut group), counters);
             }
-            Err(cause) => {
-                for reply in replies {
-                    reply.send(Err(EngineError::Batch { batch: n, cause: cause.clone() }));
-                }
+            group.push(job);
+        }
+        run_and_answer(model, stream, group, counters);
+    }
+}
+
+/// Run `batch` and give each job its answer.
+fn run_and_answer<M: BatchModel>(
+    model: &M,
+    stream: &<M::Backend as Backend>::Stream,
+    batch: Vec<Job<M>>,
+    counters: &Counters,
+) {
+    let (inputs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.input, j.reply)).unzip();
+    let n = inputs.len();
+    let running = counters.enter();
+    let outputs = run_batch(model, stream, &inputs);
+    drop(running);
+    // Counted before answering: a caller who has its answer sees its request counted.
+    counters.batch(n, outputs.is_ok());
+    match outputs {
+        Ok(out) => {
+            for (reply, output) in replies.into_iter().zip(out) {
+                reply.send(Ok(output));
+            }
+        }
+        Err(cause) => {
+            for reply in replies {
+                reply.send(Err(EngineError::Batch { batch: n, cause: cause.clone() }));
             }
         }
     }
@@ -145,16 +170,17 @@ pub(crate) fn recv_polling<T>(rx: &Receiver<T>, spin: Duration) -> Result<T, Rec
 }
 
 /// Add to `batch` what has queued, up to `take` jobs, waiting at most `max_wait` for more, while
-/// the batch's rows × `widest` stays within the token budget. Cancelled jobs are dropped here.
-/// Returns the job that would have taken the batch past the budget: it starts the next one.
+/// the batch's tokens (`tokens`: the sum of each job's padded tokens) stay within the token
+/// budget. Cancelled jobs are dropped here. Returns the job that would have taken the batch
+/// past the budget: it starts the next one.
 fn collect<M: BatchModel>(
     model: &M,
     jobs: &Receiver<Job<M>>,
-    batch: &mut Vec<Job<M>>,
+    batch: &mut Vec<(usize, Job<M>)>,
     take: usize,
     config: EngineConfig,
     counters: &Counters,
-    widest: &mut usize,
+    tokens: &mut usize,
 ) -> Option<Job<M>> {
     let deadline = Instant::now() + config.max_wait;
     while batch.len() < take {
@@ -170,12 +196,12 @@ fn collect<M: BatchModel>(
             counters.cancelled();
             continue;
         }
-        let wider = (*widest).max(model.padded_tokens(&job.input));
-        if (batch.len() + 1).saturating_mul(wider) > config.max_batch_tokens {
+        let cost = model.padded_tokens(&job.input);
+        if tokens.saturating_add(cost) > config.max_batch_tokens {
             return Some(job);
         }
-        *widest = wider;
-        batch.push(job);
+        *tokens += cost;
+        batch.push((cost, job));
     }
     None
 }

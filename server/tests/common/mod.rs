@@ -12,7 +12,8 @@ use streampool_models::loading::{locate_model, ModelFiles};
 use streampool_models::{testing, MiniLm};
 use streampool_server::{EngineService, Metrics, Server, ServerConfig};
 
-pub use streampool_server::client::{request, request_with, Answer, Connection};
+#[allow(unused_imports)]
+pub use streampool_server::client::{request, request_with, Answer};
 
 /// all-MiniLM-L6-v2 (downloaded once; `None`, after a `SKIPPED` line, where it cannot be
 /// outside CI).
