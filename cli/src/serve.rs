@@ -41,8 +41,8 @@ pub struct ServeArgs {
     /// How the engine's batches run (graph: CUDA).
     #[arg(long, env = "STREAMPOOL_MODE", value_enum, default_value_t = ExecMode::Eager)]
     pub mode: ExecMode,
-    /// Engine workers, each with its own stream.
-    #[arg(long, env = "STREAMPOOL_WORKERS", default_value_t = 4)]
+    /// Engine workers, each with its own stream (1 to 256).
+    #[arg(long, env = "STREAMPOOL_WORKERS", default_value_t = 4, value_parser = within(1, 256))]
     pub workers: usize,
     /// Texts per engine batch at most.
     #[arg(long, env = "STREAMPOOL_MAX_BATCH", default_value_t = 64)]
@@ -95,8 +95,8 @@ pub struct ServeArgs {
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight.
     #[arg(long, env = "STREAMPOOL_SHUTDOWN_TIMEOUT", default_value_t = 30.0)]
     pub shutdown_timeout: f64,
-    /// Threads of the HTTP runtime (default: one per core).
-    #[arg(long, env = "STREAMPOOL_HTTP_THREADS")]
+    /// Threads of the HTTP runtime (default: one per core; at most 1024).
+    #[arg(long, env = "STREAMPOOL_HTTP_THREADS", value_parser = within(1, 1024))]
     pub http_threads: Option<usize>,
     /// Log lines as JSON objects (default: text).
     #[arg(long, env = "STREAMPOOL_JSON_LOGS")]
@@ -105,6 +105,15 @@ pub struct ServeArgs {
     /// `streampool_server=debug,warn`).
     #[arg(long, env = "STREAMPOOL_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// A parser of whole numbers from `low` to `high`: a count that would start that many threads
+/// is refused here rather than found out by the system.
+fn within(low: usize, high: usize) -> impl Fn(&str) -> Result<usize, String> + Clone {
+    move |s: &str| match s.parse::<usize>() {
+        Ok(n) if (low..=high).contains(&n) => Ok(n),
+        _ => Err(format!("give a whole number from {low} to {high}")),
+    }
 }
 
 struct Serve<'a> {

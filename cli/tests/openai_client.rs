@@ -2,28 +2,19 @@
 //! with the official `openai` Python package (default encoding, `float`, `base64`, one string)
 //! and with urllib (`base64`), and compares the vectors with the sentence-transformers fixture.
 //!
-//! Python is `$STREAMPOOL_PYTHON`, else `python3`. Where none runs, or it lacks the `openai`
+//! Python is `$STREAMPOOL_OPENAI_PYTHON`, else `python3`. Where none runs, or it lacks the `openai`
 //! package (the script exits 3), the test prints a `SKIPPED:` line and passes.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use streampool_models::testing;
 
 /// What the script exits with when `import openai` fails.
 const SCRIPT_SKIPPED: i32 = 3;
-
-/// Kills the server when the test ends, passed or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A `SKIPPED:` line straight to the process's stderr: libtest captures `eprintln!` of passing
 /// tests, and a skip must be seen.
@@ -35,7 +26,7 @@ fn skip(reason: &str) {
 
 /// The Python to run the script with, or `None` (after a skip line) where it does not start.
 fn python() -> Option<String> {
-    let python = std::env::var("STREAMPOOL_PYTHON")
+    let python = std::env::var("STREAMPOOL_OPENAI_PYTHON")
         .ok()
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "python3".to_owned());
@@ -52,29 +43,6 @@ fn python() -> Option<String> {
     }
 }
 
-/// Starts `streampool serve --device cpu` on a free port; the server and the address it prints.
-fn serve(model: &Path) -> (Running, SocketAddr, BufReader<std::process::ChildStdout>) {
-    let child = Command::new(env!("CARGO_BIN_EXE_streampool"))
-        .args(["serve", "--device", "cpu", "--addr", "127.0.0.1:0", "--workers", "2", "--model"])
-        .arg(model)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = Running(child);
-    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr = line
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .parse()
-        .unwrap();
-    // The reader is handed back so that the pipe stays open while the server runs.
-    (server, addr, stdout)
-}
-
 #[test]
 fn openai_python_client_gets_the_fixture_vectors() {
     let Some(python) = python() else { return };
@@ -82,7 +50,7 @@ fn openai_python_client_gets_the_fixture_vectors() {
     let script: PathBuf =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-openai-client.py");
     let fixture = testing::reference_fixture_path();
-    let (_server, addr, _stdout) = serve(&model.dir);
+    let (_server, addr) = common::start(common::serve(&model.dir, &[]));
 
     let out = Command::new(&python)
         .arg(&script)

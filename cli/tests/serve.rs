@@ -4,10 +4,13 @@
 //! outlives running out of file descriptors, stops gracefully on SIGTERM under load, and batches
 //! mixed-length texts at least as fast as one client sends them one request at a time.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{serve, start};
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,41 +22,6 @@ use streampool_server::client::{request, request_with};
 /// network) outside CI, after a `SKIPPED` line on stderr: the test returns early.
 fn model() -> Option<&'static Path> {
     testing::default_model().map(|files| files.dir.as_path())
-}
-
-/// `streampool serve` on the CPU with `model` and `args`, on any free port.
-fn serve(model: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_streampool"));
-    command
-        .args(["serve", "--device", "cpu", "--addr", "127.0.0.1:0", "--workers", "2", "--model"])
-        .arg(model)
-        .args(args);
-    command
-}
-
-/// Kills the server when the test ends, passed or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start `command` (a `serve`), and read the address from its first line.
-fn start(mut command: Command) -> (Running, SocketAddr) {
-    let child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut server = Running(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .parse()
-        .unwrap();
-    (server, addr)
 }
 
 #[test]
@@ -82,6 +50,17 @@ fn serves_embeddings_matching_the_fixture() {
     let health = request(addr, "GET", "/health", b"").unwrap();
     assert_eq!(health.status, 200);
     assert_eq!(health.json().unwrap()["status"], "ok");
+}
+
+#[test]
+fn absurd_thread_counts_are_refused_before_anything_starts() {
+    for args in [["--workers", "100000"], ["--http-threads", "0"]] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_streampool"));
+        let out = command.args(["serve", "--device", "cpu"]).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("give a whole number from"), "stderr: {stderr}");
+    }
 }
 
 #[test]
@@ -176,9 +155,9 @@ fn sigterm_under_load_answers_every_accepted_request() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(1500));
-        let pid = server.0.id().to_string();
+        let pid = server.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let status = server.0.wait().unwrap();
+        let status = server.child.wait().unwrap();
         stop.store(true, Ordering::Relaxed);
         let mut ok = 0;
         for c in clients {

@@ -2,40 +2,17 @@
 //! throughput of one client sending the same requests one at a time (padding bounded by the
 //! token budget). Its own test binary, so that no other test shares the cores while it times.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use streampool_models::testing;
 use streampool_server::client::request;
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start() -> Option<(Running, SocketAddr)> {
+fn start() -> Option<(common::Running, SocketAddr)> {
     let model = testing::default_model()?.dir.as_path();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_streampool"));
-    command
-        .args(["serve", "--device", "cpu", "--addr", "127.0.0.1:0", "--workers", "2", "--model"])
-        .arg(model);
-    let child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut server = Running(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line
-        .strip_prefix("listening on http://")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .parse()
-        .unwrap();
-    Some((server, addr))
+    Some(common::start(common::serve(model, &[])))
 }
 
 /// 16 clients each sending 1 to 4 texts of 5 to 200 words get at least the texts per second of
