@@ -18,8 +18,8 @@ mkdir -p "$OUT"
 for dtype in $DTYPES; do
   echo "== engine, $dtype"
   "$BIN" bench --device cuda --model "$MODEL" --mode "$MODE" --dtype "$dtype" --engine "$WORKERS" \
-    --threads "$CLIENTS" --batch 0 --seq 128 --json > "$OUT/engine-$dtype.json" 2> "$OUT/engine-$dtype.err"
-  tail -3 "$OUT/engine-$dtype.err"
+    --threads "$CLIENTS" --batch 0 --seq 128 --json "$OUT/engine-$dtype.json" > "$OUT/engine-$dtype.txt" 2> "$OUT/engine-$dtype.err"
+  cat "$OUT/engine-$dtype.txt"; tail -3 "$OUT/engine-$dtype.err"
   "$BIN" serve --device cuda --model "$MODEL" --mode "$MODE" --dtype "$dtype" --workers "$WORKERS" \
     --addr 127.0.0.1:18080 --queue-capacity 65536 --max-concurrent-requests 4096 \
     > "$OUT/serve-$dtype.out" 2> "$OUT/serve-$dtype.err" &
