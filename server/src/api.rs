@@ -61,14 +61,23 @@ pub struct OpenAiRequest {
     pub user: Option<String>,
 }
 
+/// A vector as `encoding_format` asks: numbers, or a base64 string of little-endian f32s.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Vector {
+    /// `float`.
+    Float(Vec<f32>),
+    /// `base64`.
+    Base64(String),
+}
+
 /// One vector of a `POST /v1/embeddings` answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OpenAiEmbedding {
     /// Always `embedding`.
     pub object: &'static str,
-    /// The vector: an array of numbers, or a base64 string of little-endian f32s.
-    #[schema(value_type = Object)]
-    pub embedding: serde_json::Value,
+    /// The vector.
+    pub embedding: Vector,
     /// The input's position in the request.
     pub index: usize,
 }

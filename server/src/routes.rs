@@ -333,9 +333,9 @@ async fn openai_embeddings(
             }
             let embedding = if base64 {
                 let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+                Vector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                serde_json::json!(v)
+                Vector::Float(v)
             };
             OpenAiEmbedding { object: "embedding", embedding, index }
         })
