@@ -1,6 +1,10 @@
 //! `streampool`: the command line of the streampool runtime.
 #![forbid(unsafe_code)]
 
+/// See the note on `mimalloc` in Cargo.toml: allocation from many threads at once.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod demo;
 mod device;

@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// on CUDA; 256 on the CPU, where a batch saves little and padding costs what tokens cost.
     #[arg(long, env = "STREAMPOOL_MAX_BATCH_TOKENS")]
     pub max_batch_tokens: Option<usize>,
+    /// Microseconds a worker that has texts waits for more before running them (0: it runs what
+    /// has queued at once). Under load a short wait makes larger batches, fewer of them.
+    #[arg(long, env = "STREAMPOOL_MAX_WAIT_US", default_value_t = 0)]
+    pub max_wait_us: u64,
     /// Texts the engine's queue holds; a request finding it full is answered 429 at once.
     #[arg(long, env = "STREAMPOOL_QUEUE_CAPACITY", default_value_t = 4096)]
     pub queue_capacity: usize,
@@ -166,6 +170,7 @@ impl OnDevice for Serve<'_> {
             .max_batch(args.max_batch)
             .max_batch_tokens(max_batch_tokens)
             .queue_capacity(args.queue_capacity)
+            .max_wait(Duration::from_micros(args.max_wait_us))
             .spin(Duration::from_millis(1));
         let metrics = Arc::new(Metrics::new());
         let service = Arc::new(EngineService::start(batches, &name, engine, metrics.clone())?);
