@@ -144,7 +144,7 @@ impl OnDevice for Serve<'_> {
             )
             .into());
         }
-        let on_cpu = device.backend().name().to_lowercase().contains("cpu");
+        let on_cpu = device.backend().kind() == "cpu";
         let max_batch_tokens =
             args.max_batch_tokens.unwrap_or(if on_cpu { 256 } else { 16384 }).max(1);
         let config = ServerConfig {
@@ -159,8 +159,6 @@ impl OnDevice for Serve<'_> {
             api_key: args.api_key.clone().filter(|k| !k.is_empty()),
             matryoshka: args.matryoshka,
             shutdown_timeout: seconds("shutdown-timeout", args.shutdown_timeout)?,
-            max_batch_tokens,
-            max_batch_requests: args.max_batch.max(1),
         };
         let model = Arc::new(MiniLm::load_with(&device, self.files, args.dtype)?);
         let name = args.served_model_name.clone().unwrap_or_else(|| model.name().to_owned());

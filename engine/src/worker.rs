@@ -72,10 +72,6 @@ pub(crate) fn run<M: BatchModel>(
         let available = (1 + jobs.len()).min(config.max_batch);
         let take = model.batch_size(available).clamp(1, config.max_batch);
         carry = collect(model, jobs, &mut batch, take, config, counters, &mut tokens);
-        if config.max_batch_tokens == usize::MAX || batch.len() == 1 {
-            run_and_answer(model, stream, batch.drain(..).map(|(_, j)| j).collect(), counters);
-            continue;
-        }
         // Sorted by length and cut where a group's rows × its longest would pass the budget:
         // groups of similar lengths pad little (the sort is stable: ties keep queue order).
         batch.sort_by_key(|(cost, _)| *cost);

@@ -136,7 +136,7 @@ pub struct TeiRequest {
     /// Which end is dropped (default `Right`).
     #[serde(default)]
     pub truncation_direction: Option<TruncationDirection>,
-    /// Accepted and ignored (TEI's prompt name is served with `--prompt-name`).
+    /// Accepted and ignored.
     #[serde(default)]
     #[schema(ignore)]
     pub prompt_name: Option<String>,
@@ -228,6 +228,16 @@ pub enum Dialect {
     OpenAi,
     /// `{"error": "...", "error_type": "..."}`.
     Tei,
+}
+
+impl Dialect {
+    /// The status of a request the model or the parser refuses: 400 for OpenAI, 422 for TEI.
+    pub fn invalid_status(self) -> StatusCode {
+        match self {
+            Self::OpenAi => StatusCode::BAD_REQUEST,
+            Self::Tei => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
 }
 
 /// An error answer.

@@ -115,10 +115,7 @@ impl AppState {
         truncate: bool,
         dialect: Dialect,
     ) -> Result<(Vec<Vec<f32>>, usize), ApiError> {
-        let invalid_status = match dialect {
-            Dialect::OpenAi => StatusCode::BAD_REQUEST,
-            Dialect::Tei => StatusCode::UNPROCESSABLE_ENTITY,
-        };
+        let invalid_status = dialect.invalid_status();
         if inputs.is_empty() {
             return Err(ApiError::new(invalid_status, dialect, "no input: give at least one"));
         }
@@ -220,14 +217,7 @@ fn bounded(text: &str, cap: usize, side: Side) -> &str {
 
 fn service_error(e: EmbedError, dialect: Dialect) -> ApiError {
     match e {
-        EmbedError::Invalid(m) => ApiError::new(
-            match dialect {
-                Dialect::OpenAi => StatusCode::BAD_REQUEST,
-                Dialect::Tei => StatusCode::UNPROCESSABLE_ENTITY,
-            },
-            dialect,
-            m,
-        ),
+        EmbedError::Invalid(m) => ApiError::new(dialect.invalid_status(), dialect, m),
         EmbedError::Overloaded(m) => ApiError::overloaded(dialect, m),
         EmbedError::Failed(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, dialect, m),
     }
@@ -267,11 +257,7 @@ async fn read_json<T: DeserializeOwned>(
         Ok(Ok(collected)) => collected.to_bytes(),
     };
     serde_json::from_slice(&bytes).map_err(|e| {
-        let status = match dialect {
-            Dialect::OpenAi => StatusCode::BAD_REQUEST,
-            Dialect::Tei => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        ApiError::new(status, dialect, format!("invalid JSON body: {e}"))
+        ApiError::new(dialect.invalid_status(), dialect, format!("invalid JSON body: {e}"))
     })
 }
 
@@ -440,15 +426,15 @@ async fn tokenize(State(state): State<Shared>, request: Request) -> Result<Respo
 /// The model and the server's limits.
 #[utoipa::path(get, path = "/info", responses((status = 200, body = Info)))]
 async fn info(State(state): State<Shared>) -> Json<Info> {
-    let (i, c) = (state.service.info(), &state.config);
+    let (i, c, engine) = (state.service.info(), &state.config, state.service.config());
     Json(Info {
         model_id: i.id.clone(),
         model_dtype: i.dtype.clone(),
         dimension: i.dim,
         pooling: i.pooling.clone(),
         max_input_length: i.max_input_tokens,
-        max_batch_tokens: c.max_batch_tokens,
-        max_batch_requests: c.max_batch_requests,
+        max_batch_tokens: engine.max_batch_tokens,
+        max_batch_requests: engine.max_batch,
         max_client_batch_size: c.max_client_batch_size,
         max_concurrent_requests: c.max_concurrent_requests,
         auto_truncate: c.auto_truncate,
@@ -500,8 +486,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 const ROUTES: &str = "POST /v1/embeddings, POST /embed, POST /tokenize, GET /info, GET /health, \
                       GET /metrics, GET /openapi.json";
 
-async fn not_found(method: Method) -> ApiError {
-    let _ = method;
+async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         Dialect::OpenAi,

@@ -46,10 +46,6 @@ pub struct ServerConfig {
     pub matryoshka: bool,
     /// How long a shutdown waits for requests in flight (default 30 s).
     pub shutdown_timeout: Duration,
-    /// Shown by `GET /info`: the engine's padded tokens per batch.
-    pub max_batch_tokens: usize,
-    /// Shown by `GET /info`: the engine's texts per batch.
-    pub max_batch_requests: usize,
 }
 
 impl Default for ServerConfig {
@@ -66,8 +62,6 @@ impl Default for ServerConfig {
             api_key: None,
             matryoshka: false,
             shutdown_timeout: Duration::from_secs(30),
-            max_batch_tokens: 0,
-            max_batch_requests: 0,
         }
     }
 }

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use streampool_engine::{BatchModel, Engine, EngineError, EngineStats, MiniLmBatches};
+use streampool_engine::{
+    BatchModel, Engine, EngineConfig, EngineError, EngineStats, MiniLmBatches,
+};
 use streampool_models::loading::{Encoding, Side, Token, Tokenizer};
 use streampool_tensor::Ops;
 
@@ -62,6 +64,8 @@ pub trait EmbedService: Send + Sync + 'static {
     fn submit(&self, encoding: Encoding) -> Result<EmbedFuture, EmbedError>;
     /// The engine's counters and its queue's length now.
     fn load(&self) -> (EngineStats, usize);
+    /// How the engine batches (`GET /info` shows its limits).
+    fn config(&self) -> EngineConfig;
 }
 
 /// A batch model of texts: the engine's model, with the tokenizer and description the server
@@ -71,10 +75,6 @@ pub trait TextModel: BatchModel<Input = Encoding, Output = Vec<f32>> {
     fn tokenizer(&self) -> &Tokenizer;
     /// The model, described (its `id` is replaced by the served name).
     fn describe(&self) -> ModelInfo;
-    /// Refuse an input the model would refuse.
-    fn check_input(&self, input: &Encoding) -> Result<(), String> {
-        self.check(input).map_err(|e| e.to_string())
-    }
 }
 
 impl<B: Ops + 'static> TextModel for MiniLmBatches<B> {
@@ -149,7 +149,7 @@ impl<M: TextModel> EngineService<M> {
     pub fn start(
         model: M,
         name: &str,
-        config: streampool_engine::EngineConfig,
+        config: EngineConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Self, EngineError<M::Error>> {
         let info = ModelInfo { id: name.to_owned(), ..model.describe() };
@@ -185,7 +185,8 @@ impl<M: TextModel> EmbedService for EngineService<M> {
             token_type_ids: vec![0; ids.len()],
             pool_from: 0,
         };
-        self.engine.model().model.check_input(&encoding).map_err(EmbedError::Invalid)?;
+        let check = self.engine.model().check(&encoding);
+        check.map_err(|e| EmbedError::Invalid(e.to_string()))?;
         Ok(encoding)
     }
 
@@ -196,6 +197,10 @@ impl<M: TextModel> EmbedService for EngineService<M> {
 
     fn load(&self) -> (EngineStats, usize) {
         (self.engine.stats(), self.engine.queue_len())
+    }
+
+    fn config(&self) -> EngineConfig {
+        *self.engine.config()
     }
 }
 

@@ -33,6 +33,17 @@ impl Encoding {
     }
 }
 
+impl From<&tokenizers::Encoding> for Encoding {
+    fn from(e: &tokenizers::Encoding) -> Self {
+        Self {
+            input_ids: e.get_ids().to_vec(),
+            attention_mask: e.get_attention_mask().to_vec(),
+            token_type_ids: e.get_type_ids().to_vec(),
+            pool_from: 0,
+        }
+    }
+}
+
 /// A WordPiece tokenizer that truncates like sentence-transformers: to `max_seq_length` tokens
 /// including `[CLS]` and `[SEP]`, dropping the end of the text, and never pads.
 pub struct Tokenizer {
@@ -163,15 +174,7 @@ impl Tokenizer {
             .inner
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| LoadError::Tokenize { reason: e.to_string() })?;
-        Ok(encodings
-            .into_iter()
-            .map(|e| Encoding {
-                input_ids: e.get_ids().to_vec(),
-                attention_mask: e.get_attention_mask().to_vec(),
-                token_type_ids: e.get_type_ids().to_vec(),
-                pool_from: 0,
-            })
-            .collect())
+        Ok(encodings.iter().map(Encoding::from).collect())
     }
 
     /// The tokens of `prompt` that sentence-transformers leaves out of the pooling when the
@@ -216,13 +219,7 @@ impl Tokenizer {
             let cut = part.len() < text.len();
             if !cut || e.len() >= self.max_seq_length {
                 let truncated = cut || !e.get_overflowing().is_empty();
-                let encoding = Encoding {
-                    input_ids: e.get_ids().to_vec(),
-                    attention_mask: e.get_attention_mask().to_vec(),
-                    token_type_ids: e.get_type_ids().to_vec(),
-                    pool_from: 0,
-                };
-                return Ok((encoding, truncated));
+                return Ok((Encoding::from(&e), truncated));
             }
             bound = bound.saturating_mul(2);
         }
