@@ -12,6 +12,7 @@ pub mod fetch;
 mod files;
 pub mod tokenizer;
 pub mod weights;
+mod wordpiece;
 
 pub use config::{Architecture, BertConfig, DenseConfig, GemmaConfig, ModelConfig, PoolingMode};
 pub use error::LoadError;

@@ -5,6 +5,7 @@
 use streampool_models::loading::ModelFiles;
 
 mod config;
+mod fast_path;
 mod fetch;
 mod files;
 mod model;
