@@ -454,3 +454,241 @@ ATTENTION_TC(f16_t, f16, 128)
 ATTENTION_TC(bf16_t, bf16, 32)
 ATTENTION_TC(bf16_t, bf16, 64)
 ATTENTION_TC(bf16_t, bf16, 128)
+
+// Flash-style tensor-core attention for f16 / bf16 (large batches) when K and V rows are 16-byte
+// aligned: the arithmetic of attention_tc (mma.sync m16n8k16, f32 accumulation, online softmax,
+// P rounded to the storage type, the same masking and bias), with the data movement of
+// FlashAttention-2: K and V chunks of FA_KC keys copied to shared memory by cp.async, two
+// stages deep, so the next chunk loads while this one is computed; V kept as [key][dim] and read
+// transposed by ldmatrix.trans (no transposing stores); K fragments by ldmatrix. Rows padded by
+// 8 elements: ldmatrix's 8 row addresses then fall on distinct banks. Grid and blocks as
+// attention_tc (FA_ROWS = TC_ROWS query rows per block of 4 warps).
+
+#define FA_ROWS 64
+
+__device__ __forceinline__ unsigned smem_addr(const void *p) {
+    unsigned r;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(r) : "l"(p));
+    return r;
+}
+// 16 bytes global -> shared, bypassing L1; zero-filled when `in` is false (nothing is read).
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool in) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(in ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const unsigned short *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned (&r)[4], const unsigned short *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+
+template <typename T, int HD>
+__device__ void attention_fa(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v, u64 ld_v,
+                             const float *mask, const float *bias, int span, T *out, u64 ld_o,
+                             int seq, float scale) {
+#if __CUDA_ARCH__ >= 800
+    // Keys per chunk: 64, or 32 at head size 128 (two stages of K and V stay under 48 KB).
+    constexpr int CK = HD > 64 ? 32 : 64;
+    constexpr int KS = HD / 16; // k-steps of Q K^T
+    constexpr int NT = CK / 8;  // key tiles of a chunk
+    constexpr int DT = HD / 8;  // output tiles
+    constexpr int P = HD + 8;   // K and V row pitch (elements)
+    constexpr int VECS = CK * HD / 8; // 16-byte vectors of a chunk's K (and of its V)
+    __shared__ __align__(128) unsigned short k_s[2][CK * P];
+    __shared__ __align__(128) unsigned short v_s[2][CK * P];
+    __shared__ float m_s[2][CK];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int h = blockIdx.y, b = blockIdx.z;
+    const u64 base = (u64)b * seq;
+    const u64 col = (u64)h * HD;
+    const int r0 = blockIdx.x * FA_ROWS + warp * 16 + g, r1 = r0 + 8;
+    const float *bias_h = bias ? bias + (u64)h * (2 * span + 1) + span : nullptr;
+
+    // Chunk `k0` into stage `st`: K and V by cp.async (keys past seq zero-filled), the mask
+    // terms by plain stores (seen by all after the __syncthreads before the chunk is read).
+    auto load = [&](int st, int k0) {
+        for (int i = tid; i < VECS; i += 128) {
+            const int j = i / (HD / 8), c = (i % (HD / 8)) * 8, key = k0 + j;
+            const bool in = key < seq;
+            const u64 row = base + (in ? key : 0);
+            cp_async16(&k_s[st][j * P + c], k + row * ld_k + col + c, in);
+            cp_async16(&v_s[st][j * P + c], v + row * ld_v + col + c, in);
+        }
+        if (tid < CK) {
+            const int key = k0 + tid;
+            m_s[st][tid] = key >= seq ? -INFINITY
+                           : mask     ? (1.0f - mask[base + key]) * -3.402823466e38f
+                                      : 0.0f;
+        }
+        cp_async_commit();
+    };
+    load(0, 0);
+
+    // Q fragments (rows r0, r1) straight from global memory while chunk 0 is in flight.
+    unsigned qa[KS][4];
+    {
+        const T *q0p = q + (base + r0) * ld_q + col, *q1p = q + (base + r1) * ld_q + col;
+        const bool in0 = r0 < seq, in1 = r1 < seq;
+#pragma unroll
+        for (int ks = 0; ks < KS; ks++) {
+            const int c = ks * 16 + 2 * t;
+            qa[ks][0] = in0 ? pack_bits(q0p[c].x, q0p[c + 1].x) : 0u;
+            qa[ks][1] = in1 ? pack_bits(q1p[c].x, q1p[c + 1].x) : 0u;
+            qa[ks][2] = in0 ? pack_bits(q0p[c + 8].x, q0p[c + 9].x) : 0u;
+            qa[ks][3] = in1 ? pack_bits(q1p[c + 8].x, q1p[c + 9].x) : 0u;
+        }
+    }
+
+    float o[DT][4];
+#pragma unroll
+    for (int d = 0; d < DT; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f; // l: this lane's part
+
+    const int chunks = (seq + CK - 1) / CK;
+    for (int ch = 0; ch < chunks; ch++) {
+        const int st = ch & 1, k0 = ch * CK;
+        if (ch + 1 < chunks) {
+            load(st ^ 1, k0 + CK); // stage st ^ 1 was last read before the previous barrier
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        const unsigned short *ks_ = k_s[st], *vs_ = v_s[st];
+
+        float s[NT][4];
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+            for (int p = 0; p < KS / 2; p++) {
+                // Keys n*8 .. +8, dims p*32 .. +32: b0, b1 of k-steps 2p and 2p + 1.
+                unsigned f[4];
+                ldsm_x4(f, ks_ + (n * 8 + (lane & 7)) * P + p * 32 + (lane >> 3) * 8);
+                Mma<T>::run(s[n], qa[2 * p], f[0], f[1]);
+                Mma<T>::run(s[n], qa[2 * p + 1], f[2], f[3]);
+            }
+        }
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
+            const float ma = m_s[st][n * 8 + 2 * t], mb = m_s[st][n * 8 + 2 * t + 1];
+            if (bias_h) {
+                const int ka = k0 + n * 8 + 2 * t;
+                const bool a_in = ka < seq, b_in = ka + 1 < seq;
+                s[n][0] = fmaf(s[n][0], scale, r0 < seq && a_in ? bias_h[ka - r0] : 0.0f);
+                s[n][1] = fmaf(s[n][1], scale, r0 < seq && b_in ? bias_h[ka + 1 - r0] : 0.0f);
+                s[n][2] = fmaf(s[n][2], scale, r1 < seq && a_in ? bias_h[ka - r1] : 0.0f);
+                s[n][3] = fmaf(s[n][3], scale, r1 < seq && b_in ? bias_h[ka + 1 - r1] : 0.0f);
+                s[n][0] += ma;
+                s[n][1] += mb;
+                s[n][2] += ma;
+                s[n][3] += mb;
+            } else {
+                s[n][0] = fmaf(s[n][0], scale, ma);
+                s[n][1] = fmaf(s[n][1], scale, mb);
+                s[n][2] = fmaf(s[n][2], scale, ma);
+                s[n][3] = fmaf(s[n][3], scale, mb);
+            }
+            mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+            mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+        }
+#pragma unroll
+        for (int off = 1; off < 4; off <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+        }
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1); // finite: chunk 0 has a key
+        const float c0 = __expf(m0 - n0), c1 = __expf(m1 - n1);
+        m0 = n0;
+        m1 = n1;
+        float p0 = 0.0f, p1 = 0.0f;
+#pragma unroll
+        for (int n = 0; n < NT; n++) {
+            s[n][0] = __expf(s[n][0] - n0);
+            s[n][1] = __expf(s[n][1] - n0);
+            s[n][2] = __expf(s[n][2] - n1);
+            s[n][3] = __expf(s[n][3] - n1);
+            p0 += s[n][0] + s[n][1];
+            p1 += s[n][2] + s[n][3];
+        }
+        l0 = l0 * c0 + p0;
+        l1 = l1 * c1 + p1;
+#pragma unroll
+        for (int d = 0; d < DT; d++) {
+            o[d][0] *= c0;
+            o[d][1] *= c0;
+            o[d][2] *= c1;
+            o[d][3] *= c1;
+        }
+#pragma unroll
+        for (int kk = 0; kk < CK / 16; kk++) {
+            unsigned pa[4];
+            pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+            pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+            pa[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            pa[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+            for (int d = 0; d < DT; d += 2) {
+                // Keys kk*16 .. +16 (two 8-key halves), dims d*8 .. +16: b0, b1 of tiles d, d+1.
+                unsigned f[4];
+                ldsm_x4_t(f, vs_ + (kk * 16 + (lane & 15)) * P + (d + (lane >> 4)) * 8);
+                Mma<T>::run(o[d], pa, f[0], f[1]);
+                Mma<T>::run(o[d + 1], pa, f[2], f[3]);
+            }
+        }
+        __syncthreads(); // every warp is done with stage st before it is refilled
+    }
+
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    const float i0 = 1.0f / l0, i1 = 1.0f / l1;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        const int c = d * 8 + 2 * t;
+        if (r0 < seq) {
+            T *o0 = out + (base + r0) * ld_o + col + c;
+            o0[0] = from_f<T>(o[d][0] * i0);
+            o0[1] = from_f<T>(o[d][1] * i0);
+        }
+        if (r1 < seq) {
+            T *o1 = out + (base + r1) * ld_o + col + c;
+            o1[0] = from_f<T>(o[d][2] * i1);
+            o1[1] = from_f<T>(o[d][3] * i1);
+        }
+    }
+#else
+    for (int sub = 0; sub < FA_ROWS / ROWS; sub++)
+        attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq, scale,
+                         blockIdx.x * FA_ROWS + sub * ROWS);
+#endif
+}
+
+#define ATTENTION_FA(T, S, HD)                                                                \
+    extern "C" __global__ void __launch_bounds__(128)                                        \
+        attention_fa_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,      \
+                                 u64 ld_v, const float *mask, const float *bias, int span,    \
+                                 T *out, u64 ld_o, int seq, float scale) {                    \
+        attention_fa<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq,      \
+                            scale);                                                           \
+    }
+ATTENTION_FA(f16_t, f16, 32)
+ATTENTION_FA(f16_t, f16, 64)
+ATTENTION_FA(f16_t, f16, 128)
+ATTENTION_FA(bf16_t, bf16, 32)
+ATTENTION_FA(bf16_t, bf16, 64)
+ATTENTION_FA(bf16_t, bf16, 128)

@@ -404,6 +404,35 @@ fn fused_attention_matches_reference() {
                 &want,
                 tol,
             );
+            // Rows one element wider: K and V rows are no longer 16-byte aligned, so the large
+            // cases take the tensor-core kernel without cp.async instead of the flash-style one.
+            let ld = hid + 1;
+            let pad = |x: &[f32]| -> Vec<f32> {
+                x.chunks(hid).flat_map(|r| r.iter().copied().chain([0.0])).collect()
+            };
+            let (pq, pk, pv) = (up(&s, &pad(&q)), up(&s, &pad(&k)), up(&s, &pad(&v)));
+            let out = s.alloc(batch * seq * ld * elem.size()).unwrap();
+            let wide = ops::AttentionLayout { ld_q: ld, ld_k: ld, ld_v: ld, ld_out: ld };
+            ops::attention(
+                &s,
+                (&pq).into(),
+                (&pk).into(),
+                (&pv).into(),
+                Some((&dm).into()),
+                (&out).into(),
+                dims,
+                wide,
+                None,
+                None,
+                elem,
+            )
+            .unwrap();
+            let got: Vec<f32> = down(&s, &out, batch * seq * ld)
+                .chunks(ld)
+                .flat_map(|r| r[..hid].to_vec())
+                .collect();
+            let what = format!("attention {elem:?} b{batch} s{seq} h{heads} d{d}, rows of {ld}");
+            assert_close(&what, &got, &want, tol);
         }
     }
     // A fused QKV buffer [batch, seq, 3 * hidden], no mask; output into a wider buffer.

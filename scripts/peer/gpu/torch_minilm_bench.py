@@ -8,7 +8,8 @@ then a fixed duration:
   eager    N threads, each with its own torch.cuda.Stream, one request at a time per thread
   graph    N threads, each replaying its own CUDA graph (static input/output) on its own stream
   batched  one call of --batch sequences on one stream, eager and as a CUDA graph (the ceiling)
-  compile  with batched: that call under torch.compile (Inductor, default mode) too
+  compile  with batched: that call under torch.compile too (Inductor; --compile-modes, each
+           compiled afresh; the best of them is reported as batched_compile)
 A request's latency runs from its launch to its stream's synchronize() returning; throughput is
 completed requests over the wall time from the common start to the last completion.
 
@@ -19,7 +20,9 @@ which). Pooling as the directory's 1_Pooling says (mean or CLS). f32 runs with T
 
 Usage: torch_minilm_bench.py [--model-dir DIR] [--dtype f32|f16|bf16] [--threads 1,2,4,...]
                              [--batch 512] [--seq 128] [--seconds 2] [--warmup 0.5]
-                             [--modes eager,graph,batched] [--json PATH]
+                             [--modes eager,graph,batched,compile] [--json PATH]
+                             [--compile-modes default,max-autotune-no-cudagraphs]
+--batch may list several sizes (128,512,1024): the batched results are then keyed mode@batch.
 """
 import argparse
 import json
@@ -256,7 +259,9 @@ def main():
                     help="sentence-transformers dir (default $STREAMPOOL_MODEL_DIR; absent: random weights)")
     ap.add_argument("--dtype", choices=list(DTYPES), default="f32")
     ap.add_argument("--threads", default="1,2,4,8,16,32,64")
-    ap.add_argument("--batch", type=int, default=512, help="batched ceiling's batch (0: skip)")
+    ap.add_argument("--batch", default="512", help="batched ceiling's batch, or a comma list (0: skip)")
+    ap.add_argument("--compile-modes", default="default",
+                    help="torch.compile modes for the compile mode, comma-separated")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--seconds", type=float, default=2.0, help="timed duration per point")
     ap.add_argument("--warmup", type=float, default=0.5, help="warm-up per point, seconds")
@@ -265,6 +270,8 @@ def main():
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
     threads = [int(x) for x in args.threads.split(",") if x]
+    batches = [int(x) for x in str(args.batch).split(",") if x and int(x) > 0]
+    compile_modes = [m for m in args.compile_modes.split(",") if m]
     modes = [m for m in args.modes.split(",") if m]
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device visible to PyTorch")
@@ -334,34 +341,47 @@ def main():
         pool = None
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
-    if "batched" in modes and args.batch > 0:
-        batched = ["batched_eager", "batched_graph"] + (["batched_compile"] if "compile" in modes else [])
+    for batch in (batches if "batched" in modes else []):
+        def key(mode):
+            return mode if len(batches) == 1 else f"{mode}@{batch}"
+        batched = ["batched_eager", "batched_graph"]
+        if "compile" in modes:
+            batched += [f"batched_compile_{m}" for m in compile_modes]
         for mode in batched:
+            w = x = None
             try:
                 with torch.inference_mode():
-                    x = make_inputs(args.batch, args.seq, arch["vocab"], dtype, dev, 7)
-                    if mode == "batched_compile":
-                        # Inductor's default mode; its first calls compile (not timed: the
-                        # point's warm-up runs after them).
+                    x = make_inputs(batch, args.seq, arch["vocab"], dtype, dev, 7)
+                    if mode.startswith("batched_compile_"):
+                        # Compiled afresh per mode and batch (no dynamic shapes); its first calls
+                        # compile (not timed: the point's warm-up runs after them).
+                        cmode = mode[len("batched_compile_"):]
+                        torch._dynamo.reset()
                         t0 = time.perf_counter()
-                        w = EagerWorker(torch.compile(forward), *x)
+                        w = EagerWorker(torch.compile(forward, mode=cmode, dynamic=False), *x)
                         for _ in range(3):
                             w.step()
-                        print(f"torch.compile: {time.perf_counter() - t0:.0f}s to compile", flush=True)
+                        print(f"torch.compile({cmode}), batch {batch}: "
+                              f"{time.perf_counter() - t0:.0f}s to compile", flush=True)
                     else:
                         w = EagerWorker(forward, *x) if mode == "batched_eager" else GraphWorker(forward, *x)
-                r = run_point([w], args.batch, args.seconds, args.warmup)
-                r["batch"] = args.batch
-                results[mode] = r
-                table_row(mode, r)
+                r = run_point([w], batch, args.seconds, args.warmup)
+                r["batch"] = batch
+                results[key(mode)] = r
+                table_row(key(mode), r)
             except Exception as e:  # noqa: BLE001
-                errors[mode] = repr(e)
-                print(f"{mode:<14}{1:>8}  FAILED: {e!r}", flush=True)
+                errors[key(mode)] = repr(e)
+                print(f"{key(mode):<14}{1:>8}  FAILED: {e!r}", flush=True)
                 traceback.print_exc()
             finally:
                 w = x = None
                 torch.cuda.synchronize()
                 torch.cuda.empty_cache()
+        compiled = [m for m in results if m.startswith("batched_compile_") and m.endswith(
+            "" if len(batches) == 1 else f"@{batch}")]
+        if compiled:
+            m = max(compiled, key=lambda m: results[m]["items_per_s"])
+            results[key("batched_compile")] = dict(results[m], mode=m)
 
     best = {}
     for mode in ("eager", "graph"):
@@ -371,11 +391,11 @@ def main():
     bb = [m for m in ("batched_eager", "batched_graph") if m in results]
     if bb:
         m = max(bb, key=lambda m: results[m]["items_per_s"])
-        best["batched"] = {"mode": m, "batch": args.batch, "seq_per_s": results[m]["items_per_s"],
+        best["batched"] = {"mode": m, "batch": batches[0], "seq_per_s": results[m]["items_per_s"],
                            "p50_ms": results[m]["p50_ms"]}
     if "batched_compile" in results:
         r = results["batched_compile"]
-        best["batched_compile"] = {"mode": "batched_compile", "batch": args.batch,
+        best["batched_compile"] = {"mode": r.get("mode", "batched_compile"), "batch": batches[0],
                                    "seq_per_s": r["items_per_s"], "p50_ms": r["p50_ms"]}
     print("\nbest: " + "; ".join(
         f"{k} {v.get('req_per_s', v.get('seq_per_s')):.0f} {'seq/s' if k.startswith('batched') else 'req/s'}"
@@ -394,7 +414,7 @@ def main():
         "dtype": args.dtype,
         "tf32": torch.backends.cuda.matmul.allow_tf32,
         "seq": args.seq,
-        "batch": args.batch,
+        "batch": batches[0] if len(batches) == 1 else batches,
         "seconds_per_point": args.seconds,
         "warmup_per_point": args.warmup,
         "weights": source,

@@ -47,6 +47,13 @@ const W8_ROWS: usize = 32;
 /// kernel's four times as many blocks of 16 rows finish sooner.
 const TC_MIN_BLOCKS: usize = 128;
 
+/// Whether `STREAMPOOL_FLASH_ATTENTION=0` turns the flash-style kernels off (read once), for
+/// comparing them with the tensor-core kernels they replace.
+fn flash_off() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var("STREAMPOOL_FLASH_ATTENTION").is_ok_and(|v| v == "0"))
+}
+
 /// `out = softmax(Q K^T * scale + mask) V` for each sequence and head, in one kernel: a block
 /// per 16 queries of a (sequence, head); keys stream through shared memory 32 at a time with an
 /// online softmax, so any `seq` works. `mask` is `[batch, seq]` f32 of 1 (token) / 0 (padding:
@@ -59,7 +66,9 @@ const TC_MIN_BLOCKS: usize = 128;
 ///
 /// f16 / bf16 with at least `TC_MIN_BLOCKS` (128) blocks of 64 queries (large batches) run a
 /// tensor-core variant instead: blocks of 64 queries, Q K^T and P V as `mma.sync` products with
-/// f32 accumulation (P rounded to the storage type), the same online softmax and masking. f32
+/// f32 accumulation (P rounded to the storage type), the same online softmax and masking. Where
+/// K and V rows are 16-byte aligned (always, for the models' buffers) it is the flash-style
+/// kernel: K / V chunks copied by `cp.async` two stages deep and read by `ldmatrix`. f32
 /// with head size 32 or 64 and at least `TC_MIN_BLOCKS` blocks of 32 queries runs blocks of 8
 /// warps (32 queries per K / V chunk in shared memory), each row computed exactly as with 4.
 #[allow(clippy::too_many_arguments)] // q, k, v, mask, out, extents, layout, scale, type
@@ -106,12 +115,17 @@ pub fn attention(
         // Rows 0..tokens-1, each reaching `width` elements from its start.
         ptr(stream, s, mul(what, tokens - 1, ld)? + width, es, what)
     };
+    let (pk, pv) =
+        (operand(k, layout.ld_k, "attention k")?, operand(v, layout.ld_v, "attention v")?);
+    // The flash-style kernels copy K and V rows as 16-byte vectors (cp.async).
+    let rows_aligned =
+        (pk | pv) % 16 == 0 && (layout.ld_k * es) % 16 == 0 && (layout.ld_v * es) % 16 == 0;
     let args = [
         KArg::U64(operand(q, layout.ld_q, "attention q")?),
         KArg::U64(layout.ld_q as u64),
-        KArg::U64(operand(k, layout.ld_k, "attention k")?),
+        KArg::U64(pk),
         KArg::U64(layout.ld_k as u64),
-        KArg::U64(operand(v, layout.ld_v, "attention v")?),
+        KArg::U64(pv),
         KArg::U64(layout.ld_v as u64),
         KArg::U64(opt_ptr(stream, mask, tokens, 4, "attention mask")?),
         KArg::U64(bias),
@@ -156,22 +170,31 @@ pub fn attention(
         ["attention_tc_f16_d32", "attention_tc_f16_d64", "attention_tc_f16_d128"],
         ["attention_tc_bf16_d32", "attention_tc_bf16_d64", "attention_tc_bf16_d128"],
     ];
-    let name = if tc {
+    const FA_NAMES: [[&str; 3]; 2] = [
+        ["attention_fa_f16_d32", "attention_fa_f16_d64", "attention_fa_f16_d128"],
+        ["attention_fa_bf16_d32", "attention_fa_bf16_d64", "attention_fa_bf16_d128"],
+    ];
+    let name = if tc && rows_aligned && !flash_off() {
+        FA_NAMES[elem as usize - 1][d]
+    } else if tc {
         TC_NAMES[elem as usize - 1][d]
     } else if w8 {
         ["attention_w8_f32_d32", "attention_w8_f32_d64"][d]
     } else {
         NAMES[elem as usize][d]
     };
-    // SAFETY: attention_T_dHD, attention_tc_T_dHD and attention_w8_f32_dHD(const T* q, u64 ld_q,
+    // SAFETY: attention_T_dHD, attention_tc_T_dHD, attention_fa_T_dHD and
+    // attention_w8_f32_dHD(const T* q, u64 ld_q,
     // const T* k, u64 ld_k, const T* v, u64 ld_v, const float* mask, const float* bias, int span,
     // T* out, u64 ld_o, int seq, float scale) takes these thirteen arguments; block (tile, h, b)
     // reads rows b*seq .. b*seq+seq-1, columns h*HD .. h*HD+HD-1 < width of q, k, v (ld apart),
     // mask[b*seq ..] and, for query and key rows below seq <= span + 1, bias[h * (2 * span + 1) +
     // span + key - query] (inside the heads * (2 * span + 1) checked above), and
     // writes the same of out: all inside the ranges checked above (query rows past seq of the last
-    // tile are neither read nor written). The kernels' shared memory is static (at most 43 KB: HD =
-    // 128 with 4 warps); the grid and block match the kernel's rows and threads per block (`rows`;
+    // tile are neither read nor written; the fa kernels' 16-byte copies start at K / V row
+    // starts plus h * HD elements, 16-byte aligned as checked in `rows_aligned`, and keys past
+    // seq are zero-filled without a read). The kernels' shared memory is static (at most 43 KB:
+    // HD = 128 with 4 warps); the grid and block match the kernel's rows and threads per block (`rows`;
     // 256 threads for w8, with head_dim 32 or 64 and so d < 2).
     unsafe { launch(stream, &ATTENTION, name, config, &args) }
 }
