@@ -7,7 +7,8 @@
 #   BIN=.gpu/bin/streampool MODEL=path/to/all-MiniLM-L6-v2 OUT=results scripts/peer/gpu/kernels.sh
 # Knobs: DTYPES (f16 bf16), BATCHES (128 512 1024), COMPILE_MODES
 # (default,max-autotune-no-cudagraphs), SECONDS (2), ENGINE_CALLERS (256; empty: no engine run),
-# TORCH (1; 0: streampool only).
+# TORCH (1; 0: streampool only), IMPL (functional: PyTorch as plain functions over the weights,
+# SDPA flash everywhere; transformers: BertModel, whose masks take graphs and compile off flash).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-target/release/streampool}
@@ -19,6 +20,7 @@ COMPILE_MODES=${COMPILE_MODES:-default,max-autotune-no-cudagraphs}
 SECS=${SECONDS:-2}
 ENGINE_CALLERS=${ENGINE_CALLERS-256}
 TORCH=${TORCH:-1}
+IMPL=${IMPL:-functional}
 mkdir -p "$OUT"
 export STREAMPOOL_CUDA_WAIT=${STREAMPOOL_CUDA_WAIT:-yield}
 for dtype in $DTYPES; do
@@ -31,7 +33,7 @@ for dtype in $DTYPES; do
   done
   if [[ $TORCH == 1 ]]; then
     echo "== PyTorch, $dtype, batches $BATCHES"
-    python3 "$here/torch_minilm_bench.py" --model-dir "$MODEL" --dtype "$dtype" --threads "" \
+    python3 "$here/torch_minilm_bench.py" --model-dir "$MODEL" --dtype "$dtype" --threads "" --impl "$IMPL" \
       --batch "$(echo $BATCHES | tr ' ' ,)" --modes batched,compile --compile-modes "$COMPILE_MODES" \
       --seconds "$SECS" --json "$OUT/torch-$dtype.json" 2>&1 | grep -vE "^\s*$|Warning|warn" | tail -20
   fi

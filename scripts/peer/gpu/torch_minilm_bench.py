@@ -146,6 +146,49 @@ def make_forward(bert, pooling="mean"):
     return forward
 
 
+def make_functional_forward(bert, pooling="mean"):
+    """The same model as plain PyTorch functions over bert's weights: one fused QKV linear,
+    F.scaled_dot_product_attention without a mask (no padding here), F.gelu, F.layer_norm.
+    transformers 5 builds an explicit attention mask whenever it cannot look at the mask's
+    values (CUDA graph capture, torch.compile), which takes SDPA off its flash kernel; this
+    forward keeps every set-up on it, so PyTorch is measured at its best."""
+    emb = bert.embeddings
+    heads = bert.config.num_attention_heads
+    layers = []
+    for layer in bert.encoder.layer:
+        a = layer.attention.self
+        layers.append(dict(
+            wqkv=torch.cat([a.query.weight, a.key.weight, a.value.weight]),
+            bqkv=torch.cat([a.query.bias, a.key.bias, a.value.bias]),
+            wo=layer.attention.output.dense.weight, bo=layer.attention.output.dense.bias,
+            ln1=layer.attention.output.LayerNorm,
+            wi=layer.intermediate.dense.weight, bi=layer.intermediate.dense.bias,
+            wo2=layer.output.dense.weight, bo2=layer.output.dense.bias,
+            ln2=layer.output.LayerNorm))
+
+    def ln(x, m):
+        return F.layer_norm(x, m.normalized_shape, m.weight, m.bias, m.eps)
+
+    def forward(ids, mask):
+        b, s = ids.shape
+        pos = emb.position_embeddings.weight[:s]
+        x = ln(emb.word_embeddings(ids) + pos + emb.token_type_embeddings.weight[0], emb.LayerNorm)
+        for w in layers:
+            qkv = F.linear(x, w["wqkv"], w["bqkv"]).view(b, s, 3, heads, -1).permute(2, 0, 3, 1, 4)
+            att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+            att = att.transpose(1, 2).reshape(b, s, -1)
+            x = ln(F.linear(att, w["wo"], w["bo"]) + x, w["ln1"])
+            x = ln(F.linear(F.gelu(F.linear(x, w["wi"], w["bi"])), w["wo2"], w["bo2"]) + x, w["ln2"])
+        if pooling == "cls":
+            pooled = x[:, 0]
+        else:
+            m = mask.unsqueeze(-1)
+            pooled = (x * m).sum(1) / m.sum(1).clamp_min(1e-9)
+        return F.normalize(pooled, p=2.0, dim=-1)
+
+    return forward
+
+
 def make_inputs(batch, seq, vocab, dtype, device, seed):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(1000, vocab, (batch, seq), generator=g)
@@ -267,6 +310,9 @@ def main():
     ap.add_argument("--warmup", type=float, default=0.5, help="warm-up per point, seconds")
     ap.add_argument("--modes", default="eager,graph,batched",
                     help="of eager, graph, batched, compile (batched under torch.compile too)")
+    ap.add_argument("--impl", choices=["transformers", "functional"], default="transformers",
+                    help="the model as transformers' BertModel, or as plain functions over its "
+                         "weights (SDPA's flash kernel under graphs and torch.compile too)")
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
     threads = [int(x) for x in args.threads.split(",") if x]
@@ -285,6 +331,11 @@ def main():
     bert, source, stored, arch = load_bert(args.model_dir, dtype, dev)
     pooling = pooling_of(args.model_dir)
     forward = make_forward(bert, pooling)
+    reference_forward = forward
+    if args.impl == "functional":
+        if not hasattr(bert, "encoder") or not hasattr(bert.encoder, "layer"):
+            raise SystemExit("--impl functional: BERT models only")
+        forward = make_functional_forward(bert, pooling)
     props = torch.cuda.get_device_properties(dev)
     import transformers
 
@@ -308,6 +359,10 @@ def main():
         except Exception as e:  # noqa: BLE001
             check["graph_error"] = repr(e)
         check["norm"] = ref.norm(dim=-1).item()
+        check["impl"] = args.impl
+        if args.impl == "functional":
+            check["functional_vs_transformers_max_abs"] = (
+                reference_forward(ids, mask).float() - ref).abs().max().item()
         check["first_values"] = [round(x, 5) for x in ref[0, :4].tolist()]
     print(f"check: {check}", flush=True)
 
@@ -417,6 +472,7 @@ def main():
         "batch": batches[0] if len(batches) == 1 else batches,
         "seconds_per_point": args.seconds,
         "warmup_per_point": args.warmup,
+        "impl": args.impl,
         "weights": source,
         "weights_stored_as": stored,
         "random_weights": stored is None,

@@ -71,6 +71,12 @@ pub(crate) const ATTENTION: Module = module!(
         "attention_tc_bf16_d32",
         "attention_tc_bf16_d64",
         "attention_tc_bf16_d128",
+        "attention_fa_f16_d32",
+        "attention_fa_f16_d64",
+        "attention_fa_f16_d128",
+        "attention_fa_bf16_d32",
+        "attention_fa_bf16_d64",
+        "attention_fa_bf16_d128",
         "attention_w8_f32_d32",
         "attention_w8_f32_d64",
     ]
