@@ -166,6 +166,49 @@ fn linear_bias_gelu() {
     assert_close("linear f16 gelu", &download_f16(&s, &hout, rows * outf), &want, 4e-3);
 }
 
+/// GELU's tanh form runs in cuBLASLt's bias + GELU epilogue (one launch), in f16 and bf16 as in f32,
+/// and computes that function.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn linear_bias_gelu_tanh_in_the_epilogue() {
+    let (_b, s) = stream();
+    let (rows, inf, outf) = (256, 384, 1536);
+    let (x, w, bias) = (rand(rows * inf, 11), rand(outf * inf, 12), rand(outf, 13));
+    let gelu_tanh = |v: f64| {
+        0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v)).tanh())
+    };
+    for elem in [Elem::F16, Elem::Bf16, Elem::F32] {
+        let Storage { up, round, down, tol } = storage(elem);
+        let prod = matmul64(&round(&x), false, &round(&w), true, rows, outf, inf);
+        let rb = round(&bias);
+        let want: Vec<f64> =
+            prod.iter().enumerate().map(|(i, p)| gelu_tanh(p + rb[i % outf] as f64)).collect();
+        let (dx, dw, db) = (up(&s, &x), up(&s, &w), up(&s, &bias));
+        let out = s.alloc(rows * outf * elem.size()).unwrap();
+        let before = ops::lt_launches();
+        ops::linear(
+            &s,
+            (&dx).into(),
+            (&dw).into(),
+            Some((&db).into()),
+            Act::GeluTanh,
+            rows,
+            inf,
+            outf,
+            (&out).into(),
+            elem,
+            MatMath::Exact,
+        )
+        .unwrap();
+        if elem != Elem::F32 {
+            // f32 at this size may take the split-K path instead.
+            assert_eq!(ops::lt_launches(), before + 1, "{elem:?}: one cuBLASLt launch");
+        }
+        let got = down(&s, &out, rows * outf);
+        assert_close(&format!("linear gelu_tanh {elem:?}"), &got, &want, tol.max(4e-3));
+    }
+}
+
 /// Linear with a bias and no activation: the cuBLASLt bias-epilogue path, including odd shapes,
 /// operands at unaligned offsets (fewer algorithms, or the GEMM + bias fallback), a second bias
 /// on the same cached plan, and threads (four at once, then 32 short-lived ones) sharing one

@@ -1,7 +1,7 @@
-//! PyTorch's `F.linear` followed by an activation. With a bias and no activation: one cuBLASLt
-//! matmul with the bias epilogue ([`super::lt`]). Otherwise a cuBLAS GEMM, then one fused
-//! bias + GELU pass (skipped when there is neither): cuBLASLt's GELU epilogue is the tanh
-//! approximation, not the exact (erf) GELU computed here. At batch-1 sizes in f32, while few
+//! PyTorch's `F.linear` followed by an activation. With a bias and no activation, or GELU's tanh
+//! form: one cuBLASLt matmul with the bias or bias + GELU epilogue ([`super::lt`]). Otherwise a
+//! cuBLAS GEMM, then one fused bias + activation pass (skipped when there is neither):
+//! cuBLASLt's GELU epilogue is the tanh approximation, not the exact (erf) GELU computed here. At batch-1 sizes in f32, while few
 //! streams share the GPU: the GEMM split along K, its parts added up by the bias + activation
 //! pass ([`super::split_k`]).
 
@@ -56,11 +56,19 @@ pub fn bias_act(
     unsafe { launch(stream, &ACTIVATION, name, grid_stride(stream, threads), &args) }
 }
 
+/// Whether `STREAMPOOL_GELU=tanh` lets f16 / bf16 linears compute exact GELU as its tanh
+/// approximation, in the GEMM's epilogue (read once).
+pub fn tanh_gelu() -> bool {
+    static TANH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TANH.get_or_init(|| std::env::var("STREAMPOOL_GELU").is_ok_and(|v| v == "tanh"))
+}
+
 /// `out[rows, out_features] = act(x[rows, in_features] . w[out_features, in_features]^T + bias)`,
 /// all dense row-major of `elem` (arithmetic f32; TF32 products for f32 with
-/// [`MatMath::Tf32`]). With a bias and [`Act::Identity`]: one cuBLASLt launch (GEMM + bias
-/// epilogue, plans cached per stream and shape, the stream's cuBLAS workspace), falling back to
-/// the two launches below where cuBLASLt is absent or has no algorithm. Otherwise a GEMM with
+/// [`MatMath::Tf32`]). With a bias and [`Act::Identity`] (or [`Act::GeluTanh`], or
+/// [`Act::Gelu`] in f16 / bf16 under [`tanh_gelu`]): one cuBLASLt launch (GEMM + bias or bias +
+/// GELU epilogue, plans cached per stream and shape, the stream's cuBLAS workspace), falling
+/// back to the two launches below where cuBLASLt is absent or has no algorithm. Otherwise a GEMM with
 /// `beta = 0`, then [`bias_act`] in place when there is a bias or an activation. Before all
 /// that, where the split-K path (`ops/split_k.rs`) applies: split along K, the parts (and bias,
 /// activation) added up by one pass.
@@ -89,8 +97,13 @@ pub fn linear(
     let a = MatArg { at: x, ld: in_features, transposed: false, batch_stride: 0 };
     let b = MatArg { at: w, ld: in_features, transposed: true, batch_stride: 0 };
     let c = MatArg { at: out, ld: out_features, transposed: false, batch_stride: 0 };
-    if let (Some(bias), Act::Identity) = (bias, act) {
-        if lt::matmul_bias(stream, dims, a, b, c, bias, elem, precision)? {
+    if let Some(bias) = bias {
+        // GELU in the GEMM's epilogue where cuBLASLt's (tanh) GELU is the model's, or where
+        // asked for in f16 / bf16 (it differs from erf GELU by at most 4.7e-4).
+        let gelu = act == Act::GeluTanh || (act == Act::Gelu && elem != Elem::F32 && tanh_gelu());
+        if (act == Act::Identity || gelu)
+            && lt::matmul_bias(stream, dims, a, b, c, bias, elem, precision, gelu)?
+        {
             return Ok(());
         }
     }

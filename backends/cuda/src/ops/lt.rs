@@ -10,9 +10,10 @@
 //! thread (thread churn creates no handles and plans, and no handle is destroyed by a thread's
 //! exit while graphs captured through it replay).
 //!
-//! Only the bias epilogue is used: cuBLASLt's GELU epilogues compute the tanh approximation of
-//! GELU, not the exact (erf) GELU of PyTorch's `F.gelu` and our `bias_act`, so `linear` with
-//! GELU keeps GEMM + the fused bias-GELU kernel.
+//! Two epilogues: bias, and bias + GELU. cuBLASLt's GELU is the tanh approximation, so it serves
+//! the models whose activation is that approximation (Gemma's `gelu_pytorch_tanh`) in every
+//! precision; exact (erf) GELU keeps GEMM + the fused bias-GELU kernel, unless
+//! `STREAMPOOL_GELU=tanh` trades it for the approximation in f16 / bf16 (see `linear`).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -60,6 +61,8 @@ struct Key {
     workspace: usize,
     /// Multiprocessors to plan for (0: the whole GPU).
     sm_target: u32,
+    /// Bias + GELU (tanh form) instead of bias alone.
+    gelu: bool,
 }
 
 /// A cuBLASLt object, destroyed with its function.
@@ -202,7 +205,12 @@ fn plan(handle: lt::cublasLtHandle_t, key: &Key) -> Result<Option<Plan>, Backend
     // Column-major view, as `gemm`: D^T[n, m] = op(B)^T op(A)^T, so Lt's A is our B.
     set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_TRANSA, &op(key.tb))?;
     set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_TRANSB, &op(key.ta))?;
-    set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_EPILOGUE, &Epilogue::CUBLASLT_EPILOGUE_BIAS)?;
+    let epilogue = if key.gelu {
+        Epilogue::CUBLASLT_EPILOGUE_GELU_BIAS
+    } else {
+        Epilogue::CUBLASLT_EPILOGUE_BIAS
+    };
+    set_desc(desc.raw, DescAttr::CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue)?;
     if key.sm_target > 0 {
         set_desc(
             desc.raw,
@@ -272,8 +280,9 @@ fn plan(handle: lt::cublasLtHandle_t, key: &Key) -> Result<Option<Plan>, Backend
     Ok(usable.then_some(Plan { desc, a, b, c, algo: result.algo, bias: 0 }))
 }
 
-/// `C[m, n] = op(A) op(B) + bias` (bias `[n]`, broadcast over rows; `beta = 0`) in one cuBLASLt
-/// launch on the stream, with the stream's cuBLAS workspace. Operands as [`super::gemm`]
+/// `C[m, n] = op(A) op(B) + bias` (bias `[n]`, broadcast over rows; `beta = 0`), then GELU's
+/// tanh approximation when `gelu`, in one cuBLASLt launch on the stream, with the stream's
+/// cuBLAS workspace. Operands as [`super::gemm`]
 /// (`batch` must be 1). Returns `Ok(false)` without enqueueing anything when cuBLASLt is absent
 /// or refuses the problem (no algorithm, or a planning call fails); the caller then runs
 /// GEMM + bias itself.
@@ -287,6 +296,7 @@ pub(crate) fn matmul_bias(
     bias: Slice<'_>,
     elem: Elem,
     precision: MatMath,
+    gelu: bool,
 ) -> Result<bool, BackendError> {
     let GemmDims { batch, m, n, k } = dims;
     if batch != 1 || m == 0 || n == 0 || k == 0 || !present() {
@@ -312,6 +322,7 @@ pub(crate) fn matmul_bias(
         align: [align(pa), align(pb), align(pc), align(pbias)],
         workspace: workspace_len,
         sm_target: stream.gemm_sm_target(elem != Elem::F32 || precision == MatMath::Tf32),
+        gelu,
     };
     let cu_stream = stream.cu_stream() as lt::cudaStream_t;
     if state.lt.is_none() {
