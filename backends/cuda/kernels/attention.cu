@@ -461,10 +461,12 @@ ATTENTION_TC(bf16_t, bf16, 128)
 // FlashAttention-2: K and V chunks of FA_KC keys copied to shared memory by cp.async, two
 // stages deep, so the next chunk loads while this one is computed; V kept as [key][dim] and read
 // transposed by ldmatrix.trans (no transposing stores); K fragments by ldmatrix. Rows padded by
-// 8 elements: ldmatrix's 8 row addresses then fall on distinct banks. Grid and blocks as
-// attention_tc (FA_ROWS = TC_ROWS query rows per block of 4 warps).
+// 8 elements: ldmatrix's 8 row addresses then fall on distinct banks. Grid (query tiles of
+// FA_ROWS, heads, batch), FA_WARPS warps of 16 query rows each: 128 rows, so that a 128-token
+// sequence's K and V are read once per head (with 64, twice: the kernel is bound by memory).
 
-#define FA_ROWS 64
+#define FA_WARPS 8
+#define FA_ROWS (16 * FA_WARPS)
 
 __device__ __forceinline__ unsigned smem_addr(const void *p) {
     unsigned r;
@@ -518,7 +520,7 @@ __device__ void attention_fa(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
     // Chunk `k0` into stage `st`: K and V by cp.async (keys past seq zero-filled), the mask
     // terms by plain stores (seen by all after the __syncthreads before the chunk is read).
     auto load = [&](int st, int k0) {
-        for (int i = tid; i < VECS; i += 128) {
+        for (int i = tid; i < VECS; i += 32 * FA_WARPS) {
             const int j = i / (HD / 8), c = (i % (HD / 8)) * 8, key = k0 + j;
             const bool in = key < seq;
             const u64 row = base + (in ? key : 0);
@@ -671,15 +673,12 @@ __device__ void attention_fa(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
             o1[1] = from_f<T>(o[d][3] * i1);
         }
     }
-#else
-    for (int sub = 0; sub < FA_ROWS / ROWS; sub++)
-        attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq, scale,
-                         blockIdx.x * FA_ROWS + sub * ROWS);
 #endif
+    // Below sm_80 (no cp.async, ldmatrix or m16n8k16) attention.rs never launches this kernel.
 }
 
 #define ATTENTION_FA(T, S, HD)                                                                \
-    extern "C" __global__ void __launch_bounds__(128)                                        \
+    extern "C" __global__ void __launch_bounds__(32 * FA_WARPS)                              \
         attention_fa_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,      \
                                  u64 ld_v, const float *mask, const float *bias, int span,    \
                                  T *out, u64 ld_o, int seq, float scale) {                    \

@@ -37,6 +37,9 @@ const ROWS: usize = 16;
 /// Query rows per block of the tensor-core kernels (`TC_ROWS` in attention.cu).
 const TC_ROWS: usize = 64;
 
+/// Query rows per block of the flash-style kernels (`FA_ROWS` in attention.cu; 8 warps).
+const FA_ROWS: usize = 128;
+
 /// Query rows per block of the 8-warp f32 kernels (head size 32 or 64; `2 * ROWS` in
 /// attention.cu).
 const W8_ROWS: usize = 32;
@@ -118,8 +121,12 @@ pub fn attention(
     let (pk, pv) =
         (operand(k, layout.ld_k, "attention k")?, operand(v, layout.ld_v, "attention v")?);
     // The flash-style kernels copy K and V rows as 16-byte vectors (cp.async).
-    let rows_aligned =
-        (pk | pv) % 16 == 0 && (layout.ld_k * es) % 16 == 0 && (layout.ld_v * es) % 16 == 0;
+    // The flash-style kernels need sm_80's cp.async and ldmatrix (they are empty below it).
+    let flash = stream.shared.compute_capability.0 >= 8
+        && (pk | pv) % 16 == 0
+        && (layout.ld_k * es) % 16 == 0
+        && (layout.ld_v * es) % 16 == 0
+        && !flash_off();
     let args = [
         KArg::U64(operand(q, layout.ld_q, "attention q")?),
         KArg::U64(layout.ld_q as u64),
@@ -148,7 +155,9 @@ pub fn attention(
         && head_dim <= 64
         && mul("attention", mul("attention", batch, heads)?, seq.div_ceil(W8_ROWS))?
             >= TC_MIN_BLOCKS;
-    let rows = if tc {
+    let rows = if tc && flash {
+        FA_ROWS
+    } else if tc {
         TC_ROWS
     } else if w8 {
         W8_ROWS
@@ -158,7 +167,7 @@ pub fn attention(
     let tiles = u32::try_from(seq.div_ceil(rows)).map_err(|_| invalid("attention: seq"))?;
     let config = LaunchConfig {
         grid_dim: (tiles, dim3(heads, "heads")?, dim3(batch, "batch")?),
-        block_dim: (if w8 { 256 } else { 128 }, 1, 1),
+        block_dim: (if w8 || (tc && flash) { 256 } else { 128 }, 1, 1),
         shared_mem_bytes: 0,
     };
     const NAMES: [[&str; 3]; 3] = [
@@ -174,7 +183,7 @@ pub fn attention(
         ["attention_fa_f16_d32", "attention_fa_f16_d64", "attention_fa_f16_d128"],
         ["attention_fa_bf16_d32", "attention_fa_bf16_d64", "attention_fa_bf16_d128"],
     ];
-    let name = if tc && rows_aligned && !flash_off() {
+    let name = if tc && flash {
         FA_NAMES[elem as usize - 1][d]
     } else if tc {
         TC_NAMES[elem as usize - 1][d]
@@ -192,9 +201,9 @@ pub fn attention(
     // span + key - query] (inside the heads * (2 * span + 1) checked above), and
     // writes the same of out: all inside the ranges checked above (query rows past seq of the last
     // tile are neither read nor written; the fa kernels' 16-byte copies start at K / V row
-    // starts plus h * HD elements, 16-byte aligned as checked in `rows_aligned`, and keys past
+    // starts plus h * HD elements, 16-byte aligned as checked in `flash`, and keys past
     // seq are zero-filled without a read). The kernels' shared memory is static (at most 43 KB:
     // HD = 128 with 4 warps); the grid and block match the kernel's rows and threads per block (`rows`;
-    // 256 threads for w8, with head_dim 32 or 64 and so d < 2).
+    // 256 threads for fa, and for w8, with head_dim 32 or 64 and so d < 2).
     unsafe { launch(stream, &ATTENTION, name, config, &args) }
 }

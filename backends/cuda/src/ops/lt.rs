@@ -10,10 +10,10 @@
 //! thread (thread churn creates no handles and plans, and no handle is destroyed by a thread's
 //! exit while graphs captured through it replay).
 //!
-//! Two epilogues: bias, and bias + GELU. cuBLASLt's GELU is the tanh approximation, so it serves
-//! the models whose activation is that approximation (Gemma's `gelu_pytorch_tanh`) in every
-//! precision; exact (erf) GELU keeps GEMM + the fused bias-GELU kernel, unless
-//! `STREAMPOOL_GELU=tanh` trades it for the approximation in f16 / bf16 (see `linear`).
+//! Two epilogues: bias, and bias + GELU. cuBLASLt's GELU is the tanh approximation: the
+//! activation itself of some models (Gemma's `gelu_pytorch_tanh`), in every precision, and a
+//! stand-in for exact (erf) GELU in f16 / bf16 only (see `linear::tanh_gelu`); f32 keeps GEMM +
+//! the fused exact bias-GELU kernel.
 
 use std::cell::Cell;
 use std::collections::HashMap;
