@@ -3,12 +3,12 @@
 //! against eager mode in each precision, and 16 threads x 100 requests in f16 against the
 //! single-thread f16 result. The GPU tests are `#[ignore]`d (CI has no GPU); run with `cargo
 //! test --release -p streampool-models --features cuda --test gpu_precision --
-//! --include-ignored --test-threads 1`, with `STREAMPOOL_MODEL_DIR` as for `gpu_minilm`.
+//! --include-ignored`, with `STREAMPOOL_MODEL_DIR` as for `gpu_minilm` (the tests take turns).
 #![cfg(feature = "cuda")]
 
 mod gpu_support;
 
-use std::sync::{Barrier, OnceLock};
+use std::sync::{Barrier, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use gpu_support::{cases, compare, gpu, max_abs_diff, model_files, texts};
@@ -18,6 +18,14 @@ use streampool_cuda::CudaBackend;
 use streampool_models::graph::ExecMode;
 use streampool_models::{MiniLm, Precision};
 use streampool_tensor::DType;
+
+/// Held by each test for its whole run: a graph is captured per load class (how many forwards
+/// run at once), so another test's forwards running alongside could make a replay take another
+/// graph, with other GEMM plans and rounding, than the run it is compared with.
+fn exclusive() -> MutexGuard<'static, ()> {
+    static GPU_TESTS: Mutex<()> = Mutex::new(());
+    GPU_TESTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The model loaded once per precision.
 fn model(p: Precision) -> &'static MiniLm<CudaBackend> {
@@ -61,6 +69,7 @@ fn precision_modes_parse_and_cpu_is_f32_only() {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn fixture_cosines_in_each_precision() {
+    let _gpu = exclusive();
     let texts = texts();
     let lease = gpu().acquire().unwrap();
     let stream = lease.stream();
@@ -100,6 +109,7 @@ fn fixture_cosines_in_each_precision() {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn graph_equals_eager_in_each_precision() {
+    let _gpu = exclusive();
     let texts = texts();
     let lease = gpu().acquire().unwrap();
     let stream = lease.stream();
@@ -137,6 +147,7 @@ fn graph_equals_eager_in_each_precision() {
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn f16_sixteen_threads_match_single_thread() {
+    let _gpu = exclusive();
     const THREADS: usize = 16;
     const REQUESTS: usize = 100;
     let m = model(Precision::F16);

@@ -462,10 +462,11 @@ ATTENTION_TC(bf16_t, bf16, 128)
 // stages deep, so the next chunk loads while this one is computed; V kept as [key][dim] and read
 // transposed by ldmatrix.trans (no transposing stores); K fragments by ldmatrix. Rows padded by
 // 8 elements: ldmatrix's 8 row addresses then fall on distinct banks. Grid (query tiles of
-// FA_ROWS, heads, batch), FA_WARPS warps of 16 query rows each: 128 rows, so that a 128-token
-// sequence's K and V are read once per head (with 64, twice: the kernel is bound by memory).
+// FA_ROWS, heads, batch), FA_WARPS warps of 16 query rows each. 4 warps, not 8: with 8 a
+// 128-token sequence's K and V are read once per head instead of twice, yet the kernel ran
+// slower (fewer blocks in flight; docs/performance.md).
 
-#define FA_WARPS 8
+#define FA_WARPS 4
 #define FA_ROWS (16 * FA_WARPS)
 
 __device__ __forceinline__ unsigned smem_addr(const void *p) {

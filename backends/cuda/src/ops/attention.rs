@@ -37,8 +37,8 @@ const ROWS: usize = 16;
 /// Query rows per block of the tensor-core kernels (`TC_ROWS` in attention.cu).
 const TC_ROWS: usize = 64;
 
-/// Query rows per block of the flash-style kernels (`FA_ROWS` in attention.cu; 8 warps).
-const FA_ROWS: usize = 128;
+/// Query rows per block of the flash-style kernels (`FA_ROWS` in attention.cu; 4 warps).
+const FA_ROWS: usize = 64;
 
 /// Query rows per block of the 8-warp f32 kernels (head size 32 or 64; `2 * ROWS` in
 /// attention.cu).
@@ -167,7 +167,7 @@ pub fn attention(
     let tiles = u32::try_from(seq.div_ceil(rows)).map_err(|_| invalid("attention: seq"))?;
     let config = LaunchConfig {
         grid_dim: (tiles, dim3(heads, "heads")?, dim3(batch, "batch")?),
-        block_dim: (if w8 || (tc && flash) { 256 } else { 128 }, 1, 1),
+        block_dim: (if w8 { 256 } else { 128 }, 1, 1),
         shared_mem_bytes: 0,
     };
     const NAMES: [[&str; 3]; 3] = [
@@ -204,6 +204,6 @@ pub fn attention(
     // starts plus h * HD elements, 16-byte aligned as checked in `flash`, and keys past
     // seq are zero-filled without a read). The kernels' shared memory is static (at most 43 KB:
     // HD = 128 with 4 warps); the grid and block match the kernel's rows and threads per block (`rows`;
-    // 256 threads for fa, and for w8, with head_dim 32 or 64 and so d < 2).
+    // 256 threads for w8, with head_dim 32 or 64 and so d < 2).
     unsafe { launch(stream, &ATTENTION, name, config, &args) }
 }
