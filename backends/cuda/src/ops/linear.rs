@@ -1,5 +1,5 @@
 //! PyTorch's `F.linear` followed by an activation. With a bias and no activation, or GELU's tanh
-//! form (also standing in for exact GELU in f16 / bf16, see [`tanh_gelu`]): one cuBLASLt matmul
+//! form (also standing in for exact GELU in f16 / bf16, see `tanh_gelu`): one cuBLASLt matmul
 //! with the bias or bias + GELU epilogue ([`super::lt`]). Otherwise a cuBLAS GEMM, then one
 //! fused bias + activation pass (skipped when there is neither), where GELU is exact (erf). At batch-1 sizes in f32, while few
 //! streams share the GPU: the GEMM split along K, its parts added up by the bias + activation
@@ -69,7 +69,7 @@ pub fn tanh_gelu() -> bool {
 /// `out[rows, out_features] = act(x[rows, in_features] . w[out_features, in_features]^T + bias)`,
 /// all dense row-major of `elem` (arithmetic f32; TF32 products for f32 with
 /// [`MatMath::Tf32`]). With a bias and [`Act::Identity`] (or [`Act::GeluTanh`], or
-/// [`Act::Gelu`] in f16 / bf16 unless [`tanh_gelu`] says no): one cuBLASLt launch (GEMM + bias or bias +
+/// [`Act::Gelu`] in f16 / bf16 unless `tanh_gelu` says no): one cuBLASLt launch (GEMM + bias or bias +
 /// GELU epilogue, plans cached per stream and shape, the stream's cuBLAS workspace), falling
 /// back to the two launches below where cuBLASLt is absent or has no algorithm. Otherwise a GEMM with
 /// `beta = 0`, then [`bias_act`] in place when there is a bias or an activation. Before all
