@@ -13,13 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use streampool_models::loading::{default_model_dir, locate_model, Side, Tokenizer};
 
 /// English prose, repeated and cut to 128 tokens below.
-const PASSAGE: &str = "The river ran quietly past the old mill, where children once gathered to \
-    watch the wheel turn through the long summer afternoons. Nobody in the village remembered who \
-    had built it, but everyone agreed that the bread from its flour had tasted better than anything \
-    sold in the city markets today. A small museum now keeps the grinding stones, a few faded \
-    photographs and the ledger in which the last miller wrote down every sack he weighed. Visitors \
-    come by train on weekends, walk along the water to the bridge, and stop for coffee at the inn \
-    before they climb the hill to the church.";
+const PASSAGE: &str = streampool_models::testing::PROSE;
 
 fn tokenizer(c: &mut Criterion) {
     let Some(files) = default_model_dir().ok().and_then(|d| locate_model(&d).ok()) else {

@@ -120,3 +120,16 @@ pub fn or_skip<T>(result: Result<T, &FetchError>) -> Option<T> {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
     None
 }
+
+/// English prose of about 200 words, which benchmarks cut into texts of a given token count.
+pub const PROSE: &str = "The river ran quietly past the old mill, where children once gathered to \
+    watch the wheel turn through the long summer afternoons. Nobody in the village remembered who \
+    had built it, but everyone agreed that the bread from its flour had tasted better than anything \
+    sold in the city markets today. A small museum now keeps the grinding stones, a few faded \
+    photographs and the ledger in which the last miller wrote down every sack he weighed. Visitors \
+    come by train on weekends, walk along the water to the bridge, and stop for coffee at the inn \
+    before they climb the hill to the church. In spring the meadows fill with flowers and the \
+    farmers drive their cattle up to the high pastures, while students from the university count \
+    birds, measure the flow of the stream and argue about the weather over long dinners. Scientists \
+    say the climate of the valley is changing slowly, with warmer winters and heavier storms in \
+    autumn, and the council has started to plant trees along the banks to hold the soil in place.";

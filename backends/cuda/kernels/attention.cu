@@ -248,6 +248,115 @@ __device__ __forceinline__ unsigned pack_bits(unsigned short lo, unsigned short 
     return (unsigned)lo | ((unsigned)hi << 16);
 }
 
+// Shared by the tensor-core kernels, per warp of 16 query rows (r0 = its row g, r1 = r0 + 8):
+
+// Q fragments of rows r0, r1 for all k-steps, straight from global memory; rows past seq are 0.
+template <typename T, int KS>
+__device__ __forceinline__ void load_q(unsigned (&qa)[KS][4], const T *q, u64 ld_q, u64 base,
+                                       u64 col, int r0, int r1, int seq, int t) {
+    const T *q0p = q + (base + r0) * ld_q + col, *q1p = q + (base + r1) * ld_q + col;
+    const bool in0 = r0 < seq, in1 = r1 < seq;
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) {
+        const int c = ks * 16 + 2 * t;
+        qa[ks][0] = in0 ? pack_bits(q0p[c].x, q0p[c + 1].x) : 0u;
+        qa[ks][1] = in1 ? pack_bits(q1p[c].x, q1p[c + 1].x) : 0u;
+        qa[ks][2] = in0 ? pack_bits(q0p[c + 8].x, q0p[c + 9].x) : 0u;
+        qa[ks][3] = in1 ? pack_bits(q1p[c + 8].x, q1p[c + 9].x) : 0u;
+    }
+}
+
+// One chunk of the online softmax: the scores s of keys k0 .. (rows r0 in s[.][0..1], r1 in
+// s[.][2..3]) scaled, given the chunk's mask terms m (by key - k0) and the distance bias, turned
+// into P; the running max (m0, m1) and this lane's sums (l0, l1) updated, o rescaled to match.
+template <int NT, int DT>
+__device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DT][4],
+                                               const float *m, const float *bias_h, int k0,
+                                               int r0, int r1, int seq, float scale, int t,
+                                               float &m0, float &m1, float &l0, float &l1) {
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int n = 0; n < NT; n++) {
+        const float ma = m[n * 8 + 2 * t], mb = m[n * 8 + 2 * t + 1];
+        if (bias_h) {
+            // Keys ka, ka + 1 against rows r0, r1; keys past seq are masked by m already.
+            const int ka = k0 + n * 8 + 2 * t;
+            const bool a_in = ka < seq, b_in = ka + 1 < seq;
+            s[n][0] = fmaf(s[n][0], scale, r0 < seq && a_in ? bias_h[ka - r0] : 0.0f);
+            s[n][1] = fmaf(s[n][1], scale, r0 < seq && b_in ? bias_h[ka + 1 - r0] : 0.0f);
+            s[n][2] = fmaf(s[n][2], scale, r1 < seq && a_in ? bias_h[ka - r1] : 0.0f);
+            s[n][3] = fmaf(s[n][3], scale, r1 < seq && b_in ? bias_h[ka + 1 - r1] : 0.0f);
+            s[n][0] += ma;
+            s[n][1] += mb;
+            s[n][2] += ma;
+            s[n][3] += mb;
+        } else {
+            s[n][0] = fmaf(s[n][0], scale, ma);
+            s[n][1] = fmaf(s[n][1], scale, mb);
+            s[n][2] = fmaf(s[n][2], scale, ma);
+            s[n][3] = fmaf(s[n][3], scale, mb);
+        }
+        mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+        mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+    }
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+    }
+    const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1); // finite: chunk 0 has a key
+    const float c0 = __expf(m0 - n0), c1 = __expf(m1 - n1);
+    m0 = n0;
+    m1 = n1;
+    float p0 = 0.0f, p1 = 0.0f;
+#pragma unroll
+    for (int n = 0; n < NT; n++) {
+        s[n][0] = __expf(s[n][0] - n0);
+        s[n][1] = __expf(s[n][1] - n0);
+        s[n][2] = __expf(s[n][2] - n1);
+        s[n][3] = __expf(s[n][3] - n1);
+        p0 += s[n][0] + s[n][1];
+        p1 += s[n][2] + s[n][3];
+    }
+    l0 = l0 * c0 + p0;
+    l1 = l1 * c1 + p1;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        o[d][0] *= c0;
+        o[d][1] *= c0;
+        o[d][2] *= c1;
+        o[d][3] *= c1;
+    }
+}
+
+// Rows r0, r1 of the output: o over the rows' sums (l0, l1 summed over the lane quad first);
+// rows past seq are not written.
+template <typename T, int DT>
+__device__ __forceinline__ void store_rows(const float (&o)[DT][4], float l0, float l1, T *out,
+                                           u64 ld_o, u64 base, u64 col, int r0, int r1,
+                                           int seq, int t) {
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    const float i0 = 1.0f / l0, i1 = 1.0f / l1;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        const int c = d * 8 + 2 * t;
+        if (r0 < seq) {
+            T *o0 = out + (base + r0) * ld_o + col + c;
+            o0[0] = from_f<T>(o[d][0] * i0);
+            o0[1] = from_f<T>(o[d][1] * i0);
+        }
+        if (r1 < seq) {
+            T *o1 = out + (base + r1) * ld_o + col + c;
+            o1[0] = from_f<T>(o[d][2] * i1);
+            o1[1] = from_f<T>(o[d][3] * i1);
+        }
+    }
+}
+
 template <typename T, int HD>
 __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v, u64 ld_v,
                              const float *mask, const float *bias, int span, T *out, u64 ld_o,
@@ -276,18 +385,7 @@ __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
 
     // Q fragments (rows r0, r1), straight from global memory; rows past seq are 0.
     unsigned qa[KS][4];
-    {
-        const T *q0p = q + (base + r0) * ld_q + col, *q1p = q + (base + r1) * ld_q + col;
-        const bool in0 = r0 < seq, in1 = r1 < seq;
-#pragma unroll
-        for (int ks = 0; ks < KS; ks++) {
-            const int c = ks * 16 + 2 * t;
-            qa[ks][0] = in0 ? pack_bits(q0p[c].x, q0p[c + 1].x) : 0u;
-            qa[ks][1] = in1 ? pack_bits(q1p[c].x, q1p[c + 1].x) : 0u;
-            qa[ks][2] = in0 ? pack_bits(q0p[c + 8].x, q0p[c + 9].x) : 0u;
-            qa[ks][3] = in1 ? pack_bits(q1p[c + 8].x, q1p[c + 9].x) : 0u;
-        }
-    }
+    load_q<T, KS>(qa, q, ld_q, base, col, r0, r1, seq, t);
 
     float o[DT][4];
 #pragma unroll
@@ -341,60 +439,7 @@ __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
                 Mma<T>::run(s[n], qa[ks], b0, b1);
             }
         }
-        // Scale, mask, running max of rows r0 (s[.][0..1]) and r1 (s[.][2..3]).
-        float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < NT; n++) {
-            const float ma = m_s[n * 8 + 2 * t], mb = m_s[n * 8 + 2 * t + 1];
-            if (bias_h) {
-                // Keys ka, ka + 1 against rows r0, r1; keys past seq are masked by m_s already.
-                const int ka = k0 + n * 8 + 2 * t;
-                const bool a_in = ka < seq, b_in = ka + 1 < seq;
-                s[n][0] = fmaf(s[n][0], scale, r0 < seq && a_in ? bias_h[ka - r0] : 0.0f);
-                s[n][1] = fmaf(s[n][1], scale, r0 < seq && b_in ? bias_h[ka + 1 - r0] : 0.0f);
-                s[n][2] = fmaf(s[n][2], scale, r1 < seq && a_in ? bias_h[ka - r1] : 0.0f);
-                s[n][3] = fmaf(s[n][3], scale, r1 < seq && b_in ? bias_h[ka + 1 - r1] : 0.0f);
-                s[n][0] += ma;
-                s[n][1] += mb;
-                s[n][2] += ma;
-                s[n][3] += mb;
-            } else {
-                s[n][0] = fmaf(s[n][0], scale, ma);
-                s[n][1] = fmaf(s[n][1], scale, mb);
-                s[n][2] = fmaf(s[n][2], scale, ma);
-                s[n][3] = fmaf(s[n][3], scale, mb);
-            }
-            mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-            mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
-        }
-#pragma unroll
-        for (int off = 1; off < 4; off <<= 1) {
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
-        }
-        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1); // finite: chunk 0 has a key
-        const float c0 = __expf(m0 - n0), c1 = __expf(m1 - n1);
-        m0 = n0;
-        m1 = n1;
-        float p0 = 0.0f, p1 = 0.0f;
-#pragma unroll
-        for (int n = 0; n < NT; n++) {
-            s[n][0] = __expf(s[n][0] - n0);
-            s[n][1] = __expf(s[n][1] - n0);
-            s[n][2] = __expf(s[n][2] - n1);
-            s[n][3] = __expf(s[n][3] - n1);
-            p0 += s[n][0] + s[n][1];
-            p1 += s[n][2] + s[n][3];
-        }
-        l0 = l0 * c0 + p0;
-        l1 = l1 * c1 + p1;
-#pragma unroll
-        for (int d = 0; d < DT; d++) {
-            o[d][0] *= c0;
-            o[d][1] *= c0;
-            o[d][2] *= c1;
-            o[d][3] *= c1;
-        }
+        online_softmax<NT, DT>(s, o, m_s, bias_h, k0, r0, r1, seq, scale, t, m0, m1, l0, l1);
         // o += P V, P's accumulator layout reused as the A fragments (16 keys per k-step).
 #pragma unroll
         for (int kk = 0; kk < TC_KC / 16; kk++) {
@@ -413,26 +458,7 @@ __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
         }
     }
 
-#pragma unroll
-    for (int off = 1; off < 4; off <<= 1) {
-        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-    }
-    const float i0 = 1.0f / l0, i1 = 1.0f / l1;
-#pragma unroll
-    for (int d = 0; d < DT; d++) {
-        const int c = d * 8 + 2 * t;
-        if (r0 < seq) {
-            T *o0 = out + (base + r0) * ld_o + col + c;
-            o0[0] = from_f<T>(o[d][0] * i0);
-            o0[1] = from_f<T>(o[d][1] * i0);
-        }
-        if (r1 < seq) {
-            T *o1 = out + (base + r1) * ld_o + col + c;
-            o1[0] = from_f<T>(o[d][2] * i1);
-            o1[1] = from_f<T>(o[d][3] * i1);
-        }
-    }
+    store_rows<T, DT>(o, l0, l1, out, ld_o, base, col, r0, r1, seq, t);
 #else
     for (int sub = 0; sub < TC_ROWS / ROWS; sub++)
         attention<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq, scale,
@@ -440,14 +466,17 @@ __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
 #endif
 }
 
-#define ATTENTION_TC(T, S, HD)                                                                \
-    extern "C" __global__ void __launch_bounds__(128)                                        \
-        attention_tc_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,      \
-                                 u64 ld_v, const float *mask, const float *bias, int span,    \
-                                 T *out, u64 ld_o, int seq, float scale) {                    \
-        attention_tc<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq,      \
-                            scale);                                                           \
+// An entry point KIND_S_dHD of THREADS threads per block for the device function attention_KIND.
+#define ATTENTION_ENTRY(KIND, THREADS, T, S, HD)                                              \
+    extern "C" __global__ void __launch_bounds__(THREADS)                                    \
+        attention_##KIND##_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k,            \
+                                       const T *v, u64 ld_v, const float *mask,               \
+                                       const float *bias, int span, T *out, u64 ld_o,         \
+                                       int seq, float scale) {                                \
+        attention_##KIND<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq,  \
+                                scale);                                                       \
     }
+#define ATTENTION_TC(T, S, HD) ATTENTION_ENTRY(tc, 128, T, S, HD)
 ATTENTION_TC(f16_t, f16, 32)
 ATTENTION_TC(f16_t, f16, 64)
 ATTENTION_TC(f16_t, f16, 128)
@@ -540,18 +569,7 @@ __device__ void attention_fa(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
 
     // Q fragments (rows r0, r1) straight from global memory while chunk 0 is in flight.
     unsigned qa[KS][4];
-    {
-        const T *q0p = q + (base + r0) * ld_q + col, *q1p = q + (base + r1) * ld_q + col;
-        const bool in0 = r0 < seq, in1 = r1 < seq;
-#pragma unroll
-        for (int ks = 0; ks < KS; ks++) {
-            const int c = ks * 16 + 2 * t;
-            qa[ks][0] = in0 ? pack_bits(q0p[c].x, q0p[c + 1].x) : 0u;
-            qa[ks][1] = in1 ? pack_bits(q1p[c].x, q1p[c + 1].x) : 0u;
-            qa[ks][2] = in0 ? pack_bits(q0p[c + 8].x, q0p[c + 9].x) : 0u;
-            qa[ks][3] = in1 ? pack_bits(q1p[c + 8].x, q1p[c + 9].x) : 0u;
-        }
-    }
+    load_q<T, KS>(qa, q, ld_q, base, col, r0, r1, seq, t);
 
     float o[DT][4];
 #pragma unroll
@@ -583,58 +601,8 @@ __device__ void attention_fa(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
                 Mma<T>::run(s[n], qa[2 * p + 1], f[2], f[3]);
             }
         }
-        float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < NT; n++) {
-            const float ma = m_s[st][n * 8 + 2 * t], mb = m_s[st][n * 8 + 2 * t + 1];
-            if (bias_h) {
-                const int ka = k0 + n * 8 + 2 * t;
-                const bool a_in = ka < seq, b_in = ka + 1 < seq;
-                s[n][0] = fmaf(s[n][0], scale, r0 < seq && a_in ? bias_h[ka - r0] : 0.0f);
-                s[n][1] = fmaf(s[n][1], scale, r0 < seq && b_in ? bias_h[ka + 1 - r0] : 0.0f);
-                s[n][2] = fmaf(s[n][2], scale, r1 < seq && a_in ? bias_h[ka - r1] : 0.0f);
-                s[n][3] = fmaf(s[n][3], scale, r1 < seq && b_in ? bias_h[ka + 1 - r1] : 0.0f);
-                s[n][0] += ma;
-                s[n][1] += mb;
-                s[n][2] += ma;
-                s[n][3] += mb;
-            } else {
-                s[n][0] = fmaf(s[n][0], scale, ma);
-                s[n][1] = fmaf(s[n][1], scale, mb);
-                s[n][2] = fmaf(s[n][2], scale, ma);
-                s[n][3] = fmaf(s[n][3], scale, mb);
-            }
-            mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-            mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
-        }
-#pragma unroll
-        for (int off = 1; off < 4; off <<= 1) {
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
-        }
-        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1); // finite: chunk 0 has a key
-        const float c0 = __expf(m0 - n0), c1 = __expf(m1 - n1);
-        m0 = n0;
-        m1 = n1;
-        float p0 = 0.0f, p1 = 0.0f;
-#pragma unroll
-        for (int n = 0; n < NT; n++) {
-            s[n][0] = __expf(s[n][0] - n0);
-            s[n][1] = __expf(s[n][1] - n0);
-            s[n][2] = __expf(s[n][2] - n1);
-            s[n][3] = __expf(s[n][3] - n1);
-            p0 += s[n][0] + s[n][1];
-            p1 += s[n][2] + s[n][3];
-        }
-        l0 = l0 * c0 + p0;
-        l1 = l1 * c1 + p1;
-#pragma unroll
-        for (int d = 0; d < DT; d++) {
-            o[d][0] *= c0;
-            o[d][1] *= c0;
-            o[d][2] *= c1;
-            o[d][3] *= c1;
-        }
+        online_softmax<NT, DT>(s, o, m_s[st], bias_h, k0, r0, r1, seq, scale, t, m0, m1, l0,
+                               l1);
 #pragma unroll
         for (int kk = 0; kk < CK / 16; kk++) {
             unsigned pa[4];
@@ -654,38 +622,12 @@ __device__ void attention_fa(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
         __syncthreads(); // every warp is done with stage st before it is refilled
     }
 
-#pragma unroll
-    for (int off = 1; off < 4; off <<= 1) {
-        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-    }
-    const float i0 = 1.0f / l0, i1 = 1.0f / l1;
-#pragma unroll
-    for (int d = 0; d < DT; d++) {
-        const int c = d * 8 + 2 * t;
-        if (r0 < seq) {
-            T *o0 = out + (base + r0) * ld_o + col + c;
-            o0[0] = from_f<T>(o[d][0] * i0);
-            o0[1] = from_f<T>(o[d][1] * i0);
-        }
-        if (r1 < seq) {
-            T *o1 = out + (base + r1) * ld_o + col + c;
-            o1[0] = from_f<T>(o[d][2] * i1);
-            o1[1] = from_f<T>(o[d][3] * i1);
-        }
-    }
+    store_rows<T, DT>(o, l0, l1, out, ld_o, base, col, r0, r1, seq, t);
 #endif
     // Below sm_80 (no cp.async, ldmatrix or m16n8k16) attention.rs never launches this kernel.
 }
 
-#define ATTENTION_FA(T, S, HD)                                                                \
-    extern "C" __global__ void __launch_bounds__(32 * FA_WARPS)                              \
-        attention_fa_##S##_d##HD(const T *q, u64 ld_q, const T *k, u64 ld_k, const T *v,      \
-                                 u64 ld_v, const float *mask, const float *bias, int span,    \
-                                 T *out, u64 ld_o, int seq, float scale) {                    \
-        attention_fa<T, HD>(q, ld_q, k, ld_k, v, ld_v, mask, bias, span, out, ld_o, seq,      \
-                            scale);                                                           \
-    }
+#define ATTENTION_FA(T, S, HD) ATTENTION_ENTRY(fa, 32 * FA_WARPS, T, S, HD)
 ATTENTION_FA(f16_t, f16, 32)
 ATTENTION_FA(f16_t, f16, 64)
 ATTENTION_FA(f16_t, f16, 128)

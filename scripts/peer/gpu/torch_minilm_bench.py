@@ -130,18 +130,24 @@ def pooling_of(model_dir):
     return "cls" if c.get("pooling_mode_cls_token") else "mean"
 
 
+def pool_normalize(h, mask, pooling):
+    """[B, S, H] -> L2-normalised [B, H]: the first token for CLS pooling, else the mean over
+    the mask."""
+    if pooling == "cls":
+        pooled = h[:, 0]
+    else:
+        m = mask.unsqueeze(-1)
+        pooled = (h * m).sum(1) / m.sum(1).clamp_min(1e-9)
+    return F.normalize(pooled, p=2.0, dim=-1)
+
+
 def make_forward(bert, pooling="mean"):
     """ids [B, S] int64, mask [B, S] (dtype of the model) -> L2-normalised pooled [B, H] (mean
     over the mask, or the first token for CLS pooling)."""
 
     def forward(ids, mask):
         h = bert(input_ids=ids).last_hidden_state  # no padding: all tokens attend to all
-        if pooling == "cls":
-            pooled = h[:, 0]
-        else:
-            m = mask.unsqueeze(-1)
-            pooled = (h * m).sum(1) / m.sum(1).clamp_min(1e-9)
-        return F.normalize(pooled, p=2.0, dim=-1)
+        return pool_normalize(h, mask, pooling)
 
     return forward
 
@@ -179,12 +185,7 @@ def make_functional_forward(bert, pooling="mean"):
             att = att.transpose(1, 2).reshape(b, s, -1)
             x = ln(F.linear(att, w["wo"], w["bo"]) + x, w["ln1"])
             x = ln(F.linear(F.gelu(F.linear(x, w["wi"], w["bi"])), w["wo2"], w["bo2"]) + x, w["ln2"])
-        if pooling == "cls":
-            pooled = x[:, 0]
-        else:
-            m = mask.unsqueeze(-1)
-            pooled = (x * m).sum(1) / m.sum(1).clamp_min(1e-9)
-        return F.normalize(pooled, p=2.0, dim=-1)
+        return pool_normalize(x, mask, pooling)
 
     return forward
 
