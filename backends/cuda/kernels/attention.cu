@@ -329,6 +329,17 @@ __device__ __forceinline__ void online_softmax(float (&s)[NT][4], float (&o)[DT]
     }
 }
 
+// The A fragment of P for keys 16 kk .. +16 (score tiles 2 kk and 2 kk + 1 of the S accumulator
+// layout, reused as is), rounded to the storage type.
+template <typename T>
+__device__ __forceinline__ void p_fragment(unsigned (&pa)[4], const float (&lo)[4],
+                                           const float (&hi)[4]) {
+    pa[0] = pack2<T>(lo[0], lo[1]);
+    pa[1] = pack2<T>(lo[2], lo[3]);
+    pa[2] = pack2<T>(hi[0], hi[1]);
+    pa[3] = pack2<T>(hi[2], hi[3]);
+}
+
 // Rows r0, r1 of the output: o over the rows' sums (l0, l1 summed over the lane quad first);
 // rows past seq are not written.
 template <typename T, int DT>
@@ -444,10 +455,7 @@ __device__ void attention_tc(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
 #pragma unroll
         for (int kk = 0; kk < TC_KC / 16; kk++) {
             unsigned pa[4];
-            pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
-            pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
-            pa[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            pa[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+            p_fragment<T>(pa, s[2 * kk], s[2 * kk + 1]);
 #pragma unroll
             for (int d = 0; d < DT; d++) {
                 const unsigned short *vr = &v_s[(d * 8 + g) * VP + kk * 16 + 2 * t];
@@ -606,10 +614,7 @@ __device__ void attention_fa(const T *q, u64 ld_q, const T *k, u64 ld_k, const T
 #pragma unroll
         for (int kk = 0; kk < CK / 16; kk++) {
             unsigned pa[4];
-            pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
-            pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
-            pa[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            pa[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+            p_fragment<T>(pa, s[2 * kk], s[2 * kk + 1]);
 #pragma unroll
             for (int d = 0; d < DT; d += 2) {
                 // Keys kk*16 .. +16 (two 8-key halves), dims d*8 .. +16: b0, b1 of tiles d, d+1.

@@ -77,11 +77,20 @@ pub struct CudaOptions {
     /// adds up (see `ops::split_k`: on tensor cores while at most 8 streams share the GPU, by
     /// cuBLAS for a stream alone). Default: on, unless `$STREAMPOOL_SPLIT_K` is `0`.
     pub split_k: bool,
+    /// Whether f16 / bf16 attention of large batches runs the flash-style kernels (`cp.async`,
+    /// `ldmatrix`; sm_80 and later) rather than the earlier tensor-core kernels. Default: on,
+    /// unless `$STREAMPOOL_FLASH_ATTENTION` is `0` (for comparisons).
+    pub flash_attention: bool,
+    /// Whether f16 / bf16 linears followed by exact GELU compute it as GELU's tanh approximation
+    /// in cuBLASLt's epilogue (at most 4.7e-4 apart; the separate pass, a read and a write of
+    /// the layer's widest activation, is gone) rather than exactly in a pass of their own. f32
+    /// and TF32 are always exact. Default: on, unless `$STREAMPOOL_GELU` is `erf`.
+    pub tanh_gelu: bool,
 }
 
-/// `$STREAMPOOL_SPLIT_K` is not `0`.
-fn split_k_from_env() -> bool {
-    std::env::var("STREAMPOOL_SPLIT_K").map_or(true, |v| v.trim() != "0")
+/// `$name` is not `off` (unset: on).
+fn on_unless(name: &str, off: &str) -> bool {
+    std::env::var(name).map_or(true, |v| v.trim() != off)
 }
 
 /// `$STREAMPOOL_GEMM_SMS` as a multiprocessor count (unset, unparsable or 0: `None`).
@@ -96,7 +105,9 @@ impl Default for CudaOptions {
             host_wait: HostWait::from_env(),
             blas_workspace_bytes: None,
             gemm_sm_target: gemm_sm_target_from_env(),
-            split_k: split_k_from_env(),
+            split_k: on_unless("STREAMPOOL_SPLIT_K", "0"),
+            flash_attention: on_unless("STREAMPOOL_FLASH_ATTENTION", "0"),
+            tanh_gelu: on_unless("STREAMPOOL_GELU", "erf"),
         }
     }
 }
@@ -118,6 +129,10 @@ pub(crate) struct Shared {
     pub(crate) gemm_sm_target: u32,
     /// [`CudaOptions::split_k`].
     pub(crate) split_k: bool,
+    /// [`CudaOptions::flash_attention`].
+    pub(crate) flash_attention: bool,
+    /// [`CudaOptions::tanh_gelu`].
+    pub(crate) tanh_gelu: bool,
 }
 
 /// The CUDA backend for one GPU: its (primary) context, the NVRTC-compiled kernels of the
@@ -183,6 +198,8 @@ impl CudaBackend {
             blas_workspace: options.blas_workspace_bytes.unwrap_or(default_workspace),
             gemm_sm_target: options.gemm_sm_target.unwrap_or(0),
             split_k: options.split_k,
+            flash_attention: options.flash_attention,
+            tanh_gelu: options.tanh_gelu,
         };
         Ok(Self { shared: Arc::new(shared) })
     }

@@ -21,6 +21,10 @@ pub struct CudaOptions {
     pub gemm_sm_target: Option<u32>,
     /// Whether small linears may be split along K.
     pub split_k: bool,
+    /// Whether large-batch f16 / bf16 attention runs the flash-style kernels.
+    pub flash_attention: bool,
+    /// Whether f16 / bf16 exact GELU runs as its tanh form in the GEMM's epilogue.
+    pub tanh_gelu: bool,
 }
 
 /// How a host thread waits for the GPU (accepted and ignored without the `cuda` feature).

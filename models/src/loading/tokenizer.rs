@@ -224,6 +224,29 @@ impl Tokenizer {
     /// dropped. The text is read from that side up to the byte bound, as in
     /// [`Tokenizer::encode_batch`] (doubling the bound while the part read runs short).
     pub fn encode_side(&self, text: &str, side: Side) -> Result<(Encoding, bool), LoadError> {
+        let mut bound = self.byte_bound();
+        loop {
+            let part = match side {
+                Side::Right => prefix_at_whitespace(text, bound),
+                Side::Left => suffix_at_whitespace(text, bound),
+            };
+            let (encoding, dropped) = self.encode_part(part, side)?;
+            let cut = part.len() < text.len();
+            if !cut || encoding.len() >= self.max_seq_length {
+                return Ok((encoding, cut || dropped));
+            }
+            bound = bound.saturating_mul(2);
+        }
+    }
+
+    /// `part` tokenised as it is, dropping `side` past the limit, and whether anything was
+    /// dropped: by the fast path where it can, else by the tokenizers crate.
+    fn encode_part(&self, part: &str, side: Side) -> Result<(Encoding, bool), LoadError> {
+        if let Some(done) =
+            self.fast.as_ref().and_then(|f| f.encode(part, self.max_seq_length, side))
+        {
+            return Ok(done);
+        }
         let tokenizer = match side {
             Side::Right => &self.inner,
             Side::Left => self.left.get_or_init(|| {
@@ -238,28 +261,10 @@ impl Tokenizer {
                 left
             }),
         };
-        let mut bound = self.byte_bound();
-        loop {
-            let part = match side {
-                Side::Right => prefix_at_whitespace(text, bound),
-                Side::Left => suffix_at_whitespace(text, bound),
-            };
-            let e = match self.fast.as_ref().and_then(|f| f.encode(part, self.max_seq_length, side))
-            {
-                Some(e) => e,
-                None => {
-                    let e = tokenizer
-                        .encode(part, true)
-                        .map_err(|e| LoadError::Tokenize { reason: e.to_string() })?;
-                    (Encoding::from(&e), !e.get_overflowing().is_empty())
-                }
-            };
-            let cut = part.len() < text.len();
-            if !cut || e.0.len() >= self.max_seq_length {
-                return Ok((e.0, cut || e.1));
-            }
-            bound = bound.saturating_mul(2);
-        }
+        let e = tokenizer
+            .encode(part, true)
+            .map_err(|e| LoadError::Tokenize { reason: e.to_string() })?;
+        Ok((Encoding::from(&e), !e.get_overflowing().is_empty()))
     }
 
     /// The tokens the model reads of `text` (truncated as [`Tokenizer::encode`] does), with or

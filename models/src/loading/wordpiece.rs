@@ -20,10 +20,11 @@ use super::Side;
 /// model is `WordPiece`; [`AsciiWordPiece::encode`] answers only texts it tokenises exactly as
 /// the tokenizers crate does (tests compare the two on the fixtures and on generated texts).
 pub(crate) struct AsciiWordPiece {
-    /// Every vocabulary entry: the first piece of a word.
-    starts: HashMap<Box<str>, u32, ahash::RandomState>,
+    /// Every vocabulary entry: the first piece of a word. Keyed by bytes, as words are built
+    /// (lowercased) byte by byte.
+    starts: HashMap<Box<[u8]>, u32, ahash::RandomState>,
     /// Entries that begin with the continuing-subword prefix (`##`), keyed without it.
-    continues: HashMap<Box<str>, u32, ahash::RandomState>,
+    continues: HashMap<Box<[u8]>, u32, ahash::RandomState>,
     unk: u32,
     /// Words longer than this (in characters, which are bytes here) are `[UNK]`.
     max_word: usize,
@@ -59,9 +60,12 @@ impl AsciiWordPiece {
         let prefix = model.continuing_subword_prefix.as_str();
         let continues = vocab
             .iter()
-            .filter_map(|(piece, &id)| Some((piece.strip_prefix(prefix)?.into(), id)))
+            .filter_map(|(piece, &id)| Some((piece.strip_prefix(prefix)?.as_bytes().into(), id)))
             .collect();
-        let starts = vocab.into_iter().map(|(piece, id)| (piece.into_boxed_str(), id)).collect();
+        let starts = vocab
+            .into_iter()
+            .map(|(piece, id)| (piece.into_bytes().into_boxed_slice(), id))
+            .collect();
 
         let added = tokenizer.get_added_tokens_decoder();
         // Tokens matched after normalising would need the normalised text; none of BERT's are.
@@ -154,22 +158,21 @@ impl AsciiWordPiece {
         if word.is_empty() {
             return;
         }
-        // Only ASCII bytes were pushed.
-        let text = std::str::from_utf8(word).expect("ASCII");
+        let bytes = word.as_slice();
         let mark = ids.len();
         let mut start = 0;
-        if text.len() <= self.max_word {
-            while start < text.len() {
+        if bytes.len() <= self.max_word {
+            while start < bytes.len() {
                 let vocab = if start == 0 { &self.starts } else { &self.continues };
-                let found = (start + 1..=text.len())
+                let found = (start + 1..=bytes.len())
                     .rev()
-                    .find_map(|end| Some((end, vocab.get(&text[start..end])?)));
+                    .find_map(|end| Some((end, vocab.get(&bytes[start..end])?)));
                 let Some((end, &id)) = found else { break };
                 ids.push(id);
                 start = end;
             }
         }
-        if start < text.len() {
+        if start < bytes.len() {
             ids.truncate(mark);
             ids.push(self.unk);
         }

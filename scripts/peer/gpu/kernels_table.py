@@ -49,9 +49,8 @@ def main(out):
         g = (graph or {}).get("items_per_s")
         c = (compiled or {}).get("items_per_s")
         mode = (compiled or {}).get("mode", "-").replace("batched_compile_", "").split("@")[0]
-        print(f"| {dtype} | {batch} | {f(sp)} | {one:.3f} | {f(e)} | {f(g)} | {f(c)} ({mode}) "
-              f"| {ratio(sp, e)} | {ratio(sp, c)} |" if one else
-              f"| {dtype} | {batch} | {f(sp)} | - | {f(e)} | {f(g)} | {f(c)} ({mode}) "
+        p50 = f"{one:.3f}" if one else "-"
+        print(f"| {dtype} | {batch} | {f(sp)} | {p50} | {f(e)} | {f(g)} | {f(c)} ({mode}) "
               f"| {ratio(sp, e)} | {ratio(sp, c)} |")
     for path in sorted(glob.glob(os.path.join(out, "engine-*.json"))):
         d = load(path) or {}

@@ -433,8 +433,8 @@ def main():
                 w = x = None
                 torch.cuda.synchronize()
                 torch.cuda.empty_cache()
-        compiled = [m for m in results if m.startswith("batched_compile_") and m.endswith(
-            "" if len(batches) == 1 else f"@{batch}")]
+        compiled = [key(f"batched_compile_{m}") for m in compile_modes]
+        compiled = [m for m in compiled if m in results]
         if compiled:
             m = max(compiled, key=lambda m: results[m]["items_per_s"])
             results[key("batched_compile")] = dict(results[m], mode=m)

@@ -34,11 +34,9 @@ impl AttentionLayout {
 /// Query rows per block (`ROWS` in attention.cu).
 const ROWS: usize = 16;
 
-/// Query rows per block of the tensor-core kernels (`TC_ROWS` in attention.cu).
+/// Query rows per block of the tensor-core kernels, plain and flash-style (`TC_ROWS` and
+/// `FA_ROWS` in attention.cu).
 const TC_ROWS: usize = 64;
-
-/// Query rows per block of the flash-style kernels (`FA_ROWS` in attention.cu; 4 warps).
-const FA_ROWS: usize = 64;
 
 /// Query rows per block of the 8-warp f32 kernels (head size 32 or 64; `2 * ROWS` in
 /// attention.cu).
@@ -49,13 +47,6 @@ const W8_ROWS: usize = 32;
 /// multiprocessor of a large GPU. Below that (batch 1 at 128 tokens: 24 blocks) the scalar
 /// kernel's four times as many blocks of 16 rows finish sooner.
 const TC_MIN_BLOCKS: usize = 128;
-
-/// Whether `STREAMPOOL_FLASH_ATTENTION=0` turns the flash-style kernels off (read once), for
-/// comparing them with the tensor-core kernels they replace.
-fn flash_off() -> bool {
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OFF.get_or_init(|| std::env::var("STREAMPOOL_FLASH_ATTENTION").is_ok_and(|v| v == "0"))
-}
 
 /// `out = softmax(Q K^T * scale + mask) V` for each sequence and head, in one kernel: a block
 /// per 16 queries of a (sequence, head); keys stream through shared memory 32 at a time with an
@@ -120,13 +111,13 @@ pub fn attention(
     };
     let (pk, pv) =
         (operand(k, layout.ld_k, "attention k")?, operand(v, layout.ld_v, "attention v")?);
-    // The flash-style kernels copy K and V rows as 16-byte vectors (cp.async).
-    // The flash-style kernels need sm_80's cp.async and ldmatrix (they are empty below it).
-    let flash = stream.shared.compute_capability.0 >= 8
+    // The flash-style kernels copy K and V rows as 16-byte vectors by cp.async and read them by
+    // ldmatrix: sm_80 and later (below, they are empty).
+    let flash = stream.shared.flash_attention
+        && stream.shared.compute_capability.0 >= 8
         && (pk | pv) % 16 == 0
         && (layout.ld_k * es) % 16 == 0
-        && (layout.ld_v * es) % 16 == 0
-        && !flash_off();
+        && (layout.ld_v * es) % 16 == 0;
     let args = [
         KArg::U64(operand(q, layout.ld_q, "attention q")?),
         KArg::U64(layout.ld_q as u64),
@@ -155,9 +146,7 @@ pub fn attention(
         && head_dim <= 64
         && mul("attention", mul("attention", batch, heads)?, seq.div_ceil(W8_ROWS))?
             >= TC_MIN_BLOCKS;
-    let rows = if tc && flash {
-        FA_ROWS
-    } else if tc {
+    let rows = if tc {
         TC_ROWS
     } else if w8 {
         W8_ROWS

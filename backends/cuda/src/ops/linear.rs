@@ -1,9 +1,9 @@
 //! PyTorch's `F.linear` followed by an activation. With a bias and no activation, or GELU's tanh
-//! form (also standing in for exact GELU in f16 / bf16, see `tanh_gelu`): one cuBLASLt matmul
-//! with the bias or bias + GELU epilogue ([`super::lt`]). Otherwise a cuBLAS GEMM, then one
-//! fused bias + activation pass (skipped when there is neither), where GELU is exact (erf). At batch-1 sizes in f32, while few
-//! streams share the GPU: the GEMM split along K, its parts added up by the bias + activation
-//! pass ([`super::split_k`]).
+//! form (also standing in for exact GELU in f16 / bf16: `CudaOptions::tanh_gelu`): one cuBLASLt
+//! matmul with the bias or bias + GELU epilogue ([`super::lt`]). Otherwise a cuBLAS GEMM, then
+//! one fused bias + activation pass (skipped when there is neither), where GELU is exact (erf).
+//! At batch-1 sizes in f32, while few streams share the GPU: the GEMM split along K, its parts
+//! added up by the bias + activation pass ([`super::split_k`]).
 
 use streampool_core::BackendError;
 use streampool_core::{GemmDims, MatMath};
@@ -56,23 +56,13 @@ pub fn bias_act(
     unsafe { launch(stream, &ACTIVATION, name, grid_stride(stream, threads), &args) }
 }
 
-/// Whether f16 / bf16 linears compute exact GELU as its tanh approximation in the GEMM's
-/// epilogue: yes unless `STREAMPOOL_GELU=erf` (read once). The two differ by at most 4.7e-4,
-/// below f16's rounding of the activations around them; the fixture's cosines stay at 0.99999
-/// (f16) and 0.9999 (bf16), and the separate GELU pass, a read and a write of the layer's
-/// widest activation, is gone (docs/performance.md).
-pub fn tanh_gelu() -> bool {
-    static TANH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *TANH.get_or_init(|| !std::env::var("STREAMPOOL_GELU").is_ok_and(|v| v == "erf"))
-}
-
 /// `out[rows, out_features] = act(x[rows, in_features] . w[out_features, in_features]^T + bias)`,
 /// all dense row-major of `elem` (arithmetic f32; TF32 products for f32 with
 /// [`MatMath::Tf32`]). With a bias and [`Act::Identity`] (or [`Act::GeluTanh`], or
-/// [`Act::Gelu`] in f16 / bf16 unless `tanh_gelu` says no): one cuBLASLt launch (GEMM + bias or bias +
-/// GELU epilogue, plans cached per stream and shape, the stream's cuBLAS workspace), falling
-/// back to the two launches below where cuBLASLt is absent or has no algorithm. Otherwise a GEMM with
-/// `beta = 0`, then [`bias_act`] in place when there is a bias or an activation. Before all
+/// [`Act::Gelu`] in f16 / bf16 under [`crate::CudaOptions::tanh_gelu`]): one cuBLASLt launch
+/// (GEMM + bias or bias + GELU epilogue, plans cached per stream and shape, the stream's cuBLAS
+/// workspace), falling back to the two launches below where cuBLASLt is absent or has no
+/// algorithm. Otherwise a GEMM with `beta = 0`, then [`bias_act`] in place when there is a bias or an activation. Before all
 /// that, where the split-K path (`ops/split_k.rs`) applies: split along K, the parts (and bias,
 /// activation) added up by one pass.
 #[allow(clippy::too_many_arguments)] // F.linear's operands, its extents, activation and types
@@ -102,8 +92,9 @@ pub fn linear(
     let c = MatArg { at: out, ld: out_features, transposed: false, batch_stride: 0 };
     if let Some(bias) = bias {
         // GELU in the GEMM's epilogue where cuBLASLt's (tanh) GELU is the model's, and in
-        // f16 / bf16 for exact GELU too (see `tanh_gelu`).
-        let gelu = act == Act::GeluTanh || (act == Act::Gelu && elem != Elem::F32 && tanh_gelu());
+        // f16 / bf16 for exact GELU too, unless the options say otherwise.
+        let gelu = act == Act::GeluTanh
+            || (act == Act::Gelu && elem != Elem::F32 && stream.shared.tanh_gelu);
         if (act == Act::Identity || gelu)
             && lt::matmul_bias(stream, dims, a, b, c, bias, elem, precision, gelu)?
         {

@@ -12,7 +12,7 @@
 //!
 //! Two epilogues: bias, and bias + GELU. cuBLASLt's GELU is the tanh approximation: the
 //! activation itself of some models (Gemma's `gelu_pytorch_tanh`), in every precision, and a
-//! stand-in for exact (erf) GELU in f16 / bf16 only (see `linear::tanh_gelu`); f32 keeps GEMM +
+//! stand-in for exact (erf) GELU in f16 / bf16 only (`CudaOptions::tanh_gelu`); f32 keeps GEMM +
 //! the fused exact bias-GELU kernel.
 
 use std::cell::Cell;
