@@ -3,17 +3,22 @@
 use streampool_core::{Device, PoolConfig};
 use streampool_cpu::CpuBackend;
 use streampool_cuda::CudaBackend;
+use streampool_metal::MetalBackend;
 use streampool_tensor::Ops;
 
-/// `--device`: which backend to run on. (Metal is not offered until it runs a model.)
+/// `--device`: which backend to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceChoice {
-    /// CUDA if a GPU and its libraries are present, else the CPU.
+    /// CUDA if a GPU and its libraries are present, else Metal (in a macOS build with
+    /// `--features metal`), else the CPU.
     Auto,
     /// The CPU backend.
     Cpu,
     /// NVIDIA GPU 0 (needs a build with `--features cuda`).
     Cuda,
+    /// The Mac's Apple GPU (needs a macOS build with `--features metal`; experimental: never
+    /// run by the project).
+    Metal,
 }
 
 /// Code that runs on any backend.
@@ -25,7 +30,8 @@ pub trait OnDevice {
 }
 
 /// Open the chosen device with `config` and run `job` on it. In a build without the `cuda`
-/// feature, opening CUDA fails with `BackendError::Unavailable` (`auto` then takes the CPU).
+/// (`metal`) feature, opening CUDA (Metal) fails with `BackendError::Unavailable`, and `auto`
+/// goes on to the next backend.
 pub fn with_device<J: OnDevice>(
     choice: DeviceChoice,
     config: PoolConfig,
@@ -34,9 +40,15 @@ pub fn with_device<J: OnDevice>(
     match choice {
         DeviceChoice::Cpu => job.run(Device::new(CpuBackend::new(), config)),
         DeviceChoice::Cuda => job.run(Device::new(CudaBackend::open(0)?, config)),
-        DeviceChoice::Auto => match CudaBackend::open(0) {
-            Ok(cuda) => job.run(Device::new(cuda, config)),
-            Err(_) => job.run(Device::new(CpuBackend::new(), config)),
-        },
+        DeviceChoice::Metal => job.run(Device::new(MetalBackend::open()?, config)),
+        DeviceChoice::Auto => {
+            if let Ok(cuda) = CudaBackend::open(0) {
+                return job.run(Device::new(cuda, config));
+            }
+            match MetalBackend::open() {
+                Ok(metal) => job.run(Device::new(metal, config)),
+                Err(_) => job.run(Device::new(CpuBackend::new(), config)),
+            }
+        }
     }
 }

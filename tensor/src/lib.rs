@@ -4,7 +4,8 @@
 //! to streams. Views ([`Tensor::reshape`], [`Tensor::permute`], [`Tensor::transpose`],
 //! [`Tensor::narrow`]) share the buffer; [`Tensor::contiguous`] copies a strided view on a
 //! stream. Ops go through one backend-facing trait, [`Ops`], which the CPU backend implements
-//! here (module `cpu`) and the CUDA backend in its own crate.
+//! here (module `cpu`), the CUDA backend with its own kernels, and the Metal backend with the
+//! Metal Shading Language kernels' op map ([`msl`]).
 //!
 //! ```
 //! use streampool_core::{Device, PoolConfig};
@@ -34,6 +35,8 @@ mod cuda_unavailable;
 mod dtype;
 mod error;
 mod layout;
+mod metal;
+pub mod msl;
 mod ops;
 mod tensor;
 
