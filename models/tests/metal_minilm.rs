@@ -4,6 +4,7 @@
 //! available). On a Mac: `scripts/test-metal`.
 #![cfg(all(feature = "metal", target_os = "macos"))]
 
+#[allow(dead_code)] // the token ids: the CPU tests check them
 #[path = "fixture/mod.rs"]
 mod fixture;
 

@@ -3,7 +3,7 @@
 
 use std::ptr::NonNull;
 
-use objc2::rc::Retained;
+use objc2::rc::{autoreleasepool, Retained};
 use objc2::runtime::ProtocolObject;
 use objc2_metal::{MTLBuffer, MTLDevice, MTLResourceOptions};
 use streampool_core::BackendError;
@@ -35,8 +35,9 @@ impl MetalBuffer {
     ) -> Result<Self, BackendError> {
         let options =
             MTLResourceOptions::StorageModeShared | MTLResourceOptions::HazardTrackingModeTracked;
-        let raw = device
-            .newBufferWithLength_options(bytes.max(1), options)
+        // MPS lesson: an autorelease pool around every Objective-C call path on worker threads
+        // (buffers are allocated by any thread: `Backend::alloc`, `MetalStream::alloc`).
+        let raw = autoreleasepool(|_| device.newBufferWithLength_options(bytes.max(1), options))
             .ok_or(BackendError::OutOfMemory { bytes })?;
         Ok(Self { raw, len: bytes })
     }
@@ -48,14 +49,20 @@ impl MetalBuffer {
     ) -> Result<Self, BackendError> {
         let options =
             MTLResourceOptions::StorageModeShared | MTLResourceOptions::HazardTrackingModeTracked;
-        let Some(data) = NonNull::new(bytes.as_ptr().cast_mut()) else {
+        // An empty slice's pointer is dangling: never hand it to Metal (it would read 1 byte).
+        let Some(data) = NonNull::new(bytes.as_ptr().cast_mut()).filter(|_| !bytes.is_empty())
+        else {
             return Self::alloc(device, 0);
         };
-        // SAFETY: `data` points to `bytes.len()` readable bytes for the whole call, and Metal
-        // copies them into the new buffer before returning (it never writes through `data`).
-        let raw = unsafe {
-            device.newBufferWithBytes_length_options(data.cast(), bytes.len().max(1), options)
-        }
+        // MPS lesson: an autorelease pool around every Objective-C call path on worker threads.
+        let raw = autoreleasepool(|_| {
+            // SAFETY: `data` points to `bytes.len()` readable bytes for the whole call, and
+            // Metal copies them into the new buffer before returning (it never writes through
+            // `data`).
+            unsafe {
+                device.newBufferWithBytes_length_options(data.cast(), bytes.len().max(1), options)
+            }
+        })
         .ok_or(BackendError::OutOfMemory { bytes: bytes.len() })?;
         Ok(Self { raw, len: bytes.len() })
     }

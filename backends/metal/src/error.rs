@@ -1,6 +1,7 @@
 //! Mapping of Metal failures (nil returns, `NSError`s, failed command buffers) to the core's
 //! [`BackendError`].
 
+use objc2::rc::autoreleasepool;
 use objc2_foundation::NSError;
 use streampool_core::BackendError;
 
@@ -19,8 +20,15 @@ pub(crate) fn ns_error(
     move |e| BackendError::Driver {
         backend: BACKEND,
         call,
-        message: e.localizedDescription().to_string(),
+        // MPS lesson: an autorelease pool around every Objective-C call path on worker
+        // threads: the description is an autoreleased string.
+        message: autoreleasepool(|_| e.localizedDescription().to_string()),
     }
+}
+
+/// A failure of the backend's own bookkeeping (a bug, reported rather than panicking).
+pub(crate) fn internal(call: &'static str, message: &str) -> BackendError {
+    BackendError::Driver { backend: BACKEND, call, message: format!("internal error: {message}") }
 }
 
 /// A Metal call that returned nil (Metal gives no reason for those).

@@ -1,16 +1,19 @@
 //! Metal events: an `MTLSharedEvent` whose value only grows. Record `n` encodes "signal `n`" on
 //! the recording stream's command buffer (and commits it); a wait encodes "wait for `n`" on the
 //! waiting stream's; the host waits for the value with a bounded, sleeping wait.
+//!
+//! An event keeps no command buffer: only the value, the slot, and the completion record of the
+//! buffer that signals it (completion.rs), which tells a failure and the `GPUEndTime`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use objc2::rc::Retained;
+use objc2::rc::{autoreleasepool, Retained};
 use objc2::runtime::ProtocolObject;
 use objc2_metal::{MTLEvent, MTLSharedEvent};
 use streampool_core::{BackendError, Event, EventError, Timing};
 
-use crate::commands::Committed;
+use crate::completion::{Completion, Outcome};
 
 /// How long one host wait on the event's value lasts before the waiter checks whether the
 /// command buffer that should signal it failed (then it never will).
@@ -23,9 +26,11 @@ struct Last {
     value: u64,
     /// The slot of the stream it was recorded on (for errors).
     slot: usize,
-    /// The committed command buffer that signals it: its status tells a failure (the value
-    /// would never come), its `GPUEndTime` the completion time.
-    signaller: Option<Committed>,
+    /// The completion record of the committed command buffer that signals it: a failure (the
+    /// value would never come) and, once complete, its `GPUEndTime`.
+    // MPS lesson: do not retain completed command buffers: the event keeps this small record,
+    // never the buffer.
+    signaller: Option<Arc<Completion>>,
 }
 
 struct Inner {
@@ -65,12 +70,12 @@ impl MetalEvent {
         self.inner.last.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Record: `signal` encodes a signal of the value given and commits its command buffer
-    /// (called by the stream, under its own lock).
+    /// Record: `signal` encodes a signal of the value given and commits its command buffer,
+    /// returning the buffer's completion record (called by the stream, under its own lock).
     pub(crate) fn record_with(
         &self,
         slot: usize,
-        signal: impl FnOnce(u64) -> Result<Committed, BackendError>,
+        signal: impl FnOnce(u64) -> Result<Arc<Completion>, BackendError>,
     ) -> Result<(), BackendError> {
         let mut last = self.lock();
         let value = last.value + 1;
@@ -89,31 +94,30 @@ impl MetalEvent {
         if last.value == 0 || self.inner.event.signaledValue() >= last.value {
             return Ok(true);
         }
-        match &last.signaller {
-            Some(buffer) => buffer
-                .done()
-                .map(|_| false)
-                .map_err(|message| BackendError::StreamFailed { slot: last.slot, message }),
-            None => Ok(false),
+        match last.signaller.as_deref().map(Completion::outcome) {
+            Some(Outcome::Failed(message)) => {
+                Err(BackendError::StreamFailed { slot: last.slot, message })
+            }
+            _ => Ok(false),
         }
     }
 
     /// The time the last record completed, or why there is none. Never blocks.
     fn stamp(&self) -> Result<f64, EventError> {
         let last = self.lock().clone();
-        let Some(buffer) = last.signaller else {
+        let Some(signaller) = last.signaller else {
             return Err(EventError::NotRecorded);
         };
-        // The buffer's completion, not the event value: `GPUEndTime` is known only once the
-        // CPU has been told the buffer completed, which may come after the signal is visible.
-        match buffer.done() {
-            Ok(true) => {}
-            Ok(false) => return Err(EventError::NotReady),
-            Err(message) => {
+        // The buffer's completion record, not the event value: `GPUEndTime` is known only once
+        // the buffer has completed, which may come after the signal is visible.
+        // MPS lesson: elapsed time never blocks: read the record, never wait for it.
+        let end = match signaller.outcome() {
+            Outcome::Pending => return Err(EventError::NotReady),
+            Outcome::Failed(message) => {
                 return Err(BackendError::StreamFailed { slot: last.slot, message }.into());
             }
-        }
-        let end = buffer.gpu_end_time();
+            Outcome::Completed { gpu_end } => gpu_end,
+        };
         if end > 0.0 {
             Ok(end)
         } else {
@@ -136,23 +140,29 @@ impl Event for MetalEvent {
         let last = self.lock().clone();
         // A blocking wait in slices (the thread sleeps in Metal, it does not spin); between
         // slices, a failed signaller ends the wait with its error instead of hanging.
+        // `waitUntilSignaledValue:timeoutMS:` needs macOS 12 (checked by `MetalBackend::open`).
         while !self.reached(&last)? {
-            self.inner.event.waitUntilSignaledValue_timeoutMS(last.value, WAIT_SLICE_MS);
+            // MPS lesson: an autorelease pool around every Objective-C call on a worker thread.
+            autoreleasepool(|_| {
+                self.inner.event.waitUntilSignaledValue_timeoutMS(last.value, WAIT_SLICE_MS)
+            });
         }
-        // With timing, also wait for Metal to report the signalling buffer complete (it may lag
-        // the signal a little), so that `elapsed_since` right after this has its end time.
-        if let (Timing::Enabled, Some(buffer)) = (self.inner.timing, &last.signaller) {
-            buffer.wait();
+        // With timing, also wait for the signalling buffer's completion record (it may lag the
+        // signal a little), so that `elapsed_since` right after this has its end time.
+        if let (Timing::Enabled, Some(signaller)) = (self.inner.timing, &last.signaller) {
+            signaller.wait();
         }
         Ok(())
     }
 
     fn query(&self) -> Result<bool, BackendError> {
         let last = self.lock().clone();
-        self.reached(&last)
+        // MPS lesson: an autorelease pool around every Objective-C call on a worker thread.
+        autoreleasepool(|_| self.reached(&last))
     }
 
     fn elapsed_since(&self, start: &Self) -> Result<Duration, EventError> {
+        // MPS lesson: elapsed time never blocks: typed errors at once, then two record reads.
         if self.inner.timing != Timing::Enabled || start.inner.timing != Timing::Enabled {
             return Err(EventError::TimingDisabled);
         }

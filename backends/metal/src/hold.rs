@@ -13,7 +13,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use objc2::rc::Retained;
+use objc2::rc::{autoreleasepool, Retained};
 use objc2::runtime::ProtocolObject;
 use objc2_metal::{MTLCommandBuffer, MTLCommandQueue, MTLDevice, MTLEvent, MTLSharedEvent};
 use streampool_core::BackendError;
@@ -35,12 +35,14 @@ pub(crate) struct Gate {
 
 impl Gate {
     pub(crate) fn new(device: &ProtocolObject<dyn MTLDevice>) -> Result<Self, BackendError> {
-        let event = device.newSharedEvent().ok_or_else(|| error::nil("newSharedEvent"))?;
+        let event = autoreleasepool(|_| device.newSharedEvent())
+            .ok_or_else(|| error::nil("newSharedEvent"))?;
         Ok(Self { event, alive: Arc::new(()) })
     }
 
     /// Encode a hold of `duration` into the stream's open command buffer (`commands`, under the
-    /// stream's lock) and start the host thread that ends it.
+    /// stream's lock, with room for a new buffer made by the caller) and start the host thread
+    /// that ends it. Never blocks.
     pub(crate) fn hold(
         &self,
         commands: &mut Commands,
@@ -61,7 +63,7 @@ impl Gate {
                 message: e.to_string(),
             })?;
         let gate: &ProtocolObject<dyn MTLEvent> = ProtocolObject::from_ref(&*self.event);
-        let buffer = match commands.between_encoders(queue) {
+        let buffer = match commands.open_buffer(queue) {
             Ok(buffer) => buffer,
             Err(e) => {
                 // The thread is waiting for a value no buffer will signal: let it go.
@@ -89,14 +91,16 @@ fn open_after(
 ) {
     // A sleeping wait in slices, never a spin. The gate's value only grows: `reached` and
     // `release` are above every value set before this hold was encoded.
-    while !event.waitUntilSignaledValue_timeoutMS(reached, POLL_MS) {
+    // MPS lesson: an autorelease pool around every Objective-C call on a worker thread (this
+    // one never drains otherwise).
+    while !autoreleasepool(|_| event.waitUntilSignaledValue_timeoutMS(reached, POLL_MS)) {
         if alive.strong_count() == 0 {
             // The stream is gone; its buffers were committed on drop, but one that failed would
             // never signal `reached`. Open the gate rather than wait for ever.
-            event.setSignaledValue(release);
+            autoreleasepool(|_| event.setSignaledValue(release));
             return;
         }
     }
     std::thread::sleep(duration);
-    event.setSignaledValue(release);
+    autoreleasepool(|_| event.setSignaledValue(release));
 }

@@ -11,19 +11,35 @@
 //! contact with a GPU; run `cargo test -p streampool-metal --features metal -- --ignored` on a
 //! Mac first.
 //!
-//! - Each pool slot gets its own `MTLCommandQueue` ([`MetalStream`]). The command buffer and
-//!   compute encoder being encoded are created lazily, behind that stream's own mutex, and
-//!   committed by `synchronize`, `record`, or once a buffer holds 64 dispatches.
-//!   `Stream::synchronize` commits and waits for every buffer committed before the call, from any
-//!   thread; `Device::synchronize` does so for every stream.
+//! - Each pool slot gets its own `MTLCommandQueue` ([`MetalStream`]). The command buffer being
+//!   encoded is created lazily, behind that stream's own mutex, and committed by `synchronize`,
+//!   `record`, or once it holds 64 kernels. Every kernel gets a compute encoder of its own,
+//!   created, used and ended within the call, under a device-wide encoder permit taken before
+//!   the stream's lock ([`MetalOptions`]: one permit, i.e. serialised encoders, by default).
+//!   `Stream::synchronize` commits and waits for every buffer committed before the call, from
+//!   any thread; `Device::synchronize` does so for every stream. No thread blocks while holding
+//!   a stream's lock: a stream keeps at most 16 committed buffers uncompleted, waiting for the
+//!   oldest with no lock held, so `commandBuffer` (which blocks at the queue's limit) never
+//!   does.
+//! - Each stream has a completion thread that waits for its committed command buffers in
+//!   order, records what became of each (status, `GPUEndTime`, Metal's error) in a small
+//!   record, and releases the buffer at once: nothing keeps a completed command buffer.
 //! - Events are `MTLSharedEvent`s with a growing value ([`MetalEvent`]): a record signals the
 //!   next value on the recording stream's command buffer, a wait waits for it on the waiting
 //!   stream's, and the host waits with a bounded, sleeping `waitUntilSignaledValue` (macOS 12 or
-//!   later). Timing events use the `GPUEndTime` of the buffer that signals them.
+//!   later: [`MetalBackend::open`] refuses older systems). Timing events use the `GPUEndTime`
+//!   in the completion record of the buffer that signals them; `elapsed_since` never blocks.
 //! - Buffers are `MTLBuffer`s in shared storage ([`MetalBuffer`]).
-//! - The portable ops are Metal Shading Language kernels (`src/kernels.metal`) compiled at first
-//!   use, once per process, through the core's `CompileCache`; `hold` is approximate (a host
-//!   timer opening an event the GPU waits on: see `src/hold.rs`).
+//! - The kernels are Metal Shading Language, the files of `backends/metal/kernels/` compiled as
+//!   one library at first use (fast math off, MSL 2.4), once per device, through the core's
+//!   `CompileCache`; [`MetalStream::launch`] dispatches any of them with the binding convention
+//!   of `kernels/params.h`. `hold` is approximate (a host timer opening an event the GPU waits
+//!   on: see `src/hold.rs`).
+//! - Every Objective-C call path that can run on a worker thread runs inside an autorelease
+//!   pool, so long-lived threads that never drain one do not accumulate autoreleased objects.
+//!
+//! These follow the lessons of PyTorch MPS's crashes when threads run a model at once; each
+//! place that follows one says so in a `// MPS lesson:` comment.
 //!
 //! Everything Metal sits behind the `metal` feature and builds only for macOS. Without the
 //! feature, or on any other system, the crate still builds and [`MetalBackend::open`] returns
@@ -49,6 +65,10 @@ mod buffer;
 #[cfg(all(feature = "metal", target_os = "macos"))]
 mod commands;
 #[cfg(all(feature = "metal", target_os = "macos"))]
+mod completion;
+#[cfg(all(feature = "metal", target_os = "macos"))]
+mod encoders;
+#[cfg(all(feature = "metal", target_os = "macos"))]
 mod error;
 #[cfg(all(feature = "metal", target_os = "macos"))]
 mod event;
@@ -56,6 +76,9 @@ mod event;
 mod hold;
 #[cfg(all(feature = "metal", target_os = "macos"))]
 mod kernels;
+mod options;
+#[cfg(all(feature = "metal", target_os = "macos"))]
+mod os;
 #[cfg(all(feature = "metal", target_os = "macos"))]
 mod stream;
 
@@ -68,10 +91,13 @@ pub use event::MetalEvent;
 /// The objc2-metal crate this backend is built on, for code that needs the raw API.
 #[cfg(all(feature = "metal", target_os = "macos"))]
 pub use objc2_metal;
+pub use options::MetalOptions;
 #[cfg(all(feature = "metal", target_os = "macos"))]
-pub use stream::MetalStream;
+pub use stream::{MetalStream, MAX_LAUNCH_BUFFERS, PARAMS_INDEX};
 
 #[cfg(not(all(feature = "metal", target_os = "macos")))]
 mod unavailable;
 #[cfg(not(all(feature = "metal", target_os = "macos")))]
-pub use unavailable::{MetalBackend, MetalBuffer, MetalEvent, MetalStream};
+pub use unavailable::{
+    MetalBackend, MetalBuffer, MetalEvent, MetalStream, MAX_LAUNCH_BUFFERS, PARAMS_INDEX,
+};

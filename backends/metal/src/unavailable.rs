@@ -4,6 +4,14 @@
 
 use streampool_core::BackendError;
 
+use crate::MetalOptions;
+
+/// Buffers a `MetalStream::launch` binds at most (indices `0..8`), as in the Metal build.
+pub const MAX_LAUNCH_BUFFERS: usize = 8;
+/// Index of a launch's parameter block (`SP_PARAMS_INDEX` in `kernels/params.h`), as in the
+/// Metal build.
+pub const PARAMS_INDEX: usize = 8;
+
 #[cfg(target_os = "macos")]
 const REASON: &str = "built without the `metal` feature; rebuild with --features metal";
 #[cfg(not(target_os = "macos"))]
@@ -32,6 +40,16 @@ impl MetalBackend {
         Err(BackendError::Unavailable { backend: "metal", reason: REASON.into() })
     }
 
+    /// Always [`BackendError::Unavailable`]: this build has no Metal support.
+    pub fn open_with(_options: MetalOptions) -> Result<Self, BackendError> {
+        Self::open()
+    }
+
+    /// The options the device was opened with (no device exists in this build).
+    pub fn options(&self) -> MetalOptions {
+        match self.0 {}
+    }
+
     /// Number of kernel compiles: none in this build.
     pub fn kernel_compiles(&self) -> u64 {
         match self.0 {}
@@ -46,6 +64,25 @@ impl MetalBuffer {
 
     /// Whether the buffer has no bytes.
     pub fn is_empty(&self) -> bool {
+        match self.0 {}
+    }
+}
+
+impl MetalStream {
+    /// Encode a kernel launch (no stream exists in this build).
+    pub fn launch(
+        &self,
+        _kernel: &'static str,
+        _groups: usize,
+        _threads: usize,
+        _buffers: &[&MetalBuffer],
+        _params: &[u8],
+    ) -> Result<(), BackendError> {
+        match self.0 {}
+    }
+
+    /// A buffer for use on this stream (no stream exists in this build).
+    pub fn alloc(&self, _bytes: usize) -> Result<MetalBuffer, BackendError> {
         match self.0 {}
     }
 }

@@ -14,3 +14,13 @@ fn open_is_unavailable() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
+
+#[test]
+fn open_with_is_unavailable() {
+    let options = streampool_metal::MetalOptions::default();
+    assert!(options.serialize_encoders, "encoders are serialised by default");
+    assert!(matches!(
+        MetalBackend::open_with(options),
+        Err(BackendError::Unavailable { backend: "metal", .. })
+    ));
+}
