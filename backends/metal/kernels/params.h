@@ -140,7 +140,7 @@ struct MulParams {
 // taps k of x[b, c, l * stride + k * dilation - padding] * w[o, c', k]) (zero padding).
 // Buffers: x, w, bias, out.
 struct Conv1dParams {
-    uint batch, in_channels, length, out_channels, kernel, out_length;
+    uint batch, in_channels, length, out_channels, kernel_size, out_length;
     uint stride, padding, dilation, groups;
     uint x_off, w_off, bias_off, out_off;
     uint has_bias, act;

@@ -352,7 +352,7 @@ pub fn conv1d<B: MslKernels + Ops>(
         in_channels: n(OP, d.in_channels)?,
         length: n(OP, d.length)?,
         out_channels: n(OP, d.out_channels)?,
-        kernel: n(OP, d.kernel)?,
+        kernel_size: n(OP, d.kernel)?,
         out_length: n(OP, d.out_len)?,
         stride: n(OP, c.stride)?,
         padding: n(OP, c.padding)?,

@@ -121,7 +121,7 @@ params! {
     }
     /// `conv1d_*`: buffers x, w, bias, out.
     Conv1dParams {
-        batch: u32, in_channels: u32, length: u32, out_channels: u32, kernel: u32,
+        batch: u32, in_channels: u32, length: u32, out_channels: u32, kernel_size: u32,
         out_length: u32,
         stride: u32, padding: u32, dilation: u32, groups: u32,
         x_off: u32, w_off: u32, bias_off: u32, out_off: u32,
