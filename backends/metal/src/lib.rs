@@ -7,9 +7,9 @@
 //! **Status: type-checked only, never run on Apple hardware.** No Mac was available: the code
 //! compiles for `aarch64-apple-darwin` (`cargo check` / `clippy`, tests included) and the
 //! conformance suite is written for it (`tests/conformance.rs`, ignored), but none of it — nor
-//! the Metal Shading Language source of the kernels — has ever executed. Expect bugs on first
-//! contact with a GPU; run `cargo test -p streampool-metal --features metal -- --ignored` on a
-//! Mac first.
+//! the Metal Shading Language source of the kernels — has ever executed (the kernels' arithmetic
+//! is tested on Linux by `streampool-metal-host`, which runs the same source compiled as C++).
+//! Expect bugs on first contact with a GPU; on a Mac, `scripts/test-metal` runs the whole suite.
 //!
 //! - Each pool slot gets its own `MTLCommandQueue` ([`MetalStream`]). The command buffer being
 //!   encoded is created lazily, behind that stream's own mutex, and committed by `synchronize`,

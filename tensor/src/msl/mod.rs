@@ -11,7 +11,7 @@
 //!
 //! Float operands are f32 or f16 (Metal's `bfloat` needs macOS 14; not offered), arithmetic f32
 //! inside the kernels. Indices are 32-bit: an operand whose view ends past 2^32 elements is
-//! refused with [`OpError::Unsupported`](crate::OpError::Unsupported).
+//! refused with [`OpError::Unsupported`].
 
 pub mod ops;
 pub mod params;
