@@ -121,6 +121,17 @@ pub fn or_skip<T>(result: Result<T, &FetchError>) -> Option<T> {
     None
 }
 
+/// Cosine similarity and max abs difference of `got` against an f64 reference (the comparison
+/// every model test makes against sentence-transformers' vectors).
+pub fn compare(got: &[f32], want: &[f64]) -> (f64, f64) {
+    assert_eq!(got.len(), want.len(), "vector lengths");
+    let dot: f64 = got.iter().zip(want).map(|(&g, &w)| g as f64 * w).sum();
+    let ng: f64 = got.iter().map(|&g| (g as f64).powi(2)).sum::<f64>().sqrt();
+    let nw: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
+    let diff = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).abs()).fold(0.0, f64::max);
+    (dot / (ng * nw), diff)
+}
+
 /// English prose of about 200 words, which benchmarks cut into texts of a given token count.
 pub const PROSE: &str = "The river ran quietly past the old mill, where children once gathered to \
     watch the wheel turn through the long summer afternoons. Nobody in the village remembered who \

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use streampool_models::loading::{locate_model, LoadError, ModelConfig, PoolingMode};
-use streampool_models::testing::tiny_models_dir;
+use streampool_models::testing::{compare, tiny_models_dir};
 use streampool_models::MiniLm;
 
 use crate::common::device;
@@ -35,14 +35,6 @@ fn tiny_models() -> Vec<PathBuf> {
     let dirs = streampool_models::testing::tiny_models();
     assert!(dirs.len() >= 12, "tiny models: {dirs:?}");
     dirs
-}
-
-fn compare(got: &[f32], want: &[f64]) -> (f64, f64) {
-    let dot: f64 = got.iter().zip(want).map(|(a, b)| *a as f64 * b).sum();
-    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
-    let cos = dot / (norm(&mut got.iter().map(|&x| x as f64)) * norm(&mut want.iter().copied()));
-    let diff = got.iter().zip(want).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
-    (cos, diff)
 }
 
 #[test]

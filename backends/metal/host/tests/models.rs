@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use streampool_core::{Device, PoolConfig};
 use streampool_metal_host::MslHostBackend;
 use streampool_models::loading::locate_model;
-use streampool_models::testing::{default_model, reference_fixture_path, tiny_models};
+use streampool_models::testing::{compare, default_model, reference_fixture_path, tiny_models};
 use streampool_models::{MiniLm, Precision};
 
 fn device() -> &'static Device<MslHostBackend> {
@@ -44,16 +44,6 @@ fn cases(path: &Path) -> (Vec<Case>, Option<String>) {
         })
         .collect();
     (cases, json["prompt_name"].as_str().map(str::to_owned))
-}
-
-/// Cosine similarity and max abs difference against an f64 reference.
-fn compare(got: &[f32], want: &[f64]) -> (f64, f64) {
-    assert_eq!(got.len(), want.len());
-    let dot: f64 = got.iter().zip(want).map(|(&g, &w)| g as f64 * w).sum();
-    let ng: f64 = got.iter().map(|&g| (g as f64).powi(2)).sum::<f64>().sqrt();
-    let nw: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
-    let diff = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).abs()).fold(0.0, f64::max);
-    (dot / (ng * nw), diff)
 }
 
 /// The least cosine and largest difference of `model`'s embeddings of `cases` (in one batch)
