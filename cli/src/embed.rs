@@ -126,7 +126,7 @@ pub enum DtypeChoice {
 
 impl DtypeChoice {
     /// The precision on backend `B`.
-    fn resolve<B: Ops>(self) -> Precision {
+    pub fn resolve<B: Ops>(self) -> Precision {
         match self {
             Self::Auto if Precision::F16.supported_on::<B>() => Precision::F16,
             Self::Auto | Self::F32 => Precision::F32,
@@ -293,7 +293,7 @@ impl OnDevice for Embed<'_> {
     type Output = Run;
 
     fn run<B: Ops>(self, device: Device<B>) -> Result<Run, Box<dyn std::error::Error>> {
-        let Self { args, files, input, mut output } = self;
+        let Self { args, files, input, output } = self;
         let backend = device.backend().kind();
         if !args.mode.supported_on::<B>() {
             return Err(format!("--mode {} does not run on {backend}", args.mode).into());
@@ -305,37 +305,73 @@ impl OnDevice for Embed<'_> {
             None => model.prompt(args.prompt_name.as_deref())?.map(str::to_owned),
         };
         let batches = MiniLmBatches::new(model, args.mode).with_prompt(prompt);
-        let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (8, 32_768) };
-        let config = CorpusConfig {
-            workers: args.workers.map_or(workers, usize::from),
-            window: args.window as usize,
-            max_batch_tokens: args.max_batch_tokens.map_or(max_batch_tokens, |t| t as usize),
-            ..CorpusConfig::default()
-        };
-        let bar = progress_bar(input.size, args.quiet);
-        let read = input.read.clone();
-        let result = embed_corpus(
-            &batches,
-            &config,
-            input.texts,
-            |rows| output.write_rows(rows),
-            |s| {
-                bar.set_position(read.load(Ordering::Relaxed));
-                bar.set_message(format!(
-                    "{} texts, {:.0} texts/s, {:.0} tokens/s",
-                    s.texts,
-                    s.texts_per_second(),
-                    s.tokens_per_second()
-                ));
-            },
-        );
-        bar.finish_and_clear();
-        // The rows written are every text before the error: keep them a well-formed output.
-        let finished = output.finish();
-        let stats = result?;
-        finished?;
+        let config = corpus_config(args, backend);
+        let stats = pipeline(&batches, &config, input, output, args.quiet)?;
         Ok(Run { stats, precision, workers: config.workers, backend })
     }
+}
+
+/// The corpus run `args` ask for on `backend`: 8 streams and batches of 32,768 padded tokens on
+/// a GPU, one stream and 1,024 tokens on the CPU, unless told otherwise.
+fn corpus_config(args: &EmbedArgs, backend: &str) -> CorpusConfig {
+    let (workers, max_batch_tokens) = if backend == "cpu" { (1, 1024) } else { (8, 32_768) };
+    CorpusConfig {
+        workers: args.workers.map_or(workers, usize::from),
+        window: args.window as usize,
+        max_batch_tokens: args.max_batch_tokens.map_or(max_batch_tokens, |t| t as usize),
+        ..CorpusConfig::default()
+    }
+}
+
+/// `input` through the corpus pipeline into `output`, with a progress bar unless `quiet`.
+fn pipeline<B: Ops>(
+    batches: &MiniLmBatches<B>,
+    config: &CorpusConfig,
+    input: Input,
+    mut output: Writer,
+    quiet: bool,
+) -> Result<CorpusStats, Box<dyn std::error::Error>> {
+    let bar = progress_bar(input.size, quiet);
+    let read = input.read.clone();
+    let result = embed_corpus(
+        batches,
+        config,
+        input.texts,
+        |rows| output.write_rows(rows),
+        |s| {
+            bar.set_position(read.load(Ordering::Relaxed));
+            bar.set_message(format!(
+                "{} texts, {:.0} texts/s, {:.0} tokens/s",
+                s.texts,
+                s.texts_per_second(),
+                s.tokens_per_second()
+            ));
+        },
+    );
+    bar.finish_and_clear();
+    // The rows written are every text before the error: keep them a well-formed output.
+    let finished = output.finish();
+    let stats = result?;
+    finished?;
+    Ok(stats)
+}
+
+/// [`run`]'s corpus job with a model already loaded (the Python package's `embed_file`): the
+/// input and output `args` name, the streams and batch sizes they ask for; `args.device`,
+/// `args.model`, `args.dtype`, `args.mode` and the prompt options are the model's already and
+/// are not read. Skipped lines (`skip_invalid`) are reported on stderr unless `quiet`.
+pub fn embed_with<B: Ops>(
+    batches: &MiniLmBatches<B>,
+    args: &EmbedArgs,
+) -> Result<CorpusStats, Box<dyn std::error::Error>> {
+    if args.format != OutputFormat::Npy && args.npy_dtype != NpyDtype::F32 {
+        return Err("--npy-dtype goes with --format npy".into());
+    }
+    let model = batches.model();
+    let output = open_output(args, model.config().output_dim())?;
+    let input = open_input(args)?;
+    let config = corpus_config(args, model.device().backend().kind());
+    pipeline(batches, &config, input, output, args.quiet)
 }
 
 /// Run `streampool embed`.

@@ -5,17 +5,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod bench;
-mod demo;
-mod device;
-mod embed;
-mod fetch;
-#[cfg(feature = "hub")]
-mod hub;
-mod load;
-mod serve;
-
 use clap::{Parser, Subcommand};
+use streampool_cli::{bench, demo, embed, fetch, load, serve};
 
 /// Parallel inference on one shared model: every thread on its own stream.
 #[derive(Parser)]
