@@ -1,7 +1,7 @@
 """The Ray Data example in Ray's local mode: every row gets the embedding the model gives alone.
 Skipped, visibly, where Ray is not installed."""
 
-import importlib.util
+import importlib
 import json
 import pathlib
 import sys
@@ -18,17 +18,16 @@ FIXTURE = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "minilm_ref
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("ray_corpus", EXAMPLES / "ray_corpus.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ray_corpus"] = module
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(EXAMPLES))
+    return importlib.import_module("ray_corpus")
 
 
 def test_ray_data_embeds_every_row_as_the_model_does():
     example = load_example()
     texts = [c["text"] for c in json.loads(FIXTURE.read_text())["cases"]]
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+    # Ray's workers are other processes: they import the example from its folder too.
+    runtime_env = {"env_vars": {"PYTHONPATH": str(EXAMPLES)}}
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env=runtime_env)
     try:
         dataset = ray.data.from_items([{"text": t} for t in texts])
         rows = example.embed_dataset(dataset, device="cpu", workers=2).take_all()
