@@ -200,7 +200,9 @@ impl OnDevice for Load {
             submit_timeout: Duration::from_secs(24 * 3600),
             // Spinning workers would take the cores the CPU backend computes on.
             spin: if on_cpu { Duration::ZERO } else { EngineConfig::default().spin },
-            max_batch_tokens: if on_cpu { 1024 } else { 16_384 },
+            // Padded tokens per batch: on the CPU a long text runs alone rather than padding
+            // short ones to its length (the server's choice too).
+            max_batch_tokens: if on_cpu { 256 } else { 16_384 },
             ..EngineConfig::default()
         };
         let engine = Engine::start(batches.clone(), config)?;

@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Batch-1 sentence embeddings from N Python threads sharing one model, in one go on one GPU:
-PyTorch eager (transformers' BertModel, mean pooling), sentence-transformers' ``encode``, and
-``streampool.Model.embed``; then the Rust engine's own figure for the same load (``streampool
-bench --engine``), so the binding's cost shows as a ratio.
+"""Batch-1 sentence embeddings from N Python threads sharing one model, in one go on one
+device: PyTorch eager (transformers' BertModel, mean pooling), sentence-transformers'
+``encode``, and ``streampool.Model.embed``; then the Rust engine's own figure for the same load
+(``streampool bench --engine``), so the binding's cost shows as a ratio.
 
-Every request is one text of exactly ``--seq`` tokens (the words ``streampool bench`` uses), so
-all four run the same load. Each (implementation, dtype, N) runs ``--seconds`` after a warm-up;
-threads start together and count their requests.
+``--texts words`` (the default): every request is one text of exactly ``--seq`` tokens (the
+words ``streampool bench`` uses), so all four run the same load. ``--texts fixture``: the 30
+reference texts (real sentences, 7 to 40 tokens), each thread cycling through them; the Rust
+engine is then left out (it has no such load). Each (implementation, dtype, N) runs
+``--seconds`` after a warm-up; threads start together and count their requests.
 
     python3 scripts/peer/gpu/python_threads.py --model DIR --bin .gpu/bin/streampool \
         --threads 1,4,16,64 --dtypes f16,f32 --json results.json
+    python3 scripts/peer/gpu/python_threads.py --device cpu --model DIR --threads 1,4 \
+        --dtypes f32 --texts fixture
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import subprocess
 import sys
 import tempfile
@@ -30,9 +35,11 @@ def text_of(seq: int) -> str:
     return " ".join(WORDS[i % len(WORDS)] for i in range(seq - 2))
 
 
-def run_threads(call, threads: int, seconds: float) -> float:
-    """Requests/s of `threads` Python threads each calling `call()` in a loop."""
-    for _ in range(3):
+def run_threads(call_for, texts: list[str], threads: int, seconds: float) -> float:
+    """Requests/s of `threads` Python threads each calling `call_for(text)()` in a loop, thread
+    `i` starting at text `7 i` of `texts`."""
+    calls = [call_for(t) for t in texts]
+    for call in calls[:3]:
         call()
     start = threading.Barrier(threads + 1)
     stop = threading.Event()
@@ -41,9 +48,11 @@ def run_threads(call, threads: int, seconds: float) -> float:
 
     def worker(i: int) -> None:
         start.wait()
+        k = 7 * i
         try:
             while not stop.is_set():
-                call()
+                calls[k % len(calls)]()
+                k += 1
                 counts[i] += 1
         except BaseException as e:  # noqa: BLE001 - re-raised below
             errors.append(e)
@@ -63,19 +72,19 @@ def run_threads(call, threads: int, seconds: float) -> float:
     return sum(counts) / elapsed
 
 
-def torch_eager(model_dir: str, dtype: str):
+def torch_eager(model_dir: str, dtype: str, device: str):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModel.from_pretrained(model_dir).cuda().eval()
+    model = AutoModel.from_pretrained(model_dir).to(device).eval()
     if dtype == "f16":
         model = model.half()
 
     def call_for(text: str):
         def call():
             with torch.inference_mode():
-                enc = tok([text], return_tensors="pt").to("cuda")
+                enc = tok([text], return_tensors="pt", truncation=True, max_length=256).to(device)
                 hidden = model(**enc).last_hidden_state
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1)
@@ -86,10 +95,10 @@ def torch_eager(model_dir: str, dtype: str):
     return call_for
 
 
-def sentence_transformers(model_dir: str, dtype: str):
+def sentence_transformers(model_dir: str, dtype: str, device: str):
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(model_dir, device="cuda")
+    model = SentenceTransformer(model_dir, device=device)
     if dtype == "f16":
         model = model.half()
 
@@ -99,10 +108,11 @@ def sentence_transformers(model_dir: str, dtype: str):
     return call_for
 
 
-def streampool_python(model_dir: str, dtype: str, workers: int):
+def streampool_python(model_dir: str, dtype: str, device: str, workers: int):
     import streampool
 
-    model = streampool.Model(model_dir, device="cuda", dtype={"f16": "float16", "f32": "float32"}[dtype], workers=workers)
+    dtype = {"f16": "float16", "f32": "float32"}[dtype]
+    model = streampool.Model(model_dir, device=device, dtype=dtype, workers=workers)
     print(f"  {model!r}", file=sys.stderr)
 
     def call_for(text: str):
@@ -111,10 +121,10 @@ def streampool_python(model_dir: str, dtype: str, workers: int):
     return call_for
 
 
-def rust_engine(binary: str, model_dir: str, dtype: str, threads: list[int], seq: int, seconds: float, workers: int) -> dict[int, float]:
+def rust_engine(binary: str, model_dir: str, dtype: str, device: str, threads: list[int], seq: int, seconds: float, workers: int) -> dict[int, float]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         cmd = [
-            binary, "bench", "--device", "cuda", "--model", model_dir, "--dtype", dtype,
+            binary, "bench", "--device", device, "--model", model_dir, "--dtype", dtype,
             "--engine", str(workers), "--threads", ",".join(map(str, threads)),
             "--seq", str(seq), "--duration", str(seconds), "--json", out.name,
         ]
@@ -127,41 +137,51 @@ def rust_engine(binary: str, model_dir: str, dtype: str, threads: list[int], seq
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="the model directory (all-MiniLM-L6-v2)")
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--texts", default="words", choices=["words", "fixture"])
     ap.add_argument("--bin", help="the streampool binary, for the Rust engine's figure")
     ap.add_argument("--threads", default="1,4,16,64")
     ap.add_argument("--dtypes", default="f16,f32")
     ap.add_argument("--impls", default="torch,st,streampool,rust")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--workers", type=int, default=4, help="the engine's streams (Python and Rust)")
+    ap.add_argument("--workers", type=int, help="the engine's streams, Python and Rust (default: 4 on CUDA, 1 on the CPU)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
+    if args.workers is None:
+        args.workers = 4 if args.device == "cuda" else 1
     impls = args.impls.split(",")
-    text = text_of(args.seq)
+    if args.texts == "words":
+        texts = [text_of(args.seq)]
+    else:
+        fixture = pathlib.Path(__file__).resolve().parents[3] / "fixtures" / "minilm_reference.json"
+        texts = [c["text"] for c in json.loads(fixture.read_text())["cases"]]
     results = []
     for dtype in args.dtypes.split(","):
         makers = {
-            "torch": lambda: torch_eager(args.model, dtype),
-            "st": lambda: sentence_transformers(args.model, dtype),
-            "streampool": lambda: streampool_python(args.model, dtype, args.workers),
+            "torch": lambda: torch_eager(args.model, dtype, args.device),
+            "st": lambda: sentence_transformers(args.model, dtype, args.device),
+            "streampool": lambda: streampool_python(args.model, dtype, args.device, args.workers),
         }
         for impl in [i for i in impls if i in makers]:
             print(f"{impl} {dtype}", file=sys.stderr)
             call_for = makers[impl]()
             for n in threads:
-                rate = run_threads(call_for(text), n, args.seconds)
+                rate = run_threads(call_for, texts, n, args.seconds)
                 print(f"  {n:>3} threads: {rate:10.0f} req/s", file=sys.stderr)
                 results.append({"impl": impl, "dtype": dtype, "threads": n, "req_per_s": rate})
             del call_for
-        if "rust" in impls and args.bin:
+        if "rust" in impls and args.bin and args.texts == "words":
             print(f"rust engine {dtype}", file=sys.stderr)
-            for n, rate in rust_engine(args.bin, args.model, dtype, threads, args.seq, args.seconds, args.workers).items():
+            rates = rust_engine(args.bin, args.model, dtype, args.device, threads, args.seq, args.seconds, args.workers)
+            for n, rate in rates.items():
                 results.append({"impl": "rust", "dtype": dtype, "threads": n, "req_per_s": rate})
     table(results)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"seq": args.seq, "workers": args.workers, "results": results}, f, indent=1)
+            meta = {"device": args.device, "texts": args.texts, "seq": args.seq, "workers": args.workers}
+            json.dump({**meta, "results": results}, f, indent=1)
 
 
 def table(results: list[dict]) -> None:
