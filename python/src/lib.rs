@@ -1,6 +1,6 @@
 //! `streampool._streampool`: the native module of the `streampool` Python package.
 //!
-//! One [`Model`] is one loaded model behind a batching engine: any number of Python threads call
+//! One `Model` is one loaded model behind a batching engine: any number of Python threads call
 //! it at once; each call tokenises in the calling thread and submits its texts to the engine,
 //! whose workers (each on its own stream) run whatever has queued, from every thread, as one
 //! batch. Every call releases the GIL for the whole computation (tokenising, queueing, waiting,
