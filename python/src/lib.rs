@@ -14,9 +14,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use numpy::{PyArray1, PyArray2, PyArrayMethods};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use streampool_cli::device::{with_device, DeviceChoice, OnDevice};
 use streampool_cli::embed::{embed_with, DtypeChoice, EmbedArgs, InputFormat, OutputFormat};
 use streampool_core::{Device, PoolConfig};
@@ -214,6 +216,8 @@ impl OnDevice for Load {
 #[pyclass(frozen, module = "streampool._streampool")]
 struct Model {
     inner: Box<dyn Embedder>,
+    /// The embeddings' width (read on every call, so kept apart from `info`'s strings).
+    dimension: usize,
 }
 
 /// `device=` as the CLI's `--device`.
@@ -268,33 +272,42 @@ impl Model {
                     Err(e) => Failure::Runtime(e.to_string()),
                 })
         })?;
-        Ok(Self { inner })
+        let dimension = inner.info().dimension;
+        Ok(Self { inner, dimension })
     }
 
-    /// Embeddings of `texts` (a list of str), float32 `[len(texts), dimension]`, in order;
-    /// `prompt` (a text) or `prompt_name` (the model's) prepended.
-    #[pyo3(signature = (texts, prompt = None, prompt_name = None, show_progress_bar = false))]
+    /// Embeddings of `texts` (a str, or a list of str), float32 `[len(texts), dimension]`, in
+    /// order; `prompt` (a text) or `prompt_name` (the model's) prepended.
+    #[pyo3(signature = (texts, *, prompt = None, prompt_name = None, show_progress_bar = false))]
     fn embed<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<String>,
+        texts: &Bound<'py, PyAny>,
         prompt: Option<String>,
         prompt_name: Option<String>,
         show_progress_bar: bool,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let dim = self.inner.info().dimension;
+        // Everything under the GIL is kept to the conversions in and out: the Python threads
+        // of a busy model take turns here.
+        let texts: Vec<String> = match texts.cast::<PyString>() {
+            Ok(one) => vec![one.extract::<String>()?],
+            Err(_) => texts.extract()?,
+        };
+        let dim = self.dimension;
         let prompt = match &prompt {
             Some(text) => Prompt::Text(text),
             None => Prompt::Named(prompt_name.as_deref()),
         };
-        let rows = if texts.is_empty() {
-            Vec::new()
-        } else {
-            py.detach(|| self.inner.embed(&texts, prompt, show_progress_bar))?
-        };
-        let flat: Vec<f32> = rows.into_iter().flatten().collect();
-        let array = PyArray1::from_vec(py, flat);
-        array.reshape([texts.len(), dim])
+        let array = py.detach(|| -> Result<Array2<f32>, Failure> {
+            let rows = match texts.is_empty() {
+                true => Vec::new(),
+                false => self.inner.embed(&texts, prompt, show_progress_bar)?,
+            };
+            let flat: Vec<f32> = rows.into_iter().flatten().collect();
+            Array2::from_shape_vec((texts.len(), dim), flat)
+                .map_err(|e| Failure::Runtime(format!("embeddings of the wrong width: {e}")))
+        })?;
+        Ok(array.into_pyarray(py))
     }
 
     /// The corpus pipeline on a file: see the package's `Model.embed_file`.

@@ -89,6 +89,9 @@ class Model:
         path = None if model is None else os.fspath(model)
         self._native = _streampool.Model(path, device, dtype, workers, quiet)
         self._info = ModelInfo(*self._native.info)
+        # The native method itself, with no Python frame in between: a busy model's threads
+        # take turns on the GIL for every Python-level step of a call.
+        self.embed = self._native.embed
 
     @property
     def info(self) -> ModelInfo:
@@ -122,9 +125,10 @@ class Model:
             TypeError: an item is not a ``str``.
             ValueError: a prompt name the model does not have, or a text it refuses.
         """
-        if isinstance(texts, str):
-            texts = [texts]
-        return self._native.embed(list(texts), prompt, prompt_name, show_progress_bar)
+        # Instances call the native method directly (see __init__); this is its documentation.
+        return self._native.embed(
+            texts, prompt=prompt, prompt_name=prompt_name, show_progress_bar=show_progress_bar
+        )
 
     def encode(
         self,

@@ -1,6 +1,6 @@
 """Type stubs of the native module (Rust, PyO3). Use the package's ``streampool.Model``."""
 
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +20,8 @@ class Model:
     ) -> None: ...
     def embed(
         self,
-        texts: list[str],
+        texts: Union[str, Sequence[str]],
+        *,
         prompt: Optional[str] = None,
         prompt_name: Optional[str] = None,
         show_progress_bar: bool = False,
