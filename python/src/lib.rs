@@ -218,6 +218,9 @@ struct Model {
     inner: Box<dyn Embedder>,
     /// The embeddings' width (read on every call, so kept apart from `info`'s strings).
     dimension: usize,
+    /// The process that loaded the model: a child made by `fork` inherits the object but not
+    /// the engine's worker threads or the device's state, so its calls would wait for ever.
+    pid: u32,
 }
 
 /// `device=` as the CLI's `--device`.
@@ -247,6 +250,21 @@ fn dtype_choice(name: &str) -> Result<DtypeChoice, Failure> {
     }
 }
 
+impl Model {
+    /// `RuntimeError` in a process forked after the model was loaded (instead of a hang).
+    fn same_process(&self) -> Result<(), Failure> {
+        if std::process::id() == self.pid {
+            return Ok(());
+        }
+        Err(Failure::Runtime(format!(
+            "this Model was loaded in process {} and cannot run in a child forked from it (its \
+             engine threads and device state stay in the parent): load a Model in the child, \
+             or start children with the 'spawn' method",
+            self.pid
+        )))
+    }
+}
+
 #[pymethods]
 impl Model {
     #[new]
@@ -273,7 +291,7 @@ impl Model {
                 })
         })?;
         let dimension = inner.info().dimension;
-        Ok(Self { inner, dimension })
+        Ok(Self { inner, dimension, pid: std::process::id() })
     }
 
     /// Embeddings of `texts` (a str, or a list of str), float32 `[len(texts), dimension]`, in
@@ -287,6 +305,7 @@ impl Model {
         prompt_name: Option<String>,
         show_progress_bar: bool,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        self.same_process()?;
         // Everything under the GIL is kept to the conversions in and out: the Python threads
         // of a busy model take turns here.
         let texts: Vec<String> = match texts.cast::<PyString>() {
@@ -380,6 +399,7 @@ impl Model {
             prompt: None,
             quiet: !show_progress_bar,
         };
+        self.same_process()?;
         let stats = py.detach(|| self.inner.embed_file(&args))?;
         Ok((stats.texts, stats.tokens, stats.elapsed.as_secs_f64()))
     }

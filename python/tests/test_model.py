@@ -6,6 +6,8 @@ import gc
 import json
 import os
 import pathlib
+import select
+import signal
 import threading
 
 import numpy as np
@@ -199,3 +201,32 @@ def test_embed_file_errors_name_the_problem(model, tmp_path):
     assert stats.texts == 2
     with pytest.raises(ValueError, match="format"):
         model.embed_file(bad, tmp_path / "out.npy", format="parquet")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this system")
+def test_a_forked_child_gets_an_error_not_a_hang(model):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what embed did, then leave at once
+        os.close(read)
+        try:
+            model.embed(["x"])
+            outcome = b"returned"
+        except RuntimeError as e:
+            outcome = b"RuntimeError" if b"fork" in str(e).encode() else b"other RuntimeError"
+        except BaseException:  # noqa: BLE001 - anything else is the failure reported
+            outcome = b"other exception"
+        os.write(write, outcome)
+        os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(read)
+        pytest.fail("the forked child's embed call hung")
+    with os.fdopen(read, "rb") as r:
+        outcome = r.read()
+    os.waitpid(pid, 0)
+    assert outcome == b"RuntimeError"
+    assert model.embed(["the parent still works"]).shape == (1, 384)
