@@ -359,14 +359,12 @@ fn pipeline<B: Ops>(
 /// [`run`]'s corpus job with a model already loaded (the Python package's `embed_file`): the
 /// input and output `args` name, the streams and batch sizes they ask for; `args.device`,
 /// `args.model`, `args.dtype`, `args.mode` and the prompt options are the model's already and
-/// are not read. Skipped lines (`skip_invalid`) are reported on stderr unless `quiet`.
+/// are not read. Skipped lines (`skip_invalid`) are reported on stderr.
 pub fn embed_with<B: Ops>(
     batches: &MiniLmBatches<B>,
     args: &EmbedArgs,
 ) -> Result<CorpusStats, Box<dyn std::error::Error>> {
-    if args.format != OutputFormat::Npy && args.npy_dtype != NpyDtype::F32 {
-        return Err("--npy-dtype goes with --format npy".into());
-    }
+    check_formats(args)?;
     let model = batches.model();
     let output = open_output(args, model.config().output_dim())?;
     let input = open_input(args)?;
@@ -374,11 +372,17 @@ pub fn embed_with<B: Ops>(
     pipeline(batches, &config, input, output, args.quiet)
 }
 
-/// Run `streampool embed`.
-pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
+/// Options that do not go together, refused before anything is read or loaded.
+fn check_formats(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.format != OutputFormat::Npy && args.npy_dtype != NpyDtype::F32 {
         return Err("--npy-dtype goes with --format npy".into());
     }
+    Ok(())
+}
+
+/// Run `streampool embed`.
+pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
+    check_formats(args)?;
     let files = crate::fetch::resolve(args.model.as_deref(), args.quiet)?;
     let dim = loading::ModelConfig::load(&files)?.output_dim();
     let output = open_output(args, dim)?;

@@ -124,21 +124,24 @@ impl<B: Ops> Embedder for Loaded<B> {
             model.encode_prompted(&refs, prompt).map_err(|e| Failure::Input(e.to_string()))?;
         // Longest first, so that the engine's batches (consecutive requests) hold texts of
         // like lengths: little padding. Results go back to input order.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].len()));
-        let mut slots: Vec<Option<Encoding>> = encodings.into_iter().map(Some).collect();
+        let mut sorted: Vec<(usize, Encoding)> = encodings.into_iter().enumerate().collect();
+        sorted.sort_by_key(|(_, e)| std::cmp::Reverse(e.len()));
+        let mut sorted = sorted.into_iter();
         let mut out = vec![Vec::new(); texts.len()];
         let bar = progress_bar(texts.len(), progress);
-        for chunk in order.chunks(CHUNK) {
-            let mut pending = Vec::with_capacity(chunk.len());
-            for &i in chunk {
-                let encoding = slots[i].take().expect("each text is submitted once");
+        loop {
+            let mut pending = Vec::with_capacity(CHUNK);
+            for (i, encoding) in sorted.by_ref().take(CHUNK) {
                 pending.push((i, self.engine.submit(encoding).map_err(engine_failure)?));
             }
+            if pending.is_empty() {
+                break;
+            }
+            let done = pending.len() as u64;
             for (i, p) in pending {
                 out[i] = p.wait().map_err(engine_failure)?;
             }
-            bar.inc(chunk.len() as u64);
+            bar.inc(done);
         }
         bar.finish_and_clear();
         Ok(out)
@@ -183,6 +186,7 @@ impl OnDevice for Load {
         let backend = device.backend().kind();
         let on_cpu = backend == "cpu";
         let precision = self.dtype.resolve::<B>();
+        let workers = self.workers.unwrap_or(if on_cpu { 1 } else { 4 }).max(1);
         let model = Arc::new(MiniLm::load_with(&device, &self.files, precision)?);
         let info = Info {
             name: model.name().to_owned(),
@@ -191,10 +195,9 @@ impl OnDevice for Load {
             device: device.backend().name(),
             backend,
             dtype: precision.to_string(),
-            workers: 0,
+            workers,
         };
         let batches = Arc::new(MiniLmBatches::new(model, ExecMode::Eager));
-        let workers = self.workers.unwrap_or(if on_cpu { 1 } else { 4 }).max(1);
         let config = EngineConfig {
             workers,
             // A large call waits for room rather than failing: a library call, not a server.
@@ -208,7 +211,7 @@ impl OnDevice for Load {
             ..EngineConfig::default()
         };
         let engine = Engine::start(batches.clone(), config)?;
-        Ok(Box::new(Loaded { batches, engine, info: Info { workers, ..info } }))
+        Ok(Box::new(Loaded { batches, engine, info }))
     }
 }
 
