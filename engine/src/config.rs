@@ -23,10 +23,15 @@ pub struct EngineConfig {
     /// How long a submit waits for room in a full queue before
     /// [`crate::EngineError::Overloaded`] (default 30 s, as the pool's acquire).
     pub submit_timeout: Duration,
-    /// How long an idle worker, and a caller waiting for its answer, poll (yielding the core
-    /// between polls) before they sleep (default 1 ms): waking a sleeping thread costs tens of
-    /// microseconds, about a tenth of a batch-1 forward on a GPU. Zero: sleep at once.
+    /// How long an idle worker polls the queue (yielding the core between polls) before it
+    /// sleeps (default 1 ms): waking a sleeping thread costs tens of microseconds, about a tenth
+    /// of a batch-1 forward on a GPU. Zero: sleep at once.
     pub spin: Duration,
+    /// How long a caller waiting for its answer ([`crate::Pending::wait`]) polls before it
+    /// sleeps (default 1 ms, as `spin`). Callers that must take a lock after their answer (the
+    /// Python interpreter's) are better off asleep: polling threads that outnumber the cores
+    /// delay the lock's holder, and everyone waits on it.
+    pub wait_spin: Duration,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +44,7 @@ impl Default for EngineConfig {
             queue_capacity: 4096,
             submit_timeout: Duration::from_secs(30),
             spin: Duration::from_millis(1),
+            wait_spin: Duration::from_millis(1),
         }
     }
 }
@@ -74,9 +80,16 @@ impl EngineConfig {
         self
     }
 
-    /// Set [`EngineConfig::spin`].
+    /// Set [`EngineConfig::spin`] and [`EngineConfig::wait_spin`].
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
+        self.wait_spin = spin;
+        self
+    }
+
+    /// Set [`EngineConfig::wait_spin`] alone.
+    pub fn wait_spin(mut self, spin: Duration) -> Self {
+        self.wait_spin = spin;
         self
     }
 

@@ -40,7 +40,7 @@ pub struct Pending<M: BatchModel> {
 }
 
 impl<M: BatchModel> Pending<M> {
-    /// The request's result, or why it has none (polls for [`EngineConfig::spin`], then sleeps).
+    /// The request's result, or why it has none (polls for [`EngineConfig::wait_spin`], then sleeps).
     pub fn wait(self) -> Answer<M> {
         // A worker answers every job it takes; the channel only closes unanswered if the
         // worker's thread died, which catching the model's panics rules out.
@@ -100,7 +100,7 @@ impl<M: BatchModel> Engine<M> {
         let (reply, answer) = bounded(1);
         let job = Job { input, reply: Reply::Channel(reply) };
         match queue.send_timeout(job, self.config.submit_timeout) {
-            Ok(()) => Ok(Pending { answer, spin: self.config.spin }),
+            Ok(()) => Ok(Pending { answer, spin: self.config.wait_spin }),
             Err(SendTimeoutError::Timeout(_)) => Err(EngineError::Overloaded {
                 capacity: self.config.queue_capacity,
                 waited: self.config.submit_timeout,

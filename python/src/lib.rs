@@ -177,6 +177,9 @@ struct Load {
     files: streampool_models::loading::ModelFiles,
     dtype: DtypeChoice,
     workers: Option<usize>,
+    /// The engine's polls (`None`: the defaults), from the environment.
+    spin: Option<Duration>,
+    wait_spin: Option<Duration>,
 }
 
 impl OnDevice for Load {
@@ -198,13 +201,17 @@ impl OnDevice for Load {
             workers,
         };
         let batches = Arc::new(MiniLmBatches::new(model, ExecMode::Eager));
+        // Spinning workers would take the cores the CPU backend computes on.
+        let spin =
+            self.spin.unwrap_or(if on_cpu { Duration::ZERO } else { EngineConfig::default().spin });
+        let wait_spin = self.wait_spin.unwrap_or(spin);
         let config = EngineConfig {
             workers,
             // A large call waits for room rather than failing: a library call, not a server.
             queue_capacity: 4 * CHUNK,
             submit_timeout: Duration::from_secs(24 * 3600),
-            // Spinning workers would take the cores the CPU backend computes on.
-            spin: if on_cpu { Duration::ZERO } else { EngineConfig::default().spin },
+            spin,
+            wait_spin,
             // Padded tokens per batch: on the CPU a long text runs alone rather than padding
             // short ones to its length (the server's choice too).
             max_batch_tokens: if on_cpu { 256 } else { 16_384 },
@@ -224,6 +231,16 @@ struct Model {
     /// The process that loaded the model: a child made by `fork` inherits the object but not
     /// the engine's worker threads or the device's state, so its calls would wait for ever.
     pid: u32,
+}
+
+/// A duration in microseconds from environment variable `name`, if set.
+fn micros_from_env(name: &str) -> Result<Option<Duration>, Failure> {
+    match std::env::var(name) {
+        Ok(v) => v.trim().parse().map(|us| Some(Duration::from_micros(us))).map_err(|_| {
+            Failure::Input(format!("{name}={v:?}: expected a whole number of microseconds"))
+        }),
+        Err(_) => Ok(None),
+    }
 }
 
 /// `device=` as the CLI's `--device`.
@@ -282,12 +299,14 @@ impl Model {
     ) -> PyResult<Self> {
         let device = device_choice(device)?;
         let dtype = dtype_choice(dtype)?;
+        let spin = micros_from_env("STREAMPOOL_SPIN_US")?;
+        let wait_spin = micros_from_env("STREAMPOOL_WAIT_SPIN_US")?;
         let inner = py.detach(|| -> Result<Box<dyn Embedder>, Failure> {
             let files = streampool_cli::fetch::resolve(model.as_deref(), quiet)
                 .map_err(|e| Failure::Input(e.to_string()))?;
             // Room for the engine's workers, a corpus job's and the upload's lease.
             let slots = 2 * workers.unwrap_or(8).max(1) + 2;
-            with_device(device, PoolConfig::with_capacity(slots), Load { files, dtype, workers })
+            with_device(device, PoolConfig::with_capacity(slots), Load { files, dtype, workers, spin, wait_spin })
                 .map_err(|e| match e.downcast::<ModelError>() {
                     Ok(e) => model_failure(*e),
                     Err(e) => Failure::Runtime(e.to_string()),

@@ -84,6 +84,10 @@ pub struct BenchArgs {
     /// With `--engine`: microseconds an idle worker or a waiting caller polls before sleeping.
     #[arg(long, default_value_t = 1000)]
     pub engine_spin_us: u64,
+    /// With `--engine`: microseconds a waiting caller polls before sleeping (default: as
+    /// `--engine-spin-us`).
+    #[arg(long)]
+    pub engine_wait_spin_us: Option<u64>,
     /// Batch size of the batched ceiling (0: skip it).
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -131,7 +135,9 @@ impl OnDevice for Bench<'_> {
             (Loaded::Minilm(m), workers) => {
                 let batches = Arc::new(MiniLmBatches::new(m.clone(), mode));
                 let spin = Duration::from_micros(args.engine_spin_us);
-                let config = EngineConfig::default().workers(workers).spin(spin);
+                let wait_spin = args.engine_wait_spin_us.map_or(spin, Duration::from_micros);
+                let config =
+                    EngineConfig::default().workers(workers).spin(spin).wait_spin(wait_spin);
                 Some(Engine::start(batches, config)?)
             }
             _ => return Err("--engine: MiniLM only (--model minilm)".into()),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -128,6 +129,9 @@ def rust_engine(binary: str, model_dir: str, dtype: str, device: str, threads: l
             "--engine", str(workers), "--threads", ",".join(map(str, threads)),
             "--seq", str(seq), "--duration", str(seconds), "--json", out.name,
         ]
+        for var, flag in [("STREAMPOOL_SPIN_US", "--engine-spin-us"), ("STREAMPOOL_WAIT_SPIN_US", "--engine-wait-spin-us")]:
+            if var in os.environ:
+                cmd += [flag, os.environ[var]]
         print("  " + " ".join(cmd), file=sys.stderr)
         subprocess.run(cmd, check=True, stdout=sys.stderr)
         report = json.load(open(out.name))
@@ -146,12 +150,17 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--workers", type=int, help="the engine's streams, Python and Rust (default: 4 on CUDA, 1 on the CPU)")
+    ap.add_argument("--spin-us", type=int, help="microseconds the engine's idle workers poll, Python and Rust (default: the engine's)")
+    ap.add_argument("--wait-spin-us", type=int, help="microseconds a caller waiting for its answer polls, Python and Rust (default: as --spin-us)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     if args.workers is None:
         args.workers = 4 if args.device == "cuda" else 1
     impls = args.impls.split(",")
+    for flag, var in [(args.spin_us, "STREAMPOOL_SPIN_US"), (args.wait_spin_us, "STREAMPOOL_WAIT_SPIN_US")]:
+        if flag is not None:
+            os.environ[var] = str(flag)
     if args.texts == "words":
         texts = [text_of(args.seq)]
     else:
