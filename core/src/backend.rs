@@ -62,6 +62,12 @@ pub trait Backend: Send + Sync + Sized + 'static {
     fn kind(&self) -> &'static str;
     /// A human-readable device name ("cpu (2 cores)", "NVIDIA H200", ...).
     fn name(&self) -> String;
+    /// Which device of its kind this is (CUDA's device ordinal; default 0): with
+    /// [`Backend::kind`], the label that names the device in errors and statistics
+    /// ([`crate::Device::label`]).
+    fn ordinal(&self) -> usize {
+        0
+    }
     /// Create the stream for pool slot `slot`. Called at most once per slot, lazily, from
     /// whichever thread first owns the slot.
     fn new_stream(&self, slot: usize) -> Result<Self::Stream, BackendError>;

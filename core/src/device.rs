@@ -71,6 +71,11 @@ impl<B: Backend> Device<B> {
         &self.shared.backend
     }
 
+    /// The device's label, as `--device` spells it: `"cuda:1"`, `"cpu:0"`.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.shared.backend.kind(), self.shared.backend.ordinal())
+    }
+
     /// The pool's configuration.
     pub fn config(&self) -> &PoolConfig {
         &self.shared.config

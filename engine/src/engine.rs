@@ -9,23 +9,30 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender, TrySendError};
 
-use crate::stats::Counters;
+use crate::lanes::Lanes;
 use crate::worker::{self, Job, Reply};
-use crate::{BatchModel, EngineConfig, EngineError, EngineStats};
+use crate::{BatchModel, DeviceStats, EngineConfig, EngineError, EngineStats};
 
 /// A shared model, its request queue and its workers. `Sync`: call it from any number of threads
 /// through `&Engine`. Dropping it stops intake, runs what is queued, and joins the workers.
 ///
+/// With several devices ([`Engine::start_on`]: one copy of the model per device), every
+/// device's workers take from the one queue, and a worker takes a request only when it is free
+/// and no other device with a free worker runs fewer batches: the least-loaded device gets the
+/// work. A device whose batch fails and whose check then fails too
+/// ([`BatchModel::check_device`]) stops taking work; the others go on.
+///
 /// Locks: none of the engine's own. The queue is a bounded crossbeam channel (lock-free send and
 /// receive while it is neither full nor empty); each request's answer comes back on its own
-/// one-slot channel; the counters are relaxed atomics.
+/// one-slot channel; the counters are relaxed atomics, and a device's failure a `OnceLock`.
 pub struct Engine<M: BatchModel> {
-    model: Arc<M>,
+    /// One per device; the first is [`Engine::model`].
+    models: Vec<Arc<M>>,
     config: EngineConfig,
     /// `None` once stopping: dropping the last sender lets the workers drain the queue and exit.
     queue: Option<Sender<Job<M>>>,
     workers: Vec<JoinHandle<()>>,
-    counters: Arc<Counters>,
+    lanes: Arc<Lanes>,
 }
 
 /// A request's answer from an engine running model `M`: its result, or why it has none.
@@ -68,34 +75,68 @@ impl<M: BatchModel> Engine<M> {
     /// Lease one pool slot per worker (now, so that a pool too small fails here, not on a
     /// request) and start the workers.
     pub fn start(model: Arc<M>, config: EngineConfig) -> Result<Self, EngineError<M::Error>> {
+        Self::start_on(vec![model], config)
+    }
+
+    /// [`Engine::start`] over several devices: `models` holds one copy of the model per device
+    /// (each on its own device), and every device gets `config.workers` workers.
+    pub fn start_on(
+        models: Vec<Arc<M>>,
+        config: EngineConfig,
+    ) -> Result<Self, EngineError<M::Error>> {
+        if models.is_empty() {
+            return Err(EngineError::NoDevice { failures: "no device was given".into() });
+        }
         let workers = config.workers;
-        let leases = worker::lease_slots(model.device(), workers)
-            .map_err(|(worker, source)| EngineError::Start { worker, workers, source })?;
+        let mut leases = Vec::with_capacity(models.len());
+        for model in &models {
+            let device = model.device();
+            leases.push(worker::lease_slots(device, workers).map_err(|(worker, source)| {
+                EngineError::Start { device: device.label(), worker, workers, source }
+            })?);
+        }
+        let lanes =
+            Arc::new(Lanes::new(models.iter().map(|m| (m.device().label(), config.workers))));
         let (queue, jobs) = bounded(config.queue_capacity);
-        let counters = Arc::new(Counters::default());
-        let mut workers = Vec::with_capacity(leases.len());
-        for (i, lease) in leases.into_iter().enumerate() {
-            let (model, jobs, counters) = (model.clone(), jobs.clone(), counters.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("streampool-engine-{i}"))
-                .spawn(move || worker::run(&*model, &lease, &jobs, config, &counters));
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(e) => {
-                    // The workers already started exit once the queue's sender is dropped.
-                    drop(queue);
-                    workers.into_iter().for_each(|w: JoinHandle<()>| drop(w.join()));
-                    return Err(EngineError::Spawn { worker: i + 1, source: Arc::new(e) });
+        let mut handles = Vec::with_capacity(models.len() * workers);
+        for (lane, (model, leases)) in models.iter().zip(leases).enumerate() {
+            for (i, lease) in leases.into_iter().enumerate() {
+                let (model, jobs, lanes) = (model.clone(), jobs.clone(), lanes.clone());
+                let name = match models.len() {
+                    1 => format!("streampool-engine-{i}"),
+                    _ => format!("streampool-engine-{lane}-{i}"),
+                };
+                let spawned = std::thread::Builder::new().name(name).spawn(move || {
+                    worker::run(&*model, &lease, &jobs, config, &lanes, lane);
+                });
+                match spawned {
+                    Ok(handle) => handles.push(handle),
+                    Err(e) => {
+                        // The workers already started exit once the queue's sender is dropped.
+                        drop(queue);
+                        handles.into_iter().for_each(|w: JoinHandle<()>| drop(w.join()));
+                        let worker = lane * workers + i + 1;
+                        return Err(EngineError::Spawn { worker, source: Arc::new(e) });
+                    }
                 }
             }
         }
-        Ok(Self { model, config, queue: Some(queue), workers, counters })
+        Ok(Self { models, config, queue: Some(queue), workers: handles, lanes })
+    }
+
+    /// `NoDevice` once every device has failed.
+    fn check_devices(&self) -> Result<(), EngineError<M::Error>> {
+        match self.lanes.healthy() {
+            0 => Err(EngineError::NoDevice { failures: self.lanes.failures() }),
+            _ => Ok(()),
+        }
     }
 
     /// Check `input`, queue it and return at once; [`Pending::wait`] gives the answer. Waits
     /// for room at most [`EngineConfig::submit_timeout`] when the queue is full.
     pub fn submit(&self, input: M::Input) -> Result<Pending<M>, EngineError<M::Error>> {
-        self.model.check(&input).map_err(EngineError::Invalid)?;
+        self.models[0].check(&input).map_err(EngineError::Invalid)?;
+        self.check_devices()?;
         let queue = self.queue.as_ref().ok_or(EngineError::Stopped)?;
         let (reply, answer) = bounded(1);
         let job = Job { input, reply: Reply::Channel(reply) };
@@ -114,7 +155,8 @@ impl<M: BatchModel> Engine<M> {
     /// "busy" instead of blocking its runtime. Await the [`Answering`] for the answer; drop it to
     /// cancel the request.
     pub fn submit_async(&self, input: M::Input) -> Result<Answering<M>, EngineError<M::Error>> {
-        self.model.check(&input).map_err(EngineError::Invalid)?;
+        self.models[0].check(&input).map_err(EngineError::Invalid)?;
+        self.check_devices()?;
         let queue = self.queue.as_ref().ok_or(EngineError::Stopped)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         match queue.try_send(Job { input, reply: Reply::Oneshot(reply) }) {
@@ -144,9 +186,14 @@ impl<M: BatchModel> Engine<M> {
         pending.into_iter().map(|p| p.and_then(Pending::wait)).collect()
     }
 
-    /// The model the engine runs.
+    /// The model the engine runs (on several devices: the first device's copy).
     pub fn model(&self) -> &M {
-        &self.model
+        &self.models[0]
+    }
+
+    /// The model's copies, one per device, in the order given.
+    pub fn models(&self) -> &[Arc<M>] {
+        &self.models
     }
 
     /// The engine's settings.
@@ -154,9 +201,14 @@ impl<M: BatchModel> Engine<M> {
         &self.config
     }
 
-    /// The counters so far.
+    /// The counters so far, summed over the devices.
     pub fn stats(&self) -> EngineStats {
-        self.counters.snapshot()
+        self.lanes.total()
+    }
+
+    /// Each device's counters and health, in the order given.
+    pub fn device_stats(&self) -> Vec<DeviceStats> {
+        self.lanes.stats()
     }
 }
 

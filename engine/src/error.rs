@@ -34,10 +34,28 @@ pub enum EngineError<E> {
     /// The engine stopped before the request could be queued.
     #[error("the engine has stopped")]
     Stopped,
+    /// The request's batch failed and its device failed the check that followed
+    /// ([`crate::BatchModel::check_device`]): the device takes no more batches, the engine's
+    /// other devices go on.
+    #[error("device {device} failed: {cause}")]
+    DeviceFailed {
+        /// The device's label (`cuda:1`).
+        device: String,
+        /// The batch's failure and the check's.
+        cause: String,
+    },
+    /// Every device of the engine has failed: no request can run.
+    #[error("every device of the engine has failed: {failures}")]
+    NoDevice {
+        /// Each device's label and why it failed.
+        failures: String,
+    },
     /// Starting the engine failed: a worker could not lease a stream of the pool (no free slot
     /// is [`PoolError::Exhausted`], after no wait).
-    #[error("starting the engine: worker {worker} of {workers}: {source}")]
+    #[error("starting the engine on {device}: worker {worker} of {workers}: {source}")]
     Start {
+        /// The device's label.
+        device: String,
         /// The worker (1-based) that got no stream.
         worker: usize,
         /// Workers asked for.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use streampool_core::{Backend, Device};
+use streampool_core::{Backend, Device, Stream};
 use streampool_models::graph::ExecMode;
 use streampool_models::loading::Encoding;
 use streampool_models::{MiniLm, ModelError};
@@ -80,6 +80,12 @@ where
 
     fn run(&self, stream: &B::Stream, inputs: &[Encoding]) -> Result<Vec<Vec<f32>>, ModelError> {
         self.model.embed_encodings_mode(stream, inputs, self.mode)
+    }
+
+    /// The stream's synchronize: a fault that is sticky for the device (CUDA's) fails it again;
+    /// work that failed once has been reported and leaves it passing.
+    fn check_device(&self, stream: &B::Stream) -> Result<(), ModelError> {
+        Ok(stream.synchronize()?)
     }
 }
 

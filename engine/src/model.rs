@@ -47,4 +47,16 @@ pub trait BatchModel: Send + Sync + 'static {
         stream: &<Self::Backend as Backend>::Stream,
         inputs: &[Self::Input],
     ) -> Result<Vec<Self::Output>, Self::Error>;
+
+    /// After a batch failed on `stream`: whether the device still works. An error takes the
+    /// device out of the engine (its batch's requests get [`crate::EngineError::DeviceFailed`],
+    /// the other devices go on). Default: it does (`Ok`), so that only the batch fails. A
+    /// backend whose faults are sticky (CUDA) fails a `synchronize` here.
+    fn check_device(
+        &self,
+        stream: &<Self::Backend as Backend>::Stream,
+    ) -> Result<(), Self::Error> {
+        let _ = stream;
+        Ok(())
+    }
 }

@@ -19,7 +19,39 @@ pub struct EngineStats {
     pub running: usize,
 }
 
+/// One device's share of an engine ([`crate::Engine::device_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// The device's label (`cuda:1`).
+    pub device: String,
+    /// Its counters (`running`: its workers running a batch now).
+    pub stats: EngineStats,
+    /// Its workers.
+    pub workers: usize,
+    /// Why it failed, once it has: it takes no more batches.
+    pub failure: Option<String>,
+}
+
+impl DeviceStats {
+    /// Whether the device still takes batches.
+    pub fn healthy(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
 impl EngineStats {
+    /// The sum of `parts` (`max_batch`: the largest).
+    pub fn sum<'a>(parts: impl IntoIterator<Item = &'a EngineStats>) -> EngineStats {
+        parts.into_iter().fold(EngineStats::default(), |a, b| EngineStats {
+            requests: a.requests + b.requests,
+            batches: a.batches + b.batches,
+            max_batch: a.max_batch.max(b.max_batch),
+            failed_batches: a.failed_batches + b.failed_batches,
+            cancelled: a.cancelled + b.cancelled,
+            running: a.running + b.running,
+        })
+    }
+
     /// Requests per batch on average (0 before the first batch).
     pub fn mean_batch(&self) -> f64 {
         if self.batches == 0 {
@@ -61,6 +93,11 @@ impl Counters {
 
     pub(crate) fn cancelled(&self) {
         self.cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Workers running a batch now.
+    pub(crate) fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
     }
 
     pub(crate) fn enter(&self) -> Running<'_> {

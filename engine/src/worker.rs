@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
 use streampool_core::{panic_text, Backend, Device, Lease, PoolError};
 
+use crate::lanes::Lanes;
 use crate::stats::Counters;
 use crate::{Answer, BatchFailure, BatchModel, EngineConfig, EngineError};
 
@@ -43,22 +44,34 @@ impl<M: BatchModel> Reply<M> {
 }
 
 /// Runs until the engine drops the queue's sender and the queue is empty: every job taken is
-/// answered (or dropped unrun when its caller has gone), whatever the model does.
+/// answered (or dropped unrun when its caller has gone), whatever the model does. `me`: this
+/// worker's device among `lanes`.
 pub(crate) fn run<M: BatchModel>(
     model: &M,
     lease: &Lease<M::Backend>,
     jobs: &Receiver<Job<M>>,
     config: EngineConfig,
-    counters: &Counters,
+    lanes: &Lanes,
+    me: usize,
 ) {
     let stream = lease.stream();
+    let lane = lanes.lane(me);
+    let counters = &lane.counters;
     let mut batch = Vec::with_capacity(config.max_batch);
     // A request taken from the queue that did not fit the last batch's token budget.
     let mut carry: Option<Job<M>> = None;
     loop {
+        if lanes.is_failed(me) {
+            if let Some(job) = carry.take() {
+                // Taken for the batch after the one that failed: it goes with its device.
+                let cause = lanes.failures();
+                job.reply.send(Err(EngineError::DeviceFailed { device: lane.label.clone(), cause }));
+            }
+            return after_failure(jobs, lanes);
+        }
         let first = match carry.take() {
             Some(job) => job,
-            None => match recv_polling(jobs, config.spin) {
+            None => match next_job(jobs, config.spin, lanes, me) {
                 Ok(job) => job,
                 Err(RecvError) => break,
             },
@@ -80,21 +93,58 @@ pub(crate) fn run<M: BatchModel>(
             // Ascending: `cost` is the longest of the group it joins.
             if !group.is_empty() && (group.len() + 1).saturating_mul(cost) > config.max_batch_tokens
             {
-                run_and_answer(model, stream, std::mem::take(&mut group), counters);
+                run_and_answer(model, stream, std::mem::take(&mut group), lanes, me);
             }
             group.push(job);
         }
-        run_and_answer(model, stream, group, counters);
+        run_and_answer(model, stream, group, lanes, me);
     }
 }
 
-/// Run `batch` and give each job its answer.
+/// The next job, polling for `spin` (yielding the core between polls) before a blocking
+/// receive. While polling, the worker leaves a job to a less loaded device's free worker
+/// ([`Lanes::preferred`]); the blocking receive takes whatever comes.
+fn next_job<T>(rx: &Receiver<T>, spin: Duration, lanes: &Lanes, me: usize) -> Result<T, RecvError> {
+    let until = Instant::now() + spin;
+    loop {
+        if lanes.preferred(me) {
+            match rx.try_recv() {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::Disconnected) => return Err(RecvError),
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        if Instant::now() >= until {
+            return rx.recv();
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// A worker whose device failed: it leaves the queue to the other devices, or, when every
+/// device has failed, answers each request with why until the engine stops (so that no
+/// caller waits for ever).
+fn after_failure<M: BatchModel>(jobs: &Receiver<Job<M>>, lanes: &Lanes) {
+    if lanes.healthy() > 0 {
+        return;
+    }
+    for job in jobs.iter() {
+        job.reply.send(Err(EngineError::NoDevice { failures: lanes.failures() }));
+    }
+}
+
+/// Run `batch` on device `me` and give each job its answer. A failed batch is followed by the
+/// model's check of the device; if that fails too, the device is out and the batch's requests
+/// hear so.
 fn run_and_answer<M: BatchModel>(
     model: &M,
     stream: &<M::Backend as Backend>::Stream,
     batch: Vec<Job<M>>,
-    counters: &Counters,
+    lanes: &Lanes,
+    me: usize,
 ) {
+    let lane = lanes.lane(me);
+    let counters = &lane.counters;
     let (inputs, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.input, j.reply)).unzip();
     let n = inputs.len();
     let running = counters.enter();
@@ -109,8 +159,24 @@ fn run_and_answer<M: BatchModel>(
             }
         }
         Err(cause) => {
+            let check = catch_unwind(AssertUnwindSafe(|| model.check_device(stream)));
+            let broken = match check {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(panic) => Some(format!("the check panicked: {}", panic_text(&*panic))),
+            };
+            let failed = broken.map(|check| {
+                let why = format!("a batch of {n} failed ({cause}), then its check ({check})");
+                lanes.fail(me, why.clone());
+                why
+            });
             for reply in replies {
-                reply.send(Err(EngineError::Batch { batch: n, cause: cause.clone() }));
+                reply.send(Err(match &failed {
+                    None => EngineError::Batch { batch: n, cause: cause.clone() },
+                    Some(why) => {
+                        EngineError::DeviceFailed { device: lane.label.clone(), cause: why.clone() }
+                    }
+                }));
             }
         }
     }

@@ -189,7 +189,7 @@ fn a_pool_too_small_for_the_workers_fails_the_start() {
     assert!(
         matches!(
             e,
-            EngineError::Start { worker: 3, workers: 3, source: PoolError::Exhausted { .. } }
+            EngineError::Start { worker: 3, workers: 3, source: PoolError::Exhausted { .. }, .. }
         ),
         "{e:?}"
     );

@@ -9,13 +9,20 @@ use crate::{CpuBuffer, CpuEvent, CpuStream};
 /// The CPU backend.
 #[derive(Debug, Clone, Default)]
 pub struct CpuBackend {
-    _private: (),
+    /// Which CPU device this is, when several share the cores (`--device cpu:0,1`).
+    ordinal: usize,
 }
 
 impl CpuBackend {
     /// The CPU backend (always available).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// CPU device number `ordinal`: several CPU devices are separate pools, models and engines
+    /// on the same cores (how a list of devices is tested without GPUs).
+    pub fn with_ordinal(ordinal: usize) -> Self {
+        Self { ordinal }
     }
 }
 
@@ -26,6 +33,10 @@ impl Backend for CpuBackend {
 
     fn kind(&self) -> &'static str {
         "cpu"
+    }
+
+    fn ordinal(&self) -> usize {
+        self.ordinal
     }
 
     fn name(&self) -> String {

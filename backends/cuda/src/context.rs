@@ -299,6 +299,10 @@ impl Backend for CudaBackend {
         self.shared.name.clone()
     }
 
+    fn ordinal(&self) -> usize {
+        CudaBackend::ordinal(self)
+    }
+
     fn new_stream(&self, slot: usize) -> Result<CudaStream, BackendError> {
         CudaStream::new(&self.shared, slot)
     }
