@@ -13,6 +13,8 @@
 //!   count and packs it into batches of at most [`CorpusConfig::max_batch_tokens`] padded tokens
 //!   ([`crate::batcher::pack_by`], with the model's sequence and row buckets).
 //! - **Workers**, each leasing its own pool slot (stream) for the run, take batches as they come.
+//!   With several devices ([`embed_corpus_on`]: one copy of the model per device), every
+//!   device's workers take from the same queue, so a faster device takes more batches.
 //! - The **writer** (the calling thread) puts results back in input order
 //!   ([`crate::batcher::Reorder`]) and hands them to the caller's sink in chunks.
 //!
@@ -189,8 +191,10 @@ pub enum CorpusError<I, M> {
         source: M,
     },
     /// A batch failed (the model's error, or it panicked, or it gave a wrong number of rows).
-    #[error("embedding a batch of {rows} texts (text {first} among them): {cause}")]
+    #[error("embedding a batch of {rows} texts (text {first} among them) on {device}: {cause}")]
     Batch {
+        /// The device it ran on (`cuda:1`).
+        device: String,
         /// The batch's first text, by input index.
         first: usize,
         /// Texts in the batch.
@@ -203,8 +207,10 @@ pub enum CorpusError<I, M> {
     #[error("writing the embeddings: {0}")]
     Output(#[source] std::io::Error),
     /// A worker could not lease a stream (the pool is smaller than the workers asked for).
-    #[error("starting worker {worker} of {workers}: {source}")]
+    #[error("starting worker {worker} of {workers} on {device}: {source}")]
     Start {
+        /// The device.
+        device: String,
         /// The worker, from 1.
         worker: usize,
         /// Workers asked for.
@@ -274,6 +280,25 @@ pub fn embed_corpus<M, T, I>(
     model: &M,
     config: &CorpusConfig,
     texts: T,
+    sink: impl FnMut(&[Vec<f32>]) -> std::io::Result<()>,
+    progress: impl FnMut(&CorpusStats),
+) -> Result<CorpusStats, CorpusError<I, M::Error>>
+where
+    M: CorpusModel,
+    T: IntoIterator<Item = Result<String, I>>,
+    T::IntoIter: Send,
+    I: Send,
+{
+    embed_corpus_on(&[model], config, texts, sink, progress)
+}
+
+/// [`embed_corpus`] over several devices: `models` holds one copy of the model per device, each
+/// device gets [`CorpusConfig::workers`] workers, and all take batches from one queue (the first
+/// copy tokenises). The output is the same as from one device.
+pub fn embed_corpus_on<M, T, I>(
+    models: &[&M],
+    config: &CorpusConfig,
+    texts: T,
     mut sink: impl FnMut(&[Vec<f32>]) -> std::io::Result<()>,
     mut progress: impl FnMut(&CorpusStats),
 ) -> Result<CorpusStats, CorpusError<I, M::Error>>
@@ -285,12 +310,22 @@ where
 {
     let started = Instant::now();
     let workers = config.workers.max(1);
-    let leases = lease_slots(model.device(), workers)
-        .map_err(|(worker, source)| CorpusError::Start { worker, workers, source })?;
+    let Some(&model) = models.first() else {
+        let source = PoolError::Exhausted { capacity: 0, waited: Duration::ZERO };
+        return Err(CorpusError::Start { device: "no device".into(), worker: 1, workers, source });
+    };
+    let mut leases = Vec::with_capacity(models.len() * workers);
+    for &copy in models {
+        let device = copy.device();
+        let taken = lease_slots(device, workers).map_err(|(worker, source)| {
+            CorpusError::Start { device: device.label(), worker, workers, source }
+        })?;
+        leases.extend(taken.into_iter().map(|lease| (copy, lease)));
+    }
     let failure = Failure { stop: AtomicBool::new(false), first: Mutex::new(None) };
     let (window_tx, windows) = bounded::<Window>(1);
     let (batch_tx, batches) = bounded::<Batch<M::Input>>(config.queued_batches.max(1));
-    let (done_tx, done) = bounded::<Done>(2 * workers);
+    let (done_tx, done) = bounded::<Done>(2 * leases.len());
     let mut stats = CorpusStats::default();
     std::thread::scope(|s| {
         let failure = &failure;
@@ -303,13 +338,13 @@ where
                 tokenize(model, config, &windows, &batch_tx, failure)
             });
         }
-        for (i, lease) in leases.into_iter().enumerate() {
+        for (i, (copy, lease)) in leases.into_iter().enumerate() {
             if spawned.is_err() {
                 break;
             }
             let (batches, done_tx) = (batches.clone(), done_tx.clone());
             spawned = spawn(s, format!("streampool-corpus-{i}"), move || {
-                work(model, &lease, &batches, &done_tx, failure)
+                work(copy, &lease, &batches, &done_tx, failure)
             });
         }
         // Only the workers hold these now: the writer's loop ends when the last worker exits,
@@ -420,8 +455,8 @@ fn tokenize<M: CorpusModel, I>(
             Ok(inputs) if inputs.len() == refs.len() => inputs,
             Ok(inputs) => {
                 let cause = BatchFailure::OutputCount { inputs: refs.len(), outputs: inputs.len() };
-                failure
-                    .set(CorpusError::Batch { first: window.first, rows: refs.len(), cause }, true);
+                let (first, rows, device) = (window.first, refs.len(), "the tokeniser".into());
+                failure.set(CorpusError::Batch { device, first, rows, cause }, true);
                 return;
             }
             Err(source) => {
@@ -467,8 +502,8 @@ fn work<M: CorpusModel, I>(
             Ok(rows) => rows,
             Err(cause) => {
                 let first = batch.indices.iter().copied().min().unwrap_or(0);
-                let rows = batch.indices.len();
-                return failure.set(CorpusError::Batch { first, rows, cause }, true);
+                let (rows, device) = (batch.indices.len(), model.device().label());
+                return failure.set(CorpusError::Batch { device, first, rows, cause }, true);
             }
         };
         let Batch { indices, tokens, padded, .. } = batch;

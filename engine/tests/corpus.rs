@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use streampool_core::{Device, PoolConfig};
 use streampool_cpu::{CpuBackend, CpuStream};
 use streampool_engine::corpus::{
-    embed_corpus, CorpusConfig, CorpusError, CorpusModel, CorpusStats,
+    embed_corpus, embed_corpus_on, CorpusConfig, CorpusError, CorpusModel, CorpusStats,
 };
 use streampool_engine::{BatchFailure, BatchModel};
 
@@ -35,7 +35,13 @@ fn hash(text: &str) -> f32 {
 
 impl Words {
     fn new(slots: usize) -> Self {
-        let device = Device::new(CpuBackend::new(), PoolConfig::with_capacity(slots));
+        Self::on(0, slots)
+    }
+
+    /// On CPU device `ordinal` (`cpu:ordinal`).
+    fn on(ordinal: usize, slots: usize) -> Self {
+        let backend = CpuBackend::with_ordinal(ordinal);
+        let device = Device::new(backend, PoolConfig::with_capacity(slots));
         Self { device, batches: AtomicUsize::new(0), fail: None, panic: None, short: None }
     }
 }
@@ -313,4 +319,55 @@ fn more_workers_than_slots_is_a_start_error() {
     // The slots leased for the run are back.
     let (rows, result) = run(&model, &CorpusConfig { workers: 2, ..config }, ok(&texts(10)));
     assert_eq!((rows.len(), result.unwrap().texts), (10, 10));
+}
+
+#[test]
+fn three_devices_give_the_output_of_one_and_each_runs_batches() {
+    let texts = texts(10_000);
+    let config = CorpusConfig { workers: 2, window: 500, max_batch_tokens: 600, ..CorpusConfig::default() };
+    let (alone, result) = run(&Words::new(4), &config, ok(&texts));
+    let alone_stats = result.unwrap();
+    assert_eq!(alone, one_at_a_time(&texts));
+    let copies = [Words::on(0, 4), Words::on(1, 4), Words::on(2, 4)];
+    let models: Vec<&Words> = copies.iter().collect();
+    let mut rows = Vec::new();
+    let stats = embed_corpus_on(
+        &models,
+        &config,
+        ok(&texts),
+        |chunk| {
+            rows.extend(chunk.iter().map(|r| r[..2].to_vec()));
+            Ok(())
+        },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(rows, alone);
+    assert_eq!((stats.texts, stats.tokens, stats.batches), (10_000, alone_stats.tokens, alone_stats.batches));
+    let per_device: Vec<usize> = copies.iter().map(|m| m.batches.load(Ordering::Relaxed)).collect();
+    assert_eq!(per_device.iter().sum::<usize>(), stats.batches, "{per_device:?}");
+    assert!(per_device.iter().all(|&b| b > 0), "every device ran batches: {per_device:?}");
+}
+
+#[test]
+fn a_failing_device_names_itself_and_a_small_one_fails_the_start() {
+    let texts = texts(2000);
+    let config = CorpusConfig { workers: 2, window: 100, ..CorpusConfig::default() };
+    let broken = Words { fail: Some("t1500 b"), ..Words::on(1, 4) };
+    // Every copy fails the same text: whichever device takes it is named.
+    let copies = [Words { fail: Some("t1500 b"), ..Words::on(0, 4) }, broken];
+    let models: Vec<&Words> = copies.iter().collect();
+    let texts: Vec<String> =
+        texts.into_iter().enumerate().map(|(i, t)| if i == 1500 { "t1500 b".into() } else { t }).collect();
+    let result = embed_corpus_on(&models, &config, ok(&texts), |_| Ok(()), |_| {});
+    match result {
+        Err(CorpusError::Batch { device, .. }) => assert!(device == "cpu:0" || device == "cpu:1"),
+        other => panic!("{other:?}"),
+    }
+    let small = [Words::on(0, 4), Words::on(1, 1)];
+    let models: Vec<&Words> = small.iter().collect();
+    match embed_corpus_on(&models, &config, ok(&texts), |_| Ok(()), |_| {}) {
+        Err(CorpusError::Start { device, worker: 2, workers: 2, .. }) => assert_eq!(device, "cpu:1"),
+        other => panic!("{other:?}"),
+    }
 }
