@@ -10,25 +10,26 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use streampool_core::{Device, PoolConfig};
-use streampool_engine::corpus::{embed_corpus, CorpusConfig, CorpusStats};
+use streampool_engine::corpus::{embed_corpus_on, CorpusConfig, CorpusStats};
 use streampool_engine::npy::NpyDtype;
 use streampool_engine::output::{BackgroundWriter, EmbeddingWriter, JsonLayout, JsonWriter};
 use streampool_engine::texts::{Format, JsonArray, TextError, Texts};
 use streampool_engine::MiniLmBatches;
 use streampool_models::graph::ExecMode;
 use streampool_models::loading::{self, ModelFiles};
-use streampool_models::{MiniLm, Precision};
+use streampool_models::Precision;
 use streampool_tensor::Ops;
 
-use crate::device::{with_device, DeviceChoice, OnDevice};
+use crate::device::{labels, load_copies, with_device, DeviceChoice, OnDevice};
 
 /// Options of `streampool embed`.
 #[derive(Debug, clap::Args)]
 pub struct EmbedArgs {
     /// The texts: a file, or stdin when absent.
     pub input: Option<PathBuf>,
-    /// Device to run on.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    /// Devices to run on: auto, cpu, cuda, cuda:1, metal; several spread the batches over
+    /// them: cuda:0,2, cuda:all (cpu:0,1 for testing).
+    #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
     /// Model directory (sentence-transformers layout: BERT, RoBERTa, XLM-RoBERTa, MPNet or
     /// Gemma-3 encoders, any pooling, Dense modules), the name of a model `fetch-model --list` shows
@@ -286,28 +287,37 @@ struct Run {
     stats: CorpusStats,
     precision: Precision,
     workers: usize,
-    backend: &'static str,
+    /// The devices' labels.
+    devices: String,
 }
 
 impl OnDevice for Embed<'_> {
     type Output = Run;
 
     fn run<B: Ops>(self, device: Device<B>) -> Result<Run, Box<dyn std::error::Error>> {
+        self.run_on(vec![device])
+    }
+
+    /// One copy of the model per device; every device's streams take the batches.
+    fn run_on<B: Ops>(self, devices: Vec<Device<B>>) -> Result<Run, Box<dyn std::error::Error>> {
         let Self { args, files, input, output } = self;
-        let backend = device.backend().kind();
+        let backend = devices[0].backend().kind();
         if !args.mode.supported_on::<B>() {
             return Err(format!("--mode {} does not run on {backend}", args.mode).into());
         }
         let precision = args.dtype.resolve::<B>();
-        let model = Arc::new(MiniLm::load_with(&device, files, precision)?);
+        let models = load_copies(&devices, files, precision)?;
         let prompt = match &args.prompt {
             Some(text) => Some(text.clone()).filter(|t| !t.is_empty()),
-            None => model.prompt(args.prompt_name.as_deref())?.map(str::to_owned),
+            None => models[0].prompt(args.prompt_name.as_deref())?.map(str::to_owned),
         };
-        let batches = MiniLmBatches::new(model, args.mode).with_prompt(prompt);
+        let copies: Vec<MiniLmBatches<B>> = models
+            .into_iter()
+            .map(|m| MiniLmBatches::new(m, args.mode).with_prompt(prompt.clone()))
+            .collect();
         let config = corpus_config(args, backend);
-        let stats = pipeline(&batches, &config, input, output, args.quiet)?;
-        Ok(Run { stats, precision, workers: config.workers, backend })
+        let stats = pipeline(&copies, &config, input, output, args.quiet)?;
+        Ok(Run { stats, precision, workers: config.workers, devices: labels(&devices) })
     }
 }
 
@@ -325,7 +335,7 @@ fn corpus_config(args: &EmbedArgs, backend: &str) -> CorpusConfig {
 
 /// `input` through the corpus pipeline into `output`, with a progress bar unless `quiet`.
 fn pipeline<B: Ops>(
-    batches: &MiniLmBatches<B>,
+    copies: &[MiniLmBatches<B>],
     config: &CorpusConfig,
     input: Input,
     mut output: Writer,
@@ -333,8 +343,9 @@ fn pipeline<B: Ops>(
 ) -> Result<CorpusStats, Box<dyn std::error::Error>> {
     let bar = progress_bar(input.size, quiet);
     let read = input.read.clone();
-    let result = embed_corpus(
-        batches,
+    let copies: Vec<&MiniLmBatches<B>> = copies.iter().collect();
+    let result = embed_corpus_on(
+        &copies,
         config,
         input.texts,
         |rows| output.write_rows(rows),
@@ -369,7 +380,7 @@ pub fn embed_with<B: Ops>(
     let output = open_output(args, model.config().output_dim())?;
     let input = open_input(args)?;
     let config = corpus_config(args, model.device().backend().kind());
-    pipeline(batches, &config, input, output, args.quiet)
+    pipeline(std::slice::from_ref(batches), &config, input, output, args.quiet)
 }
 
 /// Options that do not go together, refused before anything is read or loaded.
@@ -390,7 +401,7 @@ pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
     let skipped = input.skipped.clone();
     // Enough slots for the workers and the upload's lease.
     let pool = PoolConfig::with_capacity(args.workers.map_or(8, usize::from) + 1);
-    let result = with_device(args.device, pool, Embed { args, files: &files, input, output });
+    let result = with_device(args.device.clone(), pool, Embed { args, files: &files, input, output });
     let skipped = match skipped.load(Ordering::Relaxed) {
         0 => String::new(),
         n => format!("; skipped {n} invalid line{}", if n == 1 { "" } else { "s" }),
@@ -415,7 +426,10 @@ pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
             args.mode,
             run.workers,
             if run.workers == 1 { "" } else { "s" },
-            run.backend,
+            match run.devices.contains(',') {
+                true => format!("each of {}", run.devices),
+                false => run.devices,
+            },
         );
     }
     Ok(())

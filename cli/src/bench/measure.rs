@@ -31,33 +31,34 @@ pub struct Sample {
     pub p50_ms: f64,
     /// 99th percentile request latency, ms.
     pub p99_ms: f64,
-    /// Device memory in use on the device after the point, MiB (backends that report it).
+    /// Device memory in use on the devices after the point, MiB (backends that report it).
     pub device_mib: Option<f64>,
     /// Of that, the streams' caching pools (blocks in use + cached), MiB.
     pub pool_mib: Option<f64>,
 }
 
-/// Run `threads` workers, each on its own leased stream, for `warmup` then `duration`.
+/// Run `threads` workers, each on its own leased stream, for `warmup` then `duration`: thread
+/// `t` on device `t % devices.len()`.
 pub fn run_threads<B: Backend, W: Worker<B>>(
-    device: &Device<B>,
+    devices: &[Device<B>],
     threads: usize,
     warmup: Duration,
     duration: Duration,
     make_worker: impl Fn(usize) -> Result<W, String> + Sync,
 ) -> Result<Sample, String> {
-    let setup = |t| {
-        let lease = device.acquire().map_err(|e| e.to_string())?;
+    let setup = |t: usize| {
+        let lease = devices[t % devices.len()].acquire().map_err(|e| e.to_string())?;
         Ok((lease, make_worker(t)?))
     };
     let request = |(lease, worker): &mut (Lease<B>, W)| worker.request(lease.stream());
-    run_callers(device, threads, warmup, duration, setup, request)
+    run_callers(devices, threads, warmup, duration, setup, request)
 }
 
 /// Run `threads` threads for `warmup` then `duration`: thread `t` makes its state with
 /// `setup(t)`, then repeats `request` (which returns the items it processed), keeping its own
-/// latencies. `device` is synchronised and its memory read at the end.
+/// latencies. Every device is synchronised and their memory read (summed) at the end.
 pub fn run_callers<B: Backend, S>(
-    device: &Device<B>,
+    devices: &[Device<B>],
     threads: usize,
     warmup: Duration,
     duration: Duration,
@@ -110,10 +111,22 @@ pub fn run_callers<B: Backend, S>(
         latencies.extend(l);
         items += n;
     }
-    device.synchronize().map_err(|e| e.to_string())?;
+    for device in devices {
+        device.synchronize().map_err(|e| format!("{}: {e}", device.label()))?;
+    }
     latencies.sort_by(f64::total_cmp);
     let seconds = duration.as_secs_f64();
-    let memory = device.backend().memory();
+    let memory = devices.iter().map(|d| d.backend().memory()).try_fold(
+        streampool_core::MemoryUsage::default(),
+        |sum, m| {
+            m.map(|m| streampool_core::MemoryUsage {
+                device_used: sum.device_used + m.device_used,
+                pool_in_use: sum.pool_in_use + m.pool_in_use,
+                pool_peak: sum.pool_peak.max(m.pool_peak),
+                pool_cached: sum.pool_cached + m.pool_cached,
+            })
+        },
+    );
     let mib = |bytes: usize| bytes as f64 / (1 << 20) as f64;
     Ok(Sample {
         threads,

@@ -18,7 +18,7 @@ use streampool_models::loading::Encoding;
 use streampool_models::{synthetic, Conv1dNet, MiniLm, Mlp, Precision};
 use streampool_tensor::Ops;
 
-use crate::device::{with_device, DeviceChoice, OnDevice};
+use crate::device::{labels, load_copies, with_device, DeviceChoice, OnDevice};
 pub use report::Report;
 
 /// Which model the bench runs.
@@ -56,8 +56,9 @@ fn parse_model(s: &str) -> Result<ModelArg, String> {
 /// Options of `streampool bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Device to run on.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    /// Devices to run on: auto, cpu, cuda, cuda:1, metal; several (cuda:0,2, cuda:all, cpu:0,1)
+    /// share the engine's requests (`--engine`) or the threads (without it).
+    #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
     /// Workload: `minilm` (all-MiniLM-L6-v2), a sentence-transformers model directory, a name of
     /// `fetch-model --list` or a Hub id ORG/NAME (each run as `minilm` is), `mlp`, `conv1d` or
@@ -111,8 +112,15 @@ impl OnDevice for Bench<'_> {
     type Output = Report;
 
     fn run<B: Ops>(self, device: Device<B>) -> Result<Report, Box<dyn std::error::Error>> {
+        self.run_on(vec![device])
+    }
+
+    /// Several devices: one model copy each; the engine's workers on every device, or the
+    /// threads dealt round the devices.
+    fn run_on<B: Ops>(self, devices: Vec<Device<B>>) -> Result<Report, Box<dyn std::error::Error>> {
         let args = self.0;
         let mode = args.mode;
+        let device = &devices[0];
         if !mode.supported_on::<B>() {
             return Err(format!(
                 "--mode {mode}: needs the CUDA backend (--device cuda, in a build with the cuda \
@@ -120,6 +128,9 @@ impl OnDevice for Bench<'_> {
                 device.backend().name()
             )
             .into());
+        }
+        if devices.len() > 1 && args.model.kind != BenchModel::Minilm {
+            return Err("several devices: --model minilm (or a sentence encoder) only".into());
         }
         let (warmup, duration) =
             (Duration::from_secs_f64(args.warmup), Duration::from_secs_f64(args.duration));
@@ -129,16 +140,17 @@ impl OnDevice for Bench<'_> {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        let loaded = Loaded::load(&device, args)?;
+        let loaded = Loaded::load(&devices, args)?;
         let engine = match (&loaded, args.engine) {
             (_, 0) => None,
-            (Loaded::Minilm(m), workers) => {
-                let batches = Arc::new(MiniLmBatches::new(m.clone(), mode));
+            (Loaded::Minilm(copies), workers) => {
+                let copies =
+                    copies.iter().map(|m| Arc::new(MiniLmBatches::new(m.clone(), mode))).collect();
                 let spin = Duration::from_micros(args.engine_spin_us);
                 let wait_spin = args.engine_wait_spin_us.map_or(spin, Duration::from_micros);
                 let config =
                     EngineConfig::default().workers(workers).spin(spin).wait_spin(wait_spin);
-                Some(Engine::start(batches, config)?)
+                Some(Engine::start_on(copies, config)?)
             }
             _ => return Err("--engine: MiniLM only (--model minilm)".into()),
         };
@@ -146,33 +158,51 @@ impl OnDevice for Bench<'_> {
         for &threads in &args.threads {
             bar.set_message(format!("{threads} thread(s)"));
             per_thread.push(match &engine {
-                Some(engine) => engine_point(&device, engine, args, threads, warmup, duration)?,
-                None => loaded.measure(&device, args, threads, 1, warmup, duration)?,
+                Some(engine) => engine_point(&devices, engine, args, threads, warmup, duration)?,
+                None => loaded.measure(&devices, args, threads, 1, warmup, duration)?,
             });
             bar.inc(1);
         }
-        let engine_stats = engine.as_ref().map(|e| e.stats());
+        let engine_stats = engine.as_ref().map(|e| (e.stats(), e.device_stats()));
         drop(engine); // gives its slots back before the batched ceiling
         let batched = if args.batch > 0 {
+            // One batched caller per device: the devices' summed ceiling.
             bar.set_message(format!("batched ({})", args.batch));
-            let sample = loaded.measure(&device, args, 1, args.batch, warmup, duration)?;
+            let callers = devices.len();
+            let sample = loaded.measure(&devices, args, callers, args.batch, warmup, duration)?;
             bar.inc(1);
             Some(sample)
         } else {
             None
         };
         bar.finish_and_clear();
+        let shares = |per_device: &[streampool_engine::DeviceStats]| -> String {
+            if per_device.len() < 2 {
+                return String::new();
+            }
+            let total = per_device.iter().map(|d| d.stats.requests).sum::<u64>().max(1) as f64;
+            let parts: Vec<String> = per_device
+                .iter()
+                .map(|d| format!("{} {:.0}%", d.device, 100.0 * d.stats.requests as f64 / total))
+                .collect();
+            format!(", requests {}", parts.join(" / "))
+        };
         Ok(Report {
-            device: device.backend().name(),
+            device: match devices.len() {
+                1 => device.backend().name(),
+                n => format!("{n} × {} ({})", device.backend().name(), labels(&devices)),
+            },
             model: match (&loaded, engine_stats) {
-                (Loaded::Minilm(m), Some(s)) => format!(
-                    "{} ({mode}, engine of {} workers, mean batch {:.1}, largest {})",
-                    m.name(),
+                (Loaded::Minilm(m), Some((s, per_device))) => format!(
+                    "{} ({mode}, engine of {} workers{}, mean batch {:.1}, largest {}{})",
+                    m[0].name(),
                     args.engine,
+                    if devices.len() > 1 { " per device" } else { "" },
                     s.mean_batch(),
-                    s.max_batch
+                    s.max_batch,
+                    shares(&per_device),
                 ),
-                (Loaded::Minilm(m), None) => format!("{} ({mode})", m.name()),
+                (Loaded::Minilm(m), None) => format!("{} ({mode})", m[0].name()),
                 _ => format!("{:?}", args.model.kind).to_lowercase(),
             },
             seq: args.seq,
@@ -184,16 +214,17 @@ impl OnDevice for Bench<'_> {
     }
 }
 
-/// The model under test, loaded once and shared by every thread.
+/// The model under test, loaded once and shared by every thread (MiniLM: a copy per device).
 enum Loaded<B: Ops> {
-    Minilm(Arc<MiniLm<B>>),
+    Minilm(Vec<Arc<MiniLm<B>>>),
     Mlp(Mlp<B>),
     Conv1d(Conv1dNet<B>),
     Demo,
 }
 
 impl<B: Ops> Loaded<B> {
-    fn load(device: &Device<B>, args: &BenchArgs) -> Result<Self, Box<dyn std::error::Error>> {
+    fn load(devices: &[Device<B>], args: &BenchArgs) -> Result<Self, Box<dyn std::error::Error>> {
+        let device = &devices[0];
         Ok(match args.model.kind {
             BenchModel::Minilm => {
                 let precision = args.dtype;
@@ -205,7 +236,7 @@ impl<B: Ops> Loaded<B> {
                     .into());
                 }
                 let files = crate::fetch::resolve(args.model.dir.as_deref(), true)?;
-                Loaded::Minilm(Arc::new(MiniLm::load_with(device, &files, precision)?))
+                Loaded::Minilm(load_copies(devices, &files, precision)?)
             }
             BenchModel::Mlp => {
                 let dir = tempfile::tempdir()?;
@@ -223,10 +254,11 @@ impl<B: Ops> Loaded<B> {
         })
     }
 
-    /// One point: `threads` threads, each request `batch` items.
+    /// One point: `threads` threads, each request `batch` items; thread `t` on device
+    /// `t % devices.len()` (several devices: MiniLM only, see `run_on`).
     fn measure(
         &self,
-        device: &Device<B>,
+        devices: &[Device<B>],
         args: &BenchArgs,
         threads: usize,
         batch: usize,
@@ -234,18 +266,19 @@ impl<B: Ops> Loaded<B> {
         duration: Duration,
     ) -> Result<measure::Sample, String> {
         use workloads::{MiniLmWorker, SmallModel, SmallModelWorker};
+        let one = &devices[..1];
         let run = |threads| match self {
-            Loaded::Minilm(m) => measure::run_threads(device, threads, warmup, duration, |_| {
-                MiniLmWorker::new(m, args.seq, batch, args.mode)
+            Loaded::Minilm(copies) => measure::run_threads(devices, threads, warmup, duration, |t| {
+                MiniLmWorker::new(&copies[t % copies.len()], args.seq, batch, args.mode)
             }),
-            Loaded::Mlp(m) => measure::run_threads(device, threads, warmup, duration, |_| {
+            Loaded::Mlp(m) => measure::run_threads(one, threads, warmup, duration, |_| {
                 Ok(SmallModelWorker::new(SmallModel::Mlp(m), batch, 1))
             }),
-            Loaded::Conv1d(m) => measure::run_threads(device, threads, warmup, duration, |_| {
+            Loaded::Conv1d(m) => measure::run_threads(one, threads, warmup, duration, |_| {
                 Ok(SmallModelWorker::new(SmallModel::Conv1d(m), batch, args.seq))
             }),
-            Loaded::Demo => measure::run_threads(device, threads, warmup, duration, |_| {
-                workloads::DemoWorker::new(device, args.seq, batch)
+            Loaded::Demo => measure::run_threads(one, threads, warmup, duration, |_| {
+                workloads::DemoWorker::new(&devices[0], args.seq, batch)
             }),
         };
         run(threads)
@@ -255,7 +288,7 @@ impl<B: Ops> Loaded<B> {
 /// One point through the engine: `threads` callers, each submitting batch-1 requests (a text of
 /// `--seq` tokens) and waiting for each answer.
 fn engine_point<B: Ops>(
-    device: &Device<B>,
+    devices: &[Device<B>],
     engine: &Engine<MiniLmBatches<B>>,
     args: &BenchArgs,
     threads: usize,
@@ -265,7 +298,7 @@ fn engine_point<B: Ops>(
     let encoding = workloads::encoding_of_len(engine.model().model(), args.seq)?;
     let setup = |_| Ok(encoding.clone());
     let request = |e: &mut Encoding| engine.call(e.clone()).map(|_| 1).map_err(|e| e.to_string());
-    measure::run_callers(device, threads, warmup, duration, setup, request)
+    measure::run_callers(devices, threads, warmup, duration, setup, request)
 }
 
 /// Run `streampool bench`.
@@ -293,7 +326,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Err("--seq and --duration must be positive, --warmup not negative".into());
     }
     let capacity = args.threads.iter().copied().max().unwrap_or(1).max(32);
-    let report = with_device(args.device, PoolConfig::with_capacity(capacity), Bench(args))?;
+    let report = with_device(args.device.clone(), PoolConfig::with_capacity(capacity), Bench(args))?;
     print!("{}", report.table());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

@@ -77,8 +77,14 @@ impl Report {
         if let Some(b) = &self.batched {
             let _ = writeln!(
                 out,
-                "batched: one call of {} on one stream: {:.1} items/s (p50 {:.3} ms per call)",
-                self.batch, b.items_per_s, b.p50_ms
+                "batched: one call of {} on {}: {:.1} items/s (p50 {:.3} ms per call)",
+                self.batch,
+                match b.threads {
+                    1 => "one stream".to_owned(),
+                    n => format!("each of {n} devices at once"),
+                },
+                b.items_per_s,
+                b.p50_ms
             );
         }
         out
