@@ -23,8 +23,8 @@ pub struct DemoArgs {
     /// Words (u32) per buffer.
     #[arg(long, default_value_t = 1 << 16)]
     words: usize,
-    /// Device to run on.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    /// Device to run on: auto, cpu, cuda, cuda:1 or metal.
+    #[arg(long, default_value = "auto")]
     device: DeviceChoice,
 }
 
@@ -152,5 +152,5 @@ pub fn run(args: &DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.threads == 0 || args.words == 0 {
         return Err("--threads and --words must be at least 1".into());
     }
-    with_device(args.device, PoolConfig::with_capacity(args.capacity), Demo(args))
+    with_device(args.device.clone(), PoolConfig::with_capacity(args.capacity), Demo(args))
 }

@@ -367,20 +367,21 @@ fn pipeline<B: Ops>(
     Ok(stats)
 }
 
-/// [`run`]'s corpus job with a model already loaded (the Python package's `embed_file`): the
+/// [`run`]'s corpus job with a model already loaded, a copy per device (the Python package's
+/// `embed_file`): the
 /// input and output `args` name, the streams and batch sizes they ask for; `args.device`,
 /// `args.model`, `args.dtype`, `args.mode` and the prompt options are the model's already and
 /// are not read. Skipped lines (`skip_invalid`) are reported on stderr.
 pub fn embed_with<B: Ops>(
-    batches: &MiniLmBatches<B>,
+    copies: &[MiniLmBatches<B>],
     args: &EmbedArgs,
 ) -> Result<CorpusStats, Box<dyn std::error::Error>> {
     check_formats(args)?;
-    let model = batches.model();
+    let model = copies.first().ok_or("no model was given")?.model();
     let output = open_output(args, model.config().output_dim())?;
     let input = open_input(args)?;
     let config = corpus_config(args, model.device().backend().kind());
-    pipeline(std::slice::from_ref(batches), &config, input, output, args.quiet)
+    pipeline(copies, &config, input, output, args.quiet)
 }
 
 /// Options that do not go together, refused before anything is read or loaded.
