@@ -9,7 +9,7 @@ use streampool_cpu::CpuBackend;
 use streampool_cuda::CudaBackend;
 use streampool_metal::MetalBackend;
 use streampool_models::loading::ModelFiles;
-use streampool_models::{MiniLm, Precision};
+use streampool_models::{MiniLm, ModelError, Precision};
 use streampool_tensor::Ops;
 
 /// `--device`: a backend and which of its devices.
@@ -129,7 +129,9 @@ pub fn with_device<J: OnDevice>(
 ) -> Result<J::Output, Box<dyn std::error::Error>> {
     match choice {
         DeviceChoice::Cpu(list) => job.run_on(
-            list.into_iter().map(|i| Device::new(CpuBackend::with_ordinal(i), config.clone())).collect(),
+            list.into_iter()
+                .map(|i| Device::new(CpuBackend::with_ordinal(i), config.clone()))
+                .collect(),
         ),
         DeviceChoice::Cuda(list) => {
             let list = match list {
@@ -170,34 +172,49 @@ pub fn labels<B: Ops>(devices: &[Device<B>]) -> String {
 }
 
 /// A copy of the model in `files` on each of `devices`, loaded at once (one thread per
-/// device), in order. An error names the device it happened on.
+/// device), in order. A device's error names the device (with several); the model's own
+/// errors (its files, an unsupported precision) stay typed `ModelError`s.
 pub fn load_copies<B: Ops>(
     devices: &[Device<B>],
     files: &ModelFiles,
     precision: Precision,
 ) -> Result<Vec<Arc<MiniLm<B>>>, Box<dyn std::error::Error>> {
-    let load = |device: &Device<B>| {
-        MiniLm::load_with(device, files, precision).map(Arc::new).map_err(|e| match devices.len() {
-            1 => Box::<dyn std::error::Error>::from(Box::new(e)),
-            _ => format!("{}: {e}", device.label()).into(),
+    let several = devices.len() > 1;
+    let load = |device: &Device<B>| -> Result<Arc<MiniLm<B>>, LoadFailure> {
+        MiniLm::load_with(device, files, precision).map(Arc::new).map_err(|e| match e {
+            ModelError::Backend(e) if several => {
+                LoadFailure::Device(format!("{}: {e}", device.label()))
+            }
+            e => LoadFailure::Model(e),
         })
     };
-    if devices.len() == 1 {
-        return Ok(vec![load(&devices[0])?]);
+    let boxed = |e: LoadFailure| -> Box<dyn std::error::Error> {
+        match e {
+            LoadFailure::Model(e) => Box::new(e),
+            LoadFailure::Device(message) => message.into(),
+        }
+    };
+    if !several {
+        return Ok(vec![load(&devices[0]).map_err(boxed)?]);
     }
-    std::thread::scope(|s| {
-        let loads: Vec<_> = devices
-            .iter()
-            .map(|d| s.spawn(move || load(d).map_err(|e| e.to_string())))
-            .collect();
+    let loaded: Vec<Result<Arc<MiniLm<B>>, LoadFailure>> = std::thread::scope(|s| {
+        let loads: Vec<_> = devices.iter().map(|d| s.spawn(move || load(d))).collect();
         loads
             .into_iter()
-            .map(|l| match l.join() {
-                Ok(loaded) => loaded.map_err(Into::into),
-                Err(panic) => Err(streampool_core::panic_text(&*panic).into()),
+            .map(|l| {
+                l.join().unwrap_or_else(|panic| {
+                    Err(LoadFailure::Device(streampool_core::panic_text(&*panic)))
+                })
             })
             .collect()
-    })
+    });
+    loaded.into_iter().map(|l| l.map_err(boxed)).collect()
+}
+
+/// Why a copy did not load: the model's own error, or a device's (its label first).
+enum LoadFailure {
+    Model(ModelError),
+    Device(String),
 }
 
 #[cfg(test)]

@@ -402,7 +402,8 @@ pub fn run(args: &EmbedArgs) -> Result<(), Box<dyn std::error::Error>> {
     let skipped = input.skipped.clone();
     // Enough slots for the workers and the upload's lease.
     let pool = PoolConfig::with_capacity(args.workers.map_or(8, usize::from) + 1);
-    let result = with_device(args.device.clone(), pool, Embed { args, files: &files, input, output });
+    let result =
+        with_device(args.device.clone(), pool, Embed { args, files: &files, input, output });
     let skipped = match skipped.load(Ordering::Relaxed) {
         0 => String::new(),
         n => format!("; skipped {n} invalid line{}", if n == 1 { "" } else { "s" }),

@@ -11,11 +11,11 @@ use streampool_core::{Device, PoolConfig};
 use streampool_engine::{EngineConfig, MiniLmBatches};
 use streampool_models::graph::ExecMode;
 use streampool_models::loading;
-use streampool_models::{MiniLm, Precision};
+use streampool_models::Precision;
 use streampool_server::{EngineService, Metrics, ServerConfig};
 use streampool_tensor::Ops;
 
-use crate::device::{with_device, DeviceChoice, OnDevice};
+use crate::device::{load_copies, with_device, DeviceChoice, OnDevice};
 
 /// Options of `streampool serve`.
 #[derive(Debug, clap::Args)]
@@ -23,8 +23,9 @@ pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the line printed at start says which).
     #[arg(long, env = "STREAMPOOL_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
-    /// Device to run on.
-    #[arg(long, env = "STREAMPOOL_DEVICE", value_enum, default_value_t = DeviceChoice::Auto)]
+    /// Devices to run on: auto, cpu, cuda, cuda:1, metal; several share the requests:
+    /// cuda:0,2, cuda:all (cpu:0,1 for testing).
+    #[arg(long, env = "STREAMPOOL_DEVICE", default_value = "auto")]
     pub device: DeviceChoice,
     /// Model directory (sentence-transformers layout: BERT, RoBERTa, XLM-RoBERTa, MPNet or
     /// Gemma-3 encoders, any pooling, Dense modules), the name of a model `fetch-model --list` shows
@@ -136,6 +137,12 @@ impl OnDevice for Serve<'_> {
     type Output = ();
 
     fn run<B: Ops>(self, device: Device<B>) -> Result<(), Box<dyn std::error::Error>> {
+        self.run_on(vec![device])
+    }
+
+    /// One copy of the model per device, each with `--workers` workers; every device's workers
+    /// take from the one queue.
+    fn run_on<B: Ops>(self, devices: Vec<Device<B>>) -> Result<(), Box<dyn std::error::Error>> {
         let args = self.args;
         let mode = args.mode;
         if !mode.supported_on::<B>() {
@@ -144,7 +151,7 @@ impl OnDevice for Serve<'_> {
             )
             .into());
         }
-        let on_cpu = device.backend().kind() == "cpu";
+        let on_cpu = devices[0].backend().kind() == "cpu";
         let max_batch_tokens =
             args.max_batch_tokens.unwrap_or(if on_cpu { 256 } else { 16384 }).max(1);
         let config = ServerConfig {
@@ -160,9 +167,10 @@ impl OnDevice for Serve<'_> {
             matryoshka: args.matryoshka,
             shutdown_timeout: seconds("shutdown-timeout", args.shutdown_timeout)?,
         };
-        let model = Arc::new(MiniLm::load_with(&device, self.files, args.dtype)?);
-        let name = args.served_model_name.clone().unwrap_or_else(|| model.name().to_owned());
-        let batches = MiniLmBatches::new(model, mode);
+        let models = load_copies(&devices, self.files, args.dtype)?;
+        let name = args.served_model_name.clone().unwrap_or_else(|| models[0].name().to_owned());
+        let copies: Vec<MiniLmBatches<B>> =
+            models.into_iter().map(|m| MiniLmBatches::new(m, mode)).collect();
         let engine = EngineConfig::default()
             .workers(args.workers)
             .max_batch(args.max_batch)
@@ -171,7 +179,7 @@ impl OnDevice for Serve<'_> {
             .max_wait(Duration::from_micros(args.max_wait_us))
             .spin(Duration::from_millis(1));
         let metrics = Arc::new(Metrics::new());
-        let service = Arc::new(EngineService::start(batches, &name, engine, metrics.clone())?);
+        let service = Arc::new(EngineService::start_on(copies, &name, engine, metrics.clone())?);
         let threads = args.http_threads.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(4, std::num::NonZeroUsize::get)
         });
@@ -252,5 +260,5 @@ pub fn run(args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     init_logs(args.json_logs, &args.log)?;
     let files = crate::fetch::resolve(args.model.as_deref(), false)?;
     let pool = PoolConfig::with_capacity(args.workers.max(1));
-    with_device(args.device, pool, Serve { args, files: &files })
+    with_device(args.device.clone(), pool, Serve { args, files: &files })
 }

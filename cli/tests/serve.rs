@@ -1,8 +1,9 @@
 //! `streampool serve` end to end on the CPU: it prints the address it listens on, answers
 //! `POST /embed` matching the sentence-transformers fixture and `GET /health`, refuses a mode
 //! the device lacks with a message and a non-zero exit, takes its settings from the environment,
-//! outlives running out of file descriptors, stops gracefully on SIGTERM under load, and batches
-//! mixed-length texts at least as fast as one client sends them one request at a time.
+//! outlives running out of file descriptors, stops gracefully on SIGTERM under load, batches
+//! mixed-length texts at least as fast as one client sends them one request at a time, and
+//! serves one model copy per device over several CPU devices.
 
 mod common;
 
@@ -50,6 +51,59 @@ fn serves_embeddings_matching_the_fixture() {
     let health = request(addr, "GET", "/health", b"").unwrap();
     assert_eq!(health.status, 200);
     assert_eq!(health.json().unwrap()["status"], "ok");
+}
+
+/// `--device cpu:0,1`: two copies of the tiny fixture model; the first line names both devices
+/// after the usual parts, and `/info`, `/health` and `/metrics` report each.
+#[test]
+fn serves_on_several_cpu_devices() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    /// Killed on drop, passed or not.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let model = testing::tiny_models_dir().join("bert-mean");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_streampool"));
+    command.args(["serve", "--device", "cpu:0,1", "--addr", "127.0.0.1:0", "--workers", "1"]);
+    command.arg("--model").arg(&model).args(["--served-model-name", "tiny"]);
+    let mut child = Child(command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    // listening on http://ADDR (NAME, 2 × cpu (N cores) (cpu:0,cpu:1), eager, f32)
+    let rest = line.strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line:?}"));
+    let (addr, rest) = rest.split_once(' ').unwrap();
+    let addr: SocketAddr = addr.parse().unwrap();
+    let device = rest.strip_prefix("(tiny, 2 × cpu (").unwrap_or_else(|| panic!("{line:?}"));
+    assert!(device.trim_end().ends_with(" cores) (cpu:0,cpu:1), eager, f32)"), "{line:?}");
+
+    let body =
+        serde_json::json!({ "input": (0..16).map(|i| format!("text {i}")).collect::<Vec<_>>() });
+    let a = request(addr, "POST", "/v1/embeddings", body.to_string().as_bytes()).unwrap();
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.json().unwrap()["data"].as_array().unwrap().len(), 16);
+    let info = request(addr, "GET", "/info", b"").unwrap().json().unwrap();
+    assert!(info["device"].as_str().unwrap().ends_with("(cpu:0,cpu:1)"), "{info}");
+    let health = request(addr, "GET", "/health", b"").unwrap();
+    assert_eq!(health.status, 200);
+    let health = health.json().unwrap();
+    assert_eq!(health["status"], "ok");
+    let devices = health["devices"].as_array().unwrap();
+    let labels: Vec<&str> = devices.iter().map(|d| d["device"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["cpu:0", "cpu:1"]);
+    assert!(devices.iter().all(|d| d["healthy"] == true), "{health}");
+    let sum: u64 = devices.iter().map(|d| d["requests"].as_u64().unwrap()).sum();
+    assert_eq!(sum, 17, "16 texts and the probe: {health}");
+    let metrics = String::from_utf8(request(addr, "GET", "/metrics", b"").unwrap().body).unwrap();
+    for d in labels {
+        let line = format!("streampool_device_healthy{{device=\"{d}\"}} 1");
+        assert!(metrics.lines().any(|l| l == line), "{line} missing:\n{metrics}");
+    }
 }
 
 #[test]

@@ -13,12 +13,19 @@ use crate::corpus::CorpusModel;
 use crate::BatchModel;
 
 /// A shared [`MiniLm`] run eagerly or by graph replays ([`ExecMode`]).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MiniLmBatches<B: Ops> {
     model: Arc<MiniLm<B>>,
     mode: ExecMode,
     /// Prepended to every text the corpus pipeline tokenises.
     prompt: Option<String>,
+}
+
+// By hand: the derive would ask `B: Clone`; the model is shared through its `Arc`.
+impl<B: Ops> Clone for MiniLmBatches<B> {
+    fn clone(&self) -> Self {
+        Self { model: self.model.clone(), mode: self.mode, prompt: self.prompt.clone() }
+    }
 }
 
 impl<B: Ops> MiniLmBatches<B> {

@@ -52,10 +52,7 @@ pub trait BatchModel: Send + Sync + 'static {
     /// device out of the engine (its batch's requests get [`crate::EngineError::DeviceFailed`],
     /// the other devices go on). Default: it does (`Ok`), so that only the batch fails. A
     /// backend whose faults are sticky (CUDA) fails a `synchronize` here.
-    fn check_device(
-        &self,
-        stream: &<Self::Backend as Backend>::Stream,
-    ) -> Result<(), Self::Error> {
+    fn check_device(&self, stream: &<Self::Backend as Backend>::Stream) -> Result<(), Self::Error> {
         let _ = stream;
         Ok(())
     }

@@ -65,7 +65,8 @@ pub(crate) fn run<M: BatchModel>(
             if let Some(job) = carry.take() {
                 // Taken for the batch after the one that failed: it goes with its device.
                 let cause = lanes.failures();
-                job.reply.send(Err(EngineError::DeviceFailed { device: lane.label.clone(), cause }));
+                job.reply
+                    .send(Err(EngineError::DeviceFailed { device: lane.label.clone(), cause }));
             }
             return after_failure(jobs, lanes);
         }

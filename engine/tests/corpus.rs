@@ -324,7 +324,8 @@ fn more_workers_than_slots_is_a_start_error() {
 #[test]
 fn three_devices_give_the_output_of_one_and_each_runs_batches() {
     let texts = texts(10_000);
-    let config = CorpusConfig { workers: 2, window: 500, max_batch_tokens: 600, ..CorpusConfig::default() };
+    let config =
+        CorpusConfig { workers: 2, window: 500, max_batch_tokens: 600, ..CorpusConfig::default() };
     let (alone, result) = run(&Words::new(4), &config, ok(&texts));
     let alone_stats = result.unwrap();
     assert_eq!(alone, one_at_a_time(&texts));
@@ -343,7 +344,10 @@ fn three_devices_give_the_output_of_one_and_each_runs_batches() {
     )
     .unwrap();
     assert_eq!(rows, alone);
-    assert_eq!((stats.texts, stats.tokens, stats.batches), (10_000, alone_stats.tokens, alone_stats.batches));
+    assert_eq!(
+        (stats.texts, stats.tokens, stats.batches),
+        (10_000, alone_stats.tokens, alone_stats.batches)
+    );
     let per_device: Vec<usize> = copies.iter().map(|m| m.batches.load(Ordering::Relaxed)).collect();
     assert_eq!(per_device.iter().sum::<usize>(), stats.batches, "{per_device:?}");
     assert!(per_device.iter().all(|&b| b > 0), "every device ran batches: {per_device:?}");
@@ -357,8 +361,11 @@ fn a_failing_device_names_itself_and_a_small_one_fails_the_start() {
     // Every copy fails the same text: whichever device takes it is named.
     let copies = [Words { fail: Some("t1500 b"), ..Words::on(0, 4) }, broken];
     let models: Vec<&Words> = copies.iter().collect();
-    let texts: Vec<String> =
-        texts.into_iter().enumerate().map(|(i, t)| if i == 1500 { "t1500 b".into() } else { t }).collect();
+    let texts: Vec<String> = texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| if i == 1500 { "t1500 b".into() } else { t })
+        .collect();
     let result = embed_corpus_on(&models, &config, ok(&texts), |_| Ok(()), |_| {});
     match result {
         Err(CorpusError::Batch { device, .. }) => assert!(device == "cpu:0" || device == "cpu:1"),
@@ -367,7 +374,9 @@ fn a_failing_device_names_itself_and_a_small_one_fails_the_start() {
     let small = [Words::on(0, 4), Words::on(1, 1)];
     let models: Vec<&Words> = small.iter().collect();
     match embed_corpus_on(&models, &config, ok(&texts), |_| Ok(()), |_| {}) {
-        Err(CorpusError::Start { device, worker: 2, workers: 2, .. }) => assert_eq!(device, "cpu:1"),
+        Err(CorpusError::Start { device, worker: 2, workers: 2, .. }) => {
+            assert_eq!(device, "cpu:1")
+        }
         other => panic!("{other:?}"),
     }
 }

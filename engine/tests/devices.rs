@@ -114,7 +114,8 @@ fn a_device_list_of_one_is_the_single_device_engine() {
     let answers: Vec<u64> = one.call_many(0..500).into_iter().map(Result::unwrap).collect();
     drop(one);
     let listed = Engine::start_on(copies(&[MS]), EngineConfig::default().workers(2)).unwrap();
-    let listed_answers: Vec<u64> = listed.call_many(0..500).into_iter().map(Result::unwrap).collect();
+    let listed_answers: Vec<u64> =
+        listed.call_many(0..500).into_iter().map(Result::unwrap).collect();
     assert_eq!(listed_answers, answers);
     assert_eq!(answers, (0..500).map(f).collect::<Vec<_>>());
     assert_eq!(listed.device_stats().len(), 1);
@@ -216,7 +217,12 @@ fn a_device_too_small_for_its_workers_is_a_start_error_naming_it() {
     let (broken, batches) = (AtomicBool::new(false), AtomicUsize::new(0));
     models.push(Arc::new(Copy { device: small, delay: MS, broken, batches }));
     match Engine::start_on(models, EngineConfig::default().workers(2)) {
-        Err(EngineError::Start { device, worker: 2, workers: 2, source: PoolError::Exhausted { .. } }) => {
+        Err(EngineError::Start {
+            device,
+            worker: 2,
+            workers: 2,
+            source: PoolError::Exhausted { .. },
+        }) => {
             assert_eq!(device, "cpu:2")
         }
         other => panic!("{:?}", other.err()),

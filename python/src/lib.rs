@@ -19,7 +19,7 @@ use numpy::{IntoPyArray, PyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-use streampool_cli::device::{with_device, DeviceChoice, OnDevice};
+use streampool_cli::device::{labels, load_copies, with_device, DeviceChoice, OnDevice};
 use streampool_cli::embed::{embed_with, DtypeChoice, EmbedArgs, InputFormat, OutputFormat};
 use streampool_core::{Device, PoolConfig};
 use streampool_engine::corpus::CorpusStats;
@@ -27,7 +27,7 @@ use streampool_engine::npy::NpyDtype;
 use streampool_engine::{Engine, EngineConfig, EngineError, MiniLmBatches};
 use streampool_models::graph::ExecMode;
 use streampool_models::loading::Encoding;
-use streampool_models::{MiniLm, ModelError};
+use streampool_models::ModelError;
 use streampool_tensor::Ops;
 
 /// Texts submitted to the engine before the call waits for them: bounds the queue a single
@@ -105,14 +105,15 @@ trait Embedder: Send + Sync {
 
 /// [`Embedder`] on backend `B`.
 struct Loaded<B: Ops> {
-    batches: Arc<MiniLmBatches<B>>,
+    /// The model on each device (the engine holds them too; `embed_file` runs its own workers).
+    copies: Vec<MiniLmBatches<B>>,
     engine: Engine<MiniLmBatches<B>>,
     info: Info,
 }
 
 impl<B: Ops> Embedder for Loaded<B> {
     fn embed(&self, texts: &[String], prompt: Prompt<'_>, progress: bool) -> Result<Rows, Failure> {
-        let model = self.batches.model();
+        let model = self.copies[0].model();
         let prompt = match prompt {
             Prompt::Text(text) => Some(text),
             Prompt::Named(name) => model.prompt(name).map_err(model_failure)?,
@@ -150,7 +151,7 @@ impl<B: Ops> Embedder for Loaded<B> {
     fn embed_file(&self, args: &EmbedArgs) -> Result<CorpusStats, Failure> {
         // The pipeline's own errors (a bad line, a missing file, an option that does not go
         // with another) are the caller's; the model's are classified as in `embed`.
-        embed_with(&self.batches, args).map_err(|e| match e.downcast::<ModelError>() {
+        embed_with(&self.copies, args).map_err(|e| match e.downcast::<ModelError>() {
             Ok(e) => model_failure(*e),
             Err(e) => Failure::Input(e.to_string()),
         })
@@ -186,21 +187,34 @@ impl OnDevice for Load {
     type Output = Box<dyn Embedder>;
 
     fn run<B: Ops>(self, device: Device<B>) -> Result<Self::Output, Box<dyn std::error::Error>> {
-        let backend = device.backend().kind();
+        self.run_on(vec![device])
+    }
+
+    /// One copy of the model per device, one engine over them all.
+    fn run_on<B: Ops>(
+        self,
+        devices: Vec<Device<B>>,
+    ) -> Result<Self::Output, Box<dyn std::error::Error>> {
+        let backend = devices[0].backend().kind();
         let on_cpu = backend == "cpu";
         let precision = self.dtype.resolve::<B>();
         let workers = self.workers.unwrap_or(if on_cpu { 1 } else { 4 }).max(1);
-        let model = Arc::new(MiniLm::load_with(&device, &self.files, precision)?);
+        let models = load_copies(&devices, &self.files, precision)?;
+        let model = &models[0];
         let info = Info {
             name: model.name().to_owned(),
             dimension: model.config().output_dim(),
             max_tokens: model.config().max_seq_length,
-            device: device.backend().name(),
+            device: match devices.len() {
+                1 => devices[0].backend().name(),
+                n => format!("{n} × {} ({})", devices[0].backend().name(), labels(&devices)),
+            },
             backend,
             dtype: precision.to_string(),
             workers,
         };
-        let batches = Arc::new(MiniLmBatches::new(model, ExecMode::Eager));
+        let copies: Vec<Arc<MiniLmBatches<B>>> =
+            models.into_iter().map(|m| Arc::new(MiniLmBatches::new(m, ExecMode::Eager))).collect();
         // Spinning workers would take the cores the CPU backend computes on.
         let spin =
             self.spin.unwrap_or(if on_cpu { Duration::ZERO } else { EngineConfig::default().spin });
@@ -217,8 +231,9 @@ impl OnDevice for Load {
             max_batch_tokens: if on_cpu { 256 } else { 16_384 },
             ..EngineConfig::default()
         };
-        let engine = Engine::start(batches.clone(), config)?;
-        Ok(Box::new(Loaded { batches, engine, info }))
+        let engine = Engine::start_on(copies.clone(), config)?;
+        let copies = copies.iter().map(|c| MiniLmBatches::clone(c)).collect();
+        Ok(Box::new(Loaded { copies, engine, info }))
     }
 }
 
@@ -243,17 +258,9 @@ fn micros_from_env(name: &str) -> Result<Option<Duration>, Failure> {
     }
 }
 
-/// `device=` as the CLI's `--device`.
+/// `device=` as the CLI's `--device` (`"cuda:0,2"`, `"cuda:all"` for several GPUs).
 fn device_choice(name: &str) -> Result<DeviceChoice, Failure> {
-    match name {
-        "auto" => Ok(DeviceChoice::Auto),
-        "cpu" => Ok(DeviceChoice::Cpu),
-        "cuda" => Ok(DeviceChoice::Cuda),
-        "metal" | "mps" => Ok(DeviceChoice::Metal),
-        other => Err(Failure::Input(format!(
-            "device={other:?}: expected \"auto\", \"cpu\", \"cuda\" or \"metal\""
-        ))),
-    }
+    name.parse().map_err(|e| Failure::Input(format!("device={name:?}: {e}")))
 }
 
 /// `dtype=` as the CLI's `--dtype`.
@@ -306,11 +313,15 @@ impl Model {
                 .map_err(|e| Failure::Input(e.to_string()))?;
             // Room for the engine's workers, a corpus job's and the upload's lease.
             let slots = 2 * workers.unwrap_or(8).max(1) + 2;
-            with_device(device, PoolConfig::with_capacity(slots), Load { files, dtype, workers, spin, wait_spin })
-                .map_err(|e| match e.downcast::<ModelError>() {
-                    Ok(e) => model_failure(*e),
-                    Err(e) => Failure::Runtime(e.to_string()),
-                })
+            with_device(
+                device,
+                PoolConfig::with_capacity(slots),
+                Load { files, dtype, workers, spin, wait_spin },
+            )
+            .map_err(|e| match e.downcast::<ModelError>() {
+                Ok(e) => model_failure(*e),
+                Err(e) => Failure::Runtime(e.to_string()),
+            })
         })?;
         let dimension = inner.info().dimension;
         Ok(Self { inner, dimension, pid: std::process::id() })

@@ -2,6 +2,7 @@
 errors, the corpus pipeline. Needs all-MiniLM-L6-v2 (downloaded into the cache on first use, as
 the Rust tests do)."""
 
+import concurrent.futures as cf
 import gc
 import json
 import os
@@ -188,6 +189,22 @@ def test_embed_file_runs_the_corpus_pipeline(model, tmp_path):
     model.embed_file(source, as_json, format="jsonl", field="body")
     rows = [json.loads(line) for line in as_json.read_text().splitlines()]
     np.testing.assert_allclose(np.array(rows), got, atol=1e-6)
+
+
+def test_several_cpu_devices_give_the_same_vectors(model, tmp_path):
+    pair = streampool.Model(device="cpu:0,1")
+    assert "cpu:0" in pair.info.device and "cpu:1" in pair.info.device
+    np.testing.assert_allclose(pair.embed(TEXTS), model.embed(TEXTS), atol=1e-6)
+    with cf.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda t: pair.embed([t])[0], TEXTS * 4))
+    assert cosines(np.array(got), np.tile(WANT, (4, 1))).min() >= 0.99999
+    source = tmp_path / "texts.txt"
+    source.write_text("".join(t.replace("\n", " ") + "\n" for t in TEXTS))
+    stats = pair.embed_file(source, tmp_path / "v.npy", input_format="text")
+    assert stats.texts == 30
+    np.testing.assert_allclose(np.load(tmp_path / "v.npy"), model.embed(TEXTS), atol=1e-6)
+    with pytest.raises(ValueError, match="listed twice"):
+        streampool.Model(device="cpu:1,1")
 
 
 def test_embed_file_errors_name_the_problem(model, tmp_path):

@@ -200,7 +200,8 @@ pub struct Info {
 /// `GET /health`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or why not.
+    /// `ok` (or `busy`: the queue is full); `degraded: <device> failed: <why>` while some
+    /// devices have failed and the others answer; otherwise why not (with a 503).
     pub status: String,
     /// The served model's name.
     pub model: String,
@@ -208,6 +209,24 @@ pub struct Health {
     pub queue: usize,
     /// Texts embedded so far.
     pub embedded: u64,
+    /// Each device the engine runs on, in order.
+    pub devices: Vec<DeviceHealth>,
+}
+
+/// One device of `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceHealth {
+    /// Its label (`cuda:1`).
+    pub device: String,
+    /// False once it has failed: it takes no more batches.
+    pub healthy: bool,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Texts it has answered (embeddings and errors).
+    pub requests: u64,
+    /// Batches it runs now.
+    pub running: usize,
 }
 
 /// The legacy `{"texts": ...}` form's answer.

@@ -8,8 +8,13 @@
 //! - `POST /embed`: text-embeddings-inference's (`inputs`, `normalize`, `truncate`,
 //!   `truncation_direction`; a bare array of vectors). The older `{"texts": [...]}` form answers
 //!   `{"model", "dim", "embeddings"}` as before.
-//! - `POST /tokenize`, `GET /info`, `GET /health` (a probe through the engine; 503 when it does
-//!   not answer or the server is stopping), `GET /metrics` (Prometheus), `GET /openapi.json`.
+//! - `POST /tokenize`, `GET /info`, `GET /health` (a probe through the engine, and each device's
+//!   health: `degraded` while some have failed; 503 when none works, the probe is not answered or
+//!   the server is stopping), `GET /metrics` (Prometheus, with per-device families),
+//!   `GET /openapi.json`.
+//!
+//! Over several devices ([`EngineService::start_on`]: one model copy each), every device's
+//! workers take from one queue; a device that fails is taken out and the others go on.
 //!
 //! A request is refused alone, with a status and a JSON error in its API's shape, never by
 //! taking others down: 429 with `Retry-After` when `max_concurrent_requests` are in flight or the

@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
+use streampool_engine::DeviceStats;
 use streampool_models::loading::{Encoding, Side};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::OpenApi;
@@ -55,7 +56,8 @@ const INLINE_TOKENIZE_BYTES: usize = 16 * 1024;
         TokenizeRequest,
         TokenJson,
         Info,
-        Health
+        Health,
+        DeviceHealth
     ))
 )]
 struct ApiDoc;
@@ -443,38 +445,82 @@ async fn info(State(state): State<Shared>) -> Json<Info> {
     })
 }
 
-/// 200 when a one-token probe comes back through the engine (or the queue is merely full);
-/// 503 when shutting down or the engine fails or does not answer within 10 s.
+/// 200 when a one-token probe comes back through the engine (or the queue is merely full),
+/// with status `degraded: …` while some of its devices have failed; 503 when shutting down,
+/// when every device has failed, or when the engine fails or does not answer within 10 s.
 #[utoipa::path(get, path = "/health", responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(state): State<Shared>) -> Response {
-    let info = state.service.info();
-    let (stats, queue) = state.service.load();
+    let service = &*state.service;
+    let info = service.info();
+    let failed = |devices: &[DeviceStats]| devices.iter().filter(|d| !d.healthy()).count();
+    let before = service.devices();
     let status = if state.stopping.load(std::sync::atomic::Ordering::Relaxed) {
         Err("shutting down".to_owned())
+    } else if !before.is_empty() && failed(&before) == before.len() {
+        // No probe: the engine refuses every request now.
+        Err(format!("every device has failed: {}", failures(&before)))
     } else {
-        match state.service.encode("", Side::Right).and_then(|(e, _)| state.service.submit(e)) {
-            Ok(probe) => {
-                match tokio::time::timeout(std::time::Duration::from_secs(10), probe).await {
-                    Ok(Ok(_)) => Ok("ok"),
-                    Ok(Err(e)) => Err(format!("the engine failed a probe: {e}")),
-                    Err(_) => Err("the engine did not answer a probe within 10 s".to_owned()),
-                }
-            }
-            Err(EmbedError::Overloaded(_)) => Ok("busy"),
-            Err(e) => Err(format!("the engine refused a probe: {e}")),
+        match probe(service).await {
+            // A device that failed under the probe is out now: ask the others.
+            Err(_) if failed(&service.devices()) > failed(&before) => probe(service).await,
+            status => status,
         }
     };
+    let devices = service.devices();
+    let (stats, queue) = service.load();
+    let status = match status {
+        Ok(status) if failed(&devices) == 0 => Ok(status.to_owned()),
+        Ok(status) if failed(&devices) < devices.len() => {
+            let busy = if status == "busy" { " (busy)" } else { "" };
+            Ok(format!("degraded{busy}: {}", failures(&devices)))
+        }
+        Ok(_) => Err(format!("every device has failed: {}", failures(&devices))),
+        Err(why) => Err(why),
+    };
     let code = if status.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let status = status.map_or_else(|e| e, str::to_owned);
-    let health = Health { status, model: info.id.clone(), queue, embedded: stats.requests };
+    let status = status.unwrap_or_else(|why| why);
+    let devices = devices
+        .into_iter()
+        .map(|d| DeviceHealth {
+            healthy: d.healthy(),
+            requests: d.stats.requests,
+            running: d.stats.running,
+            failure: d.failure,
+            device: d.device,
+        })
+        .collect();
+    let health =
+        Health { status, model: info.id.clone(), queue, embedded: stats.requests, devices };
     (code, Json(health)).into_response()
+}
+
+/// A one-token text through the engine: `ok` when it comes back within 10 s, `busy` when the
+/// queue is full, else why not.
+async fn probe(service: &dyn EmbedService) -> Result<&'static str, String> {
+    match service.encode("", Side::Right).and_then(|(e, _)| service.submit(e)) {
+        Ok(probe) => match tokio::time::timeout(std::time::Duration::from_secs(10), probe).await {
+            Ok(Ok(_)) => Ok("ok"),
+            Ok(Err(e)) => Err(format!("the engine failed a probe: {e}")),
+            Err(_) => Err("the engine did not answer a probe within 10 s".to_owned()),
+        },
+        Err(EmbedError::Overloaded(_)) => Ok("busy"),
+        Err(e) => Err(format!("the engine refused a probe: {e}")),
+    }
+}
+
+/// The failed devices and why: `cuda:1 failed: …; cuda:2 failed: …`.
+fn failures(devices: &[DeviceStats]) -> String {
+    let failed = devices
+        .iter()
+        .filter_map(|d| Some(format!("{} failed: {}", d.device, d.failure.as_ref()?)));
+    failed.collect::<Vec<_>>().join("; ")
 }
 
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")))]
 async fn metrics(State(state): State<Shared>) -> Response {
     let (stats, queue) = state.service.load();
-    let text = state.metrics.render(stats, queue);
+    let text = state.metrics.render(stats, queue, &state.service.devices());
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
         .into_response()
 }

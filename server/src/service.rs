@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use streampool_engine::{
-    BatchModel, Engine, EngineConfig, EngineError, EngineStats, MiniLmBatches,
+    BatchModel, DeviceStats, Engine, EngineConfig, EngineError, EngineStats, MiniLmBatches,
 };
 use streampool_models::loading::{Encoding, Side, Token, Tokenizer};
 use streampool_tensor::Ops;
@@ -22,7 +22,7 @@ pub enum EmbedError {
     /// The queue is full; the client may retry later.
     #[error("overloaded: {0}")]
     Overloaded(String),
-    /// The model failed, or the engine has stopped.
+    /// The model or a device failed (the message names it), or the engine has stopped.
     #[error("{0}")]
     Failed(String),
 }
@@ -45,7 +45,8 @@ pub struct ModelInfo {
     pub pooling: String,
     /// Precision of weights and activations.
     pub dtype: String,
-    /// The device, in words.
+    /// The device, in words; several: how many of which, and their labels
+    /// (`2 × cpu (8 cores) (cpu:0,cpu:1)`).
     pub device: String,
 }
 
@@ -66,6 +67,8 @@ pub trait EmbedService: Send + Sync + 'static {
     fn load(&self) -> (EngineStats, usize);
     /// How the engine batches (`GET /info` shows its limits).
     fn config(&self) -> EngineConfig;
+    /// Each device's counters and health, in order (`GET /health` and `/metrics` show them).
+    fn devices(&self) -> Vec<DeviceStats>;
 }
 
 /// A batch model of texts: the engine's model, with the tokenizer and description the server
@@ -135,6 +138,13 @@ impl<M: TextModel> BatchModel for Metered<M> {
         self.metrics.batch(inputs.len(), inputs.len() * widest, tokens);
         self.model.run(stream, inputs)
     }
+
+    fn check_device(
+        &self,
+        stream: &<M::Backend as streampool_core::Backend>::Stream,
+    ) -> Result<(), M::Error> {
+        self.model.check_device(stream)
+    }
 }
 
 /// A [`TextModel`] behind an [`Engine`].
@@ -152,8 +162,29 @@ impl<M: TextModel> EngineService<M> {
         config: EngineConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Self, EngineError<M::Error>> {
-        let info = ModelInfo { id: name.to_owned(), ..model.describe() };
-        let engine = Engine::start(Arc::new(Metered { model, metrics }), config)?;
+        Self::start_on(vec![model], name, config, metrics)
+    }
+
+    /// [`EngineService::start`] over several devices: `models` holds one copy of the model per
+    /// device, each device gets `config.workers` workers, and every device's workers take from
+    /// the one queue ([`Engine::start_on`]). A device that fails is taken out; the others go on.
+    pub fn start_on(
+        models: Vec<M>,
+        name: &str,
+        config: EngineConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, EngineError<M::Error>> {
+        let first = models
+            .first()
+            .ok_or_else(|| EngineError::NoDevice { failures: "no device was given".into() })?;
+        let info = ModelInfo {
+            id: name.to_owned(),
+            device: describe_devices(&models),
+            ..first.describe()
+        };
+        let copies =
+            models.into_iter().map(|model| Arc::new(Metered { model, metrics: metrics.clone() }));
+        let engine = Engine::start_on(copies.collect(), config)?;
         Ok(Self { engine, info })
     }
 
@@ -202,12 +233,37 @@ impl<M: TextModel> EmbedService for EngineService<M> {
     fn config(&self) -> EngineConfig {
         *self.engine.config()
     }
+
+    fn devices(&self) -> Vec<DeviceStats> {
+        self.engine.device_stats()
+    }
 }
 
+/// The devices of `models` in words: one device as its model describes it; several as how many
+/// of which (`2 × NVIDIA H100`, or each name when they differ) and their labels.
+fn describe_devices<M: TextModel>(models: &[M]) -> String {
+    let names: Vec<String> = models.iter().map(|m| m.describe().device).collect();
+    if names.len() == 1 {
+        return names.into_iter().next().unwrap_or_default();
+    }
+    let labels: Vec<String> = models.iter().map(|m| m.device().label()).collect();
+    let which = if names.iter().all(|n| n == &names[0]) {
+        format!("{} × {}", names.len(), names[0])
+    } else {
+        names.join(", ")
+    };
+    format!("{which} ({})", labels.join(","))
+}
+
+/// The engine's error by whose fault it is. A failed device (`DeviceFailed`, `NoDevice`) is the
+/// server's: `Failed`, with the message that names the device.
 fn engine_error<E: std::error::Error>(e: EngineError<E>) -> EmbedError {
     match e {
         EngineError::Invalid(source) => EmbedError::Invalid(source.to_string()),
         EngineError::Overloaded { .. } => EmbedError::Overloaded(e.to_string()),
+        e @ (EngineError::DeviceFailed { .. } | EngineError::NoDevice { .. }) => {
+            EmbedError::Failed(e.to_string())
+        }
         other => EmbedError::Failed(other.to_string()),
     }
 }

@@ -268,9 +268,11 @@ impl<B: Ops> Loaded<B> {
         use workloads::{MiniLmWorker, SmallModel, SmallModelWorker};
         let one = &devices[..1];
         let run = |threads| match self {
-            Loaded::Minilm(copies) => measure::run_threads(devices, threads, warmup, duration, |t| {
-                MiniLmWorker::new(&copies[t % copies.len()], args.seq, batch, args.mode)
-            }),
+            Loaded::Minilm(copies) => {
+                measure::run_threads(devices, threads, warmup, duration, |t| {
+                    MiniLmWorker::new(&copies[t % copies.len()], args.seq, batch, args.mode)
+                })
+            }
             Loaded::Mlp(m) => measure::run_threads(one, threads, warmup, duration, |_| {
                 Ok(SmallModelWorker::new(SmallModel::Mlp(m), batch, 1))
             }),
@@ -326,7 +328,8 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Err("--seq and --duration must be positive, --warmup not negative".into());
     }
     let capacity = args.threads.iter().copied().max().unwrap_or(1).max(32);
-    let report = with_device(args.device.clone(), PoolConfig::with_capacity(capacity), Bench(args))?;
+    let report =
+        with_device(args.device.clone(), PoolConfig::with_capacity(capacity), Bench(args))?;
     print!("{}", report.table());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
