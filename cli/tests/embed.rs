@@ -343,3 +343,60 @@ fn prompts_left_out_of_the_pooling_match_sentence_transformers() {
     let pooled_too: Vec<Vec<f64>> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(cosine(&pooled_too[0], &got[0]) < 0.9999);
 }
+
+/// `streampool embed` with `args` only (no `--device` of its own), on `stdin`.
+fn embed_on(model: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streampool"))
+        .args(["embed", "--model"])
+        .arg(model)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the child's stdin: {e}");
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn several_cpu_devices_give_the_output_of_one() {
+    let Some(model) = model() else { return };
+    let cases = fixture()["cases"].as_array().unwrap().clone();
+    let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let input = serde_json::to_string(&texts).unwrap();
+    // Small batches, so that every device gets some.
+    let small = ["--max-batch-tokens", "128", "--workers", "1"];
+    let one = embed_on(model, &[&["--device", "cpu"][..], &small].concat(), input.as_bytes());
+    assert!(one.status.success(), "stderr: {}", String::from_utf8_lossy(&one.stderr));
+    let three =
+        embed_on(model, &[&["--device", "cpu:0,1,2"][..], &small].concat(), input.as_bytes());
+    let stderr = String::from_utf8_lossy(&three.stderr);
+    assert!(three.status.success(), "stderr: {stderr}");
+    assert!(stderr.contains("on each of cpu:0,cpu:1,cpu:2"), "{stderr}");
+    let (a, b): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (
+        serde_json::from_slice(&one.stdout).unwrap(),
+        serde_json::from_slice(&three.stdout).unwrap(),
+    );
+    assert_eq!(a.len(), 30);
+    assert!(max_diff(&a, &b) <= 1e-6, "{}", max_diff(&a, &b));
+}
+
+#[test]
+fn a_device_list_that_cannot_be_opened_names_the_device() {
+    let Some(model) = model() else { return };
+    // Without CUDA (CI) GPU 0 fails; on a GPU machine, GPU 15 (none has 16).
+    for (device, says, code) in [
+        ("cuda:0,15", &["cuda:0: ", "cuda:15: "][..], 1),
+        ("cuda:1,1", &["listed twice"], 2),
+        ("tpu:0", &["unknown device"], 2),
+    ] {
+        let out = embed_on(model, &["--device", device], b"[\"text\"]");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(says.iter().any(|s| stderr.contains(s)), "{device}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
