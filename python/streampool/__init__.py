@@ -65,8 +65,9 @@ class Model:
         model: a sentence-transformers model directory, the name of a model ``streampool
             fetch-model`` knows (downloaded into the cache on first use), or a Hugging Face Hub
             id ``ORG/NAME``. Default: all-MiniLM-L6-v2.
-        device: ``"auto"`` (CUDA, else Metal, else the CPU), ``"cpu"``, ``"cuda"`` or
-            ``"metal"``.
+        device: ``"auto"`` (CUDA, else Metal, else the CPU), ``"cpu"``, ``"cuda"``,
+            ``"cuda:1"``, ``"metal"``; several GPUs, ``"cuda:0,2"`` or ``"cuda:all"``: a copy of
+            the model on each, one engine over them all.
         dtype: ``"auto"`` (float16 on a GPU, float32 on the CPU), ``"float32"``, ``"tf32"``,
             ``"float16"`` or ``"bfloat16"`` (what the device runs).
         workers: streams the engine runs batches on at once (default: 4 on a GPU, 1 on the
