@@ -13,23 +13,9 @@ fn model() -> Option<&'static Path> {
     testing::default_model().map(|files| files.dir.as_path())
 }
 
-/// `streampool embed` with `model`, `args` and `stdin`.
+/// `streampool embed` on the CPU with `model`, `args` and `stdin`.
 fn embed(model: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streampool"))
-        .arg("embed")
-        .args(["--device", "cpu", "--model"])
-        .arg(model)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A run refused before it reads its input (a bad option) closes stdin early: not an error.
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the child's stdin: {e}");
-    }
-    child.wait_with_output().unwrap()
+    embed_on(model, &[&["--device", "cpu"][..], args].concat(), stdin)
 }
 
 fn fixture() -> serde_json::Value {
@@ -344,7 +330,7 @@ fn prompts_left_out_of_the_pooling_match_sentence_transformers() {
     assert!(cosine(&pooled_too[0], &got[0]) < 0.9999);
 }
 
-/// `streampool embed` with `args` only (no `--device` of its own), on `stdin`.
+/// `streampool embed` with `model`, `args` (its `--device` among them) and `stdin`.
 fn embed_on(model: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_streampool"))
         .args(["embed", "--model"])
@@ -355,6 +341,7 @@ fn embed_on(model: &Path, args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // A run refused before it reads its input (a bad option) closes stdin early: not an error.
     if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the child's stdin: {e}");
     }
