@@ -28,9 +28,9 @@ pub struct EngineConfig {
     /// of a batch-1 forward on a GPU. Zero: sleep at once.
     pub spin: Duration,
     /// How long a caller waiting for its answer ([`crate::Pending::wait`]) polls before it
-    /// sleeps (default 1 ms, as `spin`). Callers that must take a lock after their answer (the
-    /// Python interpreter's) are better off asleep: polling threads that outnumber the cores
-    /// delay the lock's holder, and everyone waits on it.
+    /// sleeps (default 1 ms, as `spin`): for callers that outnumber the cores, where polling
+    /// takes cores from others. (16 and 64 Python threads on a GPU measured the same with 0,
+    /// 0.1 and 1 ms: docs/performance.md, "GPU: Python threads".)
     pub wait_spin: Duration,
 }
 
