@@ -89,6 +89,10 @@ pub struct BenchArgs {
     /// `--engine-spin-us`).
     #[arg(long)]
     pub engine_wait_spin_us: Option<u64>,
+    /// With `--engine`: every request tokenises its text in the caller's thread before it is
+    /// submitted (as the Python package and the server do), instead of reusing one encoding.
+    #[arg(long)]
+    pub engine_tokenize: bool,
     /// Batch size of the batched ceiling (0: skip it).
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -298,6 +302,15 @@ fn engine_point<B: Ops>(
     duration: Duration,
 ) -> Result<measure::Sample, String> {
     let encoding = workloads::encoding_of_len(engine.model().model(), args.seq)?;
+    if args.engine_tokenize {
+        let text = workloads::text_of_len(engine.model().model(), args.seq)?;
+        let setup = |_| Ok(());
+        let request = |_: &mut ()| {
+            let encoding = engine.model().encode(&text).map_err(|e| e.to_string())?;
+            engine.call(encoding).map(|_| 1).map_err(|e| e.to_string())
+        };
+        return measure::run_callers(devices, threads, warmup, duration, setup, request);
+    }
     let setup = |_| Ok(encoding.clone());
     let request = |e: &mut Encoding| engine.call(e.clone()).map(|_| 1).map_err(|e| e.to_string());
     measure::run_callers(devices, threads, warmup, duration, setup, request)
@@ -395,6 +408,29 @@ mod tests {
             }
             assert!(workloads::encoding_of_len(&model, 2).is_err());
             assert!(workloads::encoding_of_len(&model, 1000).is_err());
+        }
+    }
+
+    /// `--engine-tokenize`'s text is exactly `--seq` tokens in MiniLM's vocabulary; where the
+    /// words are not one token each, an error says so.
+    #[test]
+    fn the_text_to_tokenise_has_the_asked_length() {
+        let device = Device::new(
+            streampool_cpu::CpuBackend::new(),
+            streampool_core::PoolConfig::with_capacity(2),
+        );
+        let Some(files) = streampool_models::testing::default_model() else { return };
+        let model = MiniLm::load(&device, files).unwrap();
+        for seq in [3, 128, 256] {
+            let text = workloads::text_of_len(&model, seq).unwrap();
+            assert_eq!(model.tokenizer().encode(&text).unwrap().len(), seq);
+        }
+        let dir = streampool_models::testing::tiny_models_dir().join("xlm-roberta-mean");
+        let files = streampool_models::loading::locate_model(&dir).unwrap();
+        let tiny = MiniLm::load(&device, &files).unwrap();
+        match workloads::text_of_len(&tiny, 40) {
+            Ok(text) => assert_eq!(tiny.tokenizer().encode(&text).unwrap().len(), 40),
+            Err(e) => assert!(e.contains("not 40"), "{e}"),
         }
     }
 }

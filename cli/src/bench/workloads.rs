@@ -69,6 +69,19 @@ impl<'m, B: Ops> MiniLmWorker<'m, B> {
     }
 }
 
+/// A text that tokenises to exactly `seq` tokens: `seq - 2` of the bench's words, each one token
+/// in MiniLM's vocabulary (an error for a vocabulary where they are not).
+pub(crate) fn text_of_len<B: Ops>(model: &MiniLm<B>, seq: usize) -> Result<String, String> {
+    let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"];
+    let text: Vec<&str> = (0..seq.saturating_sub(2)).map(|i| words[i % words.len()]).collect();
+    let text = text.join(" ");
+    let tokens = model.tokenizer().encode(&text).map_err(|e| e.to_string())?.len();
+    match tokens == seq {
+        true => Ok(text),
+        false => Err(format!("--engine-tokenize: the bench text is {tokens} tokens, not {seq}")),
+    }
+}
+
 /// A text of `seq` tokens (`[CLS]` + `seq - 2` words + `[SEP]`).
 pub(crate) fn encoding_of_len<B: Ops>(model: &MiniLm<B>, seq: usize) -> Result<Encoding, String> {
     let max = model.tokenizer().max_seq_length();

@@ -122,13 +122,15 @@ def streampool_python(model_dir: str, dtype: str, device: str, workers: int):
     return call_for
 
 
-def rust_engine(binary: str, model_dir: str, dtype: str, device: str, threads: list[int], seq: int, seconds: float, workers: int) -> dict[int, float]:
+def rust_engine(binary: str, model_dir: str, dtype: str, device: str, threads: list[int], seq: int, seconds: float, workers: int, tokenize: bool = False) -> dict[int, float]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         cmd = [
             binary, "bench", "--device", device, "--model", model_dir, "--dtype", dtype,
             "--engine", str(workers), "--threads", ",".join(map(str, threads)),
             "--seq", str(seq), "--duration", str(seconds), "--json", out.name,
         ]
+        if tokenize:
+            cmd.append("--engine-tokenize")
         for var, flag in [("STREAMPOOL_SPIN_US", "--engine-spin-us"), ("STREAMPOOL_WAIT_SPIN_US", "--engine-wait-spin-us")]:
             if var in os.environ:
                 cmd += [flag, os.environ[var]]
@@ -152,6 +154,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, help="the engine's streams, Python and Rust (default: 4 on CUDA, 1 on the CPU)")
     ap.add_argument("--spin-us", type=int, help="microseconds the engine's idle workers poll, Python and Rust (default: the engine's)")
     ap.add_argument("--wait-spin-us", type=int, help="microseconds a caller waiting for its answer polls, Python and Rust (default: as --spin-us)")
+    ap.add_argument("--rust-tokenize", action="store_true", help="the Rust engine's callers tokenise every request, as the Python package does (bench --engine-tokenize)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
@@ -183,7 +186,7 @@ def main() -> None:
             del call_for
         if "rust" in impls and args.bin and args.texts == "words":
             print(f"rust engine {dtype}", file=sys.stderr)
-            rates = rust_engine(args.bin, args.model, dtype, args.device, threads, args.seq, args.seconds, args.workers)
+            rates = rust_engine(args.bin, args.model, dtype, args.device, threads, args.seq, args.seconds, args.workers, args.rust_tokenize)
             for n, rate in rates.items():
                 results.append({"impl": "rust", "dtype": dtype, "threads": n, "req_per_s": rate})
     table(results)
