@@ -166,11 +166,6 @@ pub fn with_device<J: OnDevice>(
     }
 }
 
-/// The labels of `devices`, joined: `cuda:0,cuda:2`.
-pub fn labels<B: Ops>(devices: &[Device<B>]) -> String {
-    devices.iter().map(Device::label).collect::<Vec<_>>().join(",")
-}
-
 /// A copy of the model in `files` on each of `devices`, loaded at once (one thread per
 /// device), in order. A device's error names the device (with several); the model's own
 /// errors (its files, an unsupported precision) stay typed `ModelError`s.

@@ -20,7 +20,7 @@ use streampool_models::loading::{self, ModelFiles};
 use streampool_models::Precision;
 use streampool_tensor::Ops;
 
-use crate::device::{labels, load_copies, with_device, DeviceChoice, OnDevice};
+use crate::device::{load_copies, with_device, DeviceChoice, OnDevice};
 
 /// Options of `streampool embed`.
 #[derive(Debug, clap::Args)]
@@ -317,7 +317,12 @@ impl OnDevice for Embed<'_> {
             .collect();
         let config = corpus_config(args, backend);
         let stats = pipeline(&copies, &config, input, output, args.quiet)?;
-        Ok(Run { stats, precision, workers: config.workers, devices: labels(&devices) })
+        Ok(Run {
+            stats,
+            precision,
+            workers: config.workers,
+            devices: streampool_core::labels(&devices),
+        })
     }
 }
 

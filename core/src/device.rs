@@ -231,6 +231,24 @@ impl<B: Backend> Device<B> {
     }
 }
 
+/// The labels of `devices`, joined: `cuda:0,cuda:2`.
+pub fn labels<B: Backend>(devices: &[Device<B>]) -> String {
+    devices.iter().map(Device::label).collect::<Vec<_>>().join(",")
+}
+
+/// `devices` in words: one device's name (`NVIDIA H200`); several, how many of which and their
+/// labels (`2 × NVIDIA H200 (cuda:0,cuda:1)`).
+pub fn describe_devices<B: Backend>(devices: &[Device<B>]) -> String {
+    let names: Vec<String> = devices.iter().map(|d| d.backend().name()).collect();
+    match names.as_slice() {
+        [one] => one.clone(),
+        [first, ..] if names.iter().all(|n| n == first) => {
+            format!("{} × {first} ({})", names.len(), labels(devices))
+        }
+        _ => format!("{} ({})", names.join(", "), labels(devices)),
+    }
+}
+
 /// A caller's work under way on a device ([`Device::enter`]); leaving is the drop.
 #[must_use = "the caller counts as running only while the guard lives"]
 #[derive(Debug)]

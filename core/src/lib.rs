@@ -51,7 +51,7 @@ mod unavailable;
 
 pub use backend::{Backend, Event, MemoryUsage, Stream, Timing};
 pub use cache::{CacheError, CompileCache};
-pub use device::{Device, Running};
+pub use device::{describe_devices, labels, Device, Running};
 pub use error::{panic_text, BackendError, EventError, PoolError};
 pub use failures::{submitter, Failures, Submitter};
 pub use math::MatMath;

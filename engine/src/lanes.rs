@@ -16,6 +16,13 @@ pub(crate) struct Lane {
     failure: OnceLock<String>,
 }
 
+impl Lane {
+    /// Why the device failed, once it has.
+    pub(crate) fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
+}
+
 /// Every device of an engine, in the order given.
 pub(crate) struct Lanes {
     lanes: Vec<Lane>,

@@ -64,7 +64,7 @@ pub(crate) fn run<M: BatchModel>(
         if lanes.is_failed(me) {
             if let Some(job) = carry.take() {
                 // Taken for the batch after the one that failed: it goes with its device.
-                let cause = lanes.failures();
+                let cause = lane.failure().unwrap_or_default().to_owned();
                 job.reply
                     .send(Err(EngineError::DeviceFailed { device: lane.label.clone(), cause }));
             }
@@ -72,7 +72,7 @@ pub(crate) fn run<M: BatchModel>(
         }
         let first = match carry.take() {
             Some(job) => job,
-            None => match next_job(jobs, config.spin, lanes, me) {
+            None => match recv_polling_when(jobs, config.spin, || lanes.preferred(me)) {
                 Ok(job) => job,
                 Err(RecvError) => break,
             },
@@ -99,26 +99,6 @@ pub(crate) fn run<M: BatchModel>(
             group.push(job);
         }
         run_and_answer(model, stream, group, lanes, me);
-    }
-}
-
-/// The next job, polling for `spin` (yielding the core between polls) before a blocking
-/// receive. While polling, the worker leaves a job to a less loaded device's free worker
-/// ([`Lanes::preferred`]); the blocking receive takes whatever comes.
-fn next_job<T>(rx: &Receiver<T>, spin: Duration, lanes: &Lanes, me: usize) -> Result<T, RecvError> {
-    let until = Instant::now() + spin;
-    loop {
-        if lanes.preferred(me) {
-            match rx.try_recv() {
-                Ok(message) => return Ok(message),
-                Err(TryRecvError::Disconnected) => return Err(RecvError),
-                Err(TryRecvError::Empty) => {}
-            }
-        }
-        if Instant::now() >= until {
-            return rx.recv();
-        }
-        std::thread::yield_now();
     }
 }
 
@@ -221,14 +201,30 @@ pub(crate) fn lease_slots<B: Backend>(
 /// `rx.recv()`, after polling it for `spin` (yielding the core between polls): a message that
 /// comes within `spin` is taken without the sleep and wake-up of a blocking receive.
 pub(crate) fn recv_polling<T>(rx: &Receiver<T>, spin: Duration) -> Result<T, RecvError> {
+    recv_polling_when(rx, spin, || true)
+}
+
+/// [`recv_polling`] that polls only while `ready()`: a worker leaves a message to a less loaded
+/// device's free worker ([`Lanes::preferred`]); the blocking receive after `spin` takes
+/// whatever comes.
+fn recv_polling_when<T>(
+    rx: &Receiver<T>,
+    spin: Duration,
+    ready: impl Fn() -> bool,
+) -> Result<T, RecvError> {
     let until = Instant::now() + spin;
     loop {
-        match rx.try_recv() {
-            Ok(message) => return Ok(message),
-            Err(TryRecvError::Disconnected) => return Err(RecvError),
-            Err(TryRecvError::Empty) if Instant::now() < until => std::thread::yield_now(),
-            Err(TryRecvError::Empty) => return rx.recv(),
+        if ready() {
+            match rx.try_recv() {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::Disconnected) => return Err(RecvError),
+                Err(TryRecvError::Empty) => {}
+            }
         }
+        if Instant::now() >= until {
+            return rx.recv();
+        }
+        std::thread::yield_now();
     }
 }
 

@@ -19,7 +19,7 @@ use numpy::{IntoPyArray, PyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-use streampool_cli::device::{labels, load_copies, with_device, DeviceChoice, OnDevice};
+use streampool_cli::device::{load_copies, with_device, DeviceChoice, OnDevice};
 use streampool_cli::embed::{embed_with, DtypeChoice, EmbedArgs, InputFormat, OutputFormat};
 use streampool_core::{Device, PoolConfig};
 use streampool_engine::corpus::CorpusStats;
@@ -205,10 +205,7 @@ impl OnDevice for Load {
             name: model.name().to_owned(),
             dimension: model.config().output_dim(),
             max_tokens: model.config().max_seq_length,
-            device: match devices.len() {
-                1 => devices[0].backend().name(),
-                n => format!("{n} × {} ({})", devices[0].backend().name(), labels(&devices)),
-            },
+            device: streampool_core::describe_devices(&devices),
             backend,
             dtype: precision.to_string(),
             workers,

@@ -179,7 +179,9 @@ impl<M: TextModel> EngineService<M> {
             .ok_or_else(|| EngineError::NoDevice { failures: "no device was given".into() })?;
         let info = ModelInfo {
             id: name.to_owned(),
-            device: describe_devices(&models),
+            device: streampool_core::describe_devices(
+                &models.iter().map(|m| m.device().clone()).collect::<Vec<_>>(),
+            ),
             ..first.describe()
         };
         let copies =
@@ -239,31 +241,12 @@ impl<M: TextModel> EmbedService for EngineService<M> {
     }
 }
 
-/// The devices of `models` in words: one device as its model describes it; several as how many
-/// of which (`2 × NVIDIA H100`, or each name when they differ) and their labels.
-fn describe_devices<M: TextModel>(models: &[M]) -> String {
-    let names: Vec<String> = models.iter().map(|m| m.describe().device).collect();
-    if names.len() == 1 {
-        return names.into_iter().next().unwrap_or_default();
-    }
-    let labels: Vec<String> = models.iter().map(|m| m.device().label()).collect();
-    let which = if names.iter().all(|n| n == &names[0]) {
-        format!("{} × {}", names.len(), names[0])
-    } else {
-        names.join(", ")
-    };
-    format!("{which} ({})", labels.join(","))
-}
-
 /// The engine's error by whose fault it is. A failed device (`DeviceFailed`, `NoDevice`) is the
 /// server's: `Failed`, with the message that names the device.
 fn engine_error<E: std::error::Error>(e: EngineError<E>) -> EmbedError {
     match e {
         EngineError::Invalid(source) => EmbedError::Invalid(source.to_string()),
         EngineError::Overloaded { .. } => EmbedError::Overloaded(e.to_string()),
-        e @ (EngineError::DeviceFailed { .. } | EngineError::NoDevice { .. }) => {
-            EmbedError::Failed(e.to_string())
-        }
         other => EmbedError::Failed(other.to_string()),
     }
 }

@@ -18,7 +18,7 @@ use streampool_models::loading::Encoding;
 use streampool_models::{synthetic, Conv1dNet, MiniLm, Mlp, Precision};
 use streampool_tensor::Ops;
 
-use crate::device::{labels, load_copies, with_device, DeviceChoice, OnDevice};
+use crate::device::{load_copies, with_device, DeviceChoice, OnDevice};
 pub use report::Report;
 
 /// Which model the bench runs.
@@ -192,10 +192,7 @@ impl OnDevice for Bench<'_> {
             format!(", requests {}", parts.join(" / "))
         };
         Ok(Report {
-            device: match devices.len() {
-                1 => device.backend().name(),
-                n => format!("{n} × {} ({})", device.backend().name(), labels(&devices)),
-            },
+            device: streampool_core::describe_devices(&devices),
             model: match (&loaded, engine_stats) {
                 (Loaded::Minilm(m), Some((s, per_device))) => format!(
                     "{} ({mode}, engine of {} workers{}, mean batch {:.1}, largest {}{})",

@@ -69,11 +69,13 @@ impl<'m, B: Ops> MiniLmWorker<'m, B> {
     }
 }
 
+/// The bench's words: one WordPiece token each in MiniLM's vocabulary.
+const WORDS: [&str; 8] = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"];
+
 /// A text that tokenises to exactly `seq` tokens: `seq - 2` of the bench's words, each one token
 /// in MiniLM's vocabulary (an error for a vocabulary where they are not).
 pub(crate) fn text_of_len<B: Ops>(model: &MiniLm<B>, seq: usize) -> Result<String, String> {
-    let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"];
-    let text: Vec<&str> = (0..seq.saturating_sub(2)).map(|i| words[i % words.len()]).collect();
+    let text: Vec<&str> = (0..seq.saturating_sub(2)).map(|i| WORDS[i % WORDS.len()]).collect();
     let text = text.join(" ");
     let tokens = model.tokenizer().encode(&text).map_err(|e| e.to_string())?.len();
     match tokens == seq {
@@ -90,8 +92,7 @@ pub(crate) fn encoding_of_len<B: Ops>(model: &MiniLm<B>, seq: usize) -> Result<E
     }
     // A text longer than the model reads, tokenised (any vocabulary), then cut to `seq` tokens:
     // its first `seq - 1` and its closing special token.
-    let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"];
-    let text: Vec<&str> = (0..2 * max).map(|i| words[i % words.len()]).collect();
+    let text: Vec<&str> = (0..2 * max).map(|i| WORDS[i % WORDS.len()]).collect();
     let full = model.tokenizer().encode(&text.join(" ")).map_err(|e| e.to_string())?;
     let cut = |v: &[u32]| -> Vec<u32> {
         let mut head = v[..seq - 1].to_vec();
